@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Build (or reuse) the patched Linux 6.12 that rtun is built and tested against.
+#
+#   kernel/build.sh [debug|perf]     prints the build directory (KDIR) last
+#
+# Source: Debian's linux-source-6.12, whatever 6.12.y it serves. It is
+# unpacked once into $RTUN_CACHE/linux (default ~/.cache/rtun) and our patches
+# from kernel/patches/series are applied. Each flavour builds out of tree into
+# $RTUN_CACHE/build-<flavour> from tinyconfig + kvm_guest.config +
+# kernel/config/base.config + kernel/config/<flavour>.config.
+#
+# Both paths are stable and carry a stamp of what they were made from
+# (package version, patches, config). A changed stamp re-unpacks or
+# re-configures in place, so make rebuilds only what changed; an unchanged
+# stamp with a finished build costs nothing.
+set -euo pipefail
+
+flavour=${1:-debug}
+case $flavour in debug|perf) ;; *) echo "kernel/build.sh: flavour must be debug or perf, not '$flavour'" >&2; exit 2 ;; esac
+
+here=$(cd "$(dirname "$0")" && pwd)
+cache=${RTUN_CACHE:-$HOME/.cache/rtun}
+tarball=/usr/src/linux-source-6.12.tar.xz
+src=$cache/linux
+out=$cache/build-$flavour
+log=$cache/build-$flavour.log
+mkdir -p "$cache"
+
+die() { echo "kernel/build.sh: $*" >&2; exit 1; }
+[ -r "$tarball" ] || die "no $tarball: run ./dev setup (apt-get install linux-source-6.12)"
+[ -x /usr/bin/rustc ] || die "no /usr/bin/rustc: run ./dev setup (apt-get install rustc-web rust-web-src)"
+command -v bindgen >/dev/null || die "no bindgen on PATH: run ./dev setup (cargo install --locked bindgen-cli)"
+
+pkgver=$(dpkg-query -W -f '${Version}' linux-source-6.12)
+src_key=$( { echo "$pkgver"; cd "$here/patches"; for p in $(cat series); do echo "$p"; cat "$p"; done; } | sha256sum | cut -c1-16)
+cfg_key=$( { echo "$src_key"; cat "$here/config/base.config" "$here/config/$flavour.config"; /usr/bin/rustc --version; } | sha256sum | cut -c1-16)
+
+if [ "$(cat "$src/.rtun-stamp" 2>/dev/null)" != "$src_key" ]; then
+	echo "kernel: unpacking linux-source-6.12 $pkgver and applying kernel/patches" >&2
+	rm -rf "$src" "$src.new"
+	mkdir -p "$src.new"
+	tar -xJf "$tarball" -C "$src.new" --strip-components=1
+	while read -r p; do
+		[ -n "$p" ] || continue
+		patch -d "$src.new" -p1 -s --no-backup-if-mismatch < "$here/patches/$p" \
+			|| die "patch $p does not apply to linux-source-6.12 $pkgver"
+	done < "$here/patches/series"
+	echo "$src_key" > "$src.new/.rtun-stamp"
+	mv "$src.new" "$src"
+fi
+
+mk() { make -C "$src" O="$out" LLVM=1 RUSTC=/usr/bin/rustc "$@"; }
+
+if [ "$(cat "$out/.rtun-config-stamp" 2>/dev/null)" != "$cfg_key" ]; then
+	echo "kernel: configuring $flavour ($(make -s -C "$src" kernelversion))" >&2
+	mkdir -p "$out"
+	rm -f "$out/.rtun-stamp"
+	{
+		mk tinyconfig
+		"$src/scripts/kconfig/merge_config.sh" -m -O "$out" \
+			"$out/.config" "$src/kernel/configs/kvm_guest.config" \
+			"$here/config/base.config" "$here/config/$flavour.config"
+		mk olddefconfig
+	} > "$log" 2>&1 || die "configuring failed, see $log"
+	mk rustavailable >> "$log" 2>&1 || die "Rust is not available to the kernel build (make rustavailable), see $log"
+	# Every option we asked for must have survived olddefconfig.
+	missing=$(grep -hE '^CONFIG_[A-Z0-9_]+=' "$here/config/base.config" "$here/config/$flavour.config" |
+		while IFS= read -r line; do
+			opt=${line%%=*} val=${line#*=}
+			if [ "$val" = n ]; then
+				grep -qE "^$opt=" "$out/.config" && echo "$line"
+			else
+				grep -qxF "$line" "$out/.config" || echo "$line"
+			fi
+		done || true)
+	[ -z "$missing" ] || die "config options did not take (a dependency is missing): $(echo $missing)"
+	echo "$cfg_key" > "$out/.rtun-config-stamp"
+fi
+
+if [ "$(cat "$out/.rtun-stamp" 2>/dev/null)" != "$cfg_key" ] || [ ! -f "$out/arch/x86/boot/bzImage" ]; then
+	echo "kernel: building $flavour in $out (log: $log; ~15 min cold on 2 cores)" >&2
+	start=$SECONDS
+	mk -j"$(nproc)" bzImage modules >> "$log" 2>&1 || { tail -30 "$log" >&2; die "kernel build failed, see $log"; }
+	echo "$cfg_key" > "$out/.rtun-stamp"
+	echo "kernel: built $flavour in $((SECONDS - start)) s" >&2
+fi
+echo "$out"
