@@ -1,0 +1,23 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Error codes tun.c returns that 6.12's `kernel::error::code` does not name.
+
+use kernel::{bindings, error::Error};
+
+macro_rules! errno {
+    ($($(#[$doc:meta])* $fn:ident => $name:ident;)*) => {$(
+        $(#[$doc])*
+        pub(crate) fn $fn() -> Error {
+            // CAST: errno constants are small positive values; `from_errno`
+            // takes them negated.
+            Error::from_errno(-(bindings::$name as i32))
+        }
+    )*};
+}
+
+errno! {
+    /// File descriptor in bad state: an ioctl that needs an attached device.
+    ebadfd => EBADFD;
+    /// Operation not supported: e.g. creating a tun link over rtnetlink.
+    eopnotsupp => EOPNOTSUPP;
+}

@@ -1,0 +1,251 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Misc character devices.
+//!
+//! Modelled on `rust/kernel/miscdevice.rs` of later kernels, with what tun
+//! needs beyond it: a fixed minor and a node name, `fops.owner` so that an
+//! open file pins the module (as `tun_fops` does), and `FMODE_NOWAIT`.
+
+use core::{ffi::c_int, ffi::c_uint, marker::PhantomData, ptr::addr_of};
+
+use kernel::{
+    bindings,
+    error::{to_result, VTABLE_DEFAULT_ERROR},
+    init::pin_init_from_closure,
+    prelude::*,
+    types::{ForeignOwnable, Opaque},
+    ThisModule,
+};
+
+use super::file::File;
+
+/// `FMODE_NOWAIT` from `include/linux/fs.h`; its macro carries a cast that
+/// bindgen cannot fold.
+const FMODE_NOWAIT: bindings::fmode_t = 1 << 27;
+
+/// Where and how to register a misc device.
+pub(crate) struct MiscDeviceOptions {
+    /// The device name (`/sys/class/misc/<name>`).
+    pub(crate) name: &'static CStr,
+    /// The minor number (`MISC_DYNAMIC_MINOR` for any).
+    pub(crate) minor: c_int,
+    /// The node below `/dev`, when it differs from `name`.
+    pub(crate) nodename: Option<&'static CStr>,
+}
+
+/// The file operations of a misc device.
+#[vtable]
+pub(crate) trait MiscDevice: Sized {
+    /// What `open` makes and the other operations borrow.
+    type Ptr: ForeignOwnable + Send + Sync;
+
+    /// Whether the operations handle `IOCB_NOWAIT` (sets `FMODE_NOWAIT`).
+    const NOWAIT: bool = false;
+
+    /// Called when the device node is opened.
+    fn open(file: &File) -> Result<Self::Ptr>;
+
+    /// Called when the last reference to the file goes away.
+    fn release(device: Self::Ptr, _file: &File) {
+        drop(device);
+    }
+
+    /// Handles `ioctl(2)`.
+    fn ioctl(
+        _device: <Self::Ptr as ForeignOwnable>::Borrowed<'_>,
+        _file: &File,
+        _cmd: u32,
+        _arg: usize,
+    ) -> Result<isize> {
+        kernel::build_error(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Handles `ioctl(2)` from a 32-bit task on a 64-bit kernel.
+    fn compat_ioctl(
+        _device: <Self::Ptr as ForeignOwnable>::Borrowed<'_>,
+        _file: &File,
+        _cmd: u32,
+        _arg: usize,
+    ) -> Result<isize> {
+        kernel::build_error(VTABLE_DEFAULT_ERROR)
+    }
+}
+
+/// A registered misc device.
+///
+/// # Invariants
+///
+/// `misc` is registered with the misc core and points at `fops`, until drop.
+/// Both live in this pinned allocation, which outlives every open file:
+/// `fops.owner` makes each open file hold a reference on the module, and the
+/// module owns the registration.
+#[pin_data(PinnedDrop)]
+pub(crate) struct MiscDeviceRegistration<T: MiscDevice> {
+    #[pin]
+    fops: Opaque<bindings::file_operations>,
+    #[pin]
+    misc: Opaque<bindings::miscdevice>,
+    _t: PhantomData<T>,
+}
+
+// SAFETY: The registration only holds C objects that the misc core and the
+// VFS access under their own locking; moving ownership between threads is
+// fine.
+unsafe impl<T: MiscDevice> Send for MiscDeviceRegistration<T> {}
+
+// SAFETY: `&MiscDeviceRegistration` exposes no methods that touch the C
+// objects.
+unsafe impl<T: MiscDevice> Sync for MiscDeviceRegistration<T> {}
+
+impl<T: MiscDevice> MiscDeviceRegistration<T> {
+    /// Registers a misc device whose files are served by `T`.
+    pub(crate) fn register(
+        opts: MiscDeviceOptions,
+        module: &'static ThisModule,
+    ) -> impl PinInit<Self, Error> {
+        let fops = bindings::file_operations {
+            owner: module.as_ptr(),
+            ..Vtable::<T>::FOPS
+        };
+        let closure = move |slot: *mut Self| {
+            // SAFETY: `slot` is valid for writes; the fields are `Opaque`, so
+            // raw pointers to them may be formed while uninitialised.
+            let (fops_ptr, misc_ptr) = unsafe {
+                (
+                    Opaque::raw_get(addr_of!((*slot).fops)),
+                    Opaque::raw_get(addr_of!((*slot).misc)),
+                )
+            };
+            // SAFETY: Both pointers are valid for writes (see above).
+            unsafe {
+                fops_ptr.write(fops);
+                misc_ptr.write(bindings::miscdevice {
+                    minor: opts.minor,
+                    name: opts.name.as_char_ptr(),
+                    nodename: opts.nodename.map_or(core::ptr::null(), |n| n.as_char_ptr()),
+                    fops: fops_ptr,
+                    ..Default::default()
+                });
+            }
+            // SAFETY: `misc_ptr` is initialised and pinned; it stays valid
+            // until `misc_deregister` in `drop`.
+            to_result(unsafe { bindings::misc_register(misc_ptr) })
+        };
+        // SAFETY: On success the closure has initialised every field (the
+        // `PhantomData` needs none). On failure nothing was registered, so the
+        // slot may be freed without cleanup.
+        unsafe { pin_init_from_closure(closure) }
+    }
+}
+
+#[pinned_drop]
+impl<T: MiscDevice> PinnedDrop for MiscDeviceRegistration<T> {
+    fn drop(self: Pin<&mut Self>) {
+        // SAFETY: By the type invariant `misc` is registered.
+        unsafe { bindings::misc_deregister(self.misc.get()) };
+    }
+}
+
+/// The operations `T` implements, as a constant so that only the callbacks
+/// `T` provides are ever instantiated (the others would reach the
+/// `build_error` of the trait's defaults).
+struct Vtable<T>(PhantomData<T>);
+
+impl<T: MiscDevice> Vtable<T> {
+    const FOPS: bindings::file_operations = bindings::file_operations {
+        open: Some(open_callback::<T>),
+        release: Some(release_callback::<T>),
+        unlocked_ioctl: if T::HAS_IOCTL {
+            Some(ioctl_callback::<T>)
+        } else {
+            None
+        },
+        compat_ioctl: if T::HAS_COMPAT_IOCTL {
+            Some(compat_ioctl_callback::<T>)
+        } else {
+            None
+        },
+        // SAFETY: All-zero is a valid `file_operations`: NULL pointers and
+        // no flags.
+        ..unsafe { core::mem::MaybeUninit::zeroed().assume_init() }
+    };
+}
+
+/// # Safety
+///
+/// Called by the VFS through `misc_open` with a valid inode and file.
+unsafe extern "C" fn open_callback<T: MiscDevice>(
+    _inode: *mut bindings::inode,
+    raw_file: *mut bindings::file,
+) -> c_int {
+    // SAFETY: The VFS passes a file that is valid during the call.
+    let file = unsafe { File::from_raw(raw_file) };
+    let ptr = match T::open(file) {
+        Ok(ptr) => ptr,
+        Err(err) => return err.to_errno(),
+    };
+    // SAFETY: The file is still being opened: no other thread can see it, so
+    // writing `private_data` and `f_mode` does not race. `private_data` now
+    // holds the foreign pointer that `release_callback` reclaims.
+    unsafe {
+        (*raw_file).private_data = ptr.into_foreign().cast_mut();
+        if T::NOWAIT {
+            (*raw_file).f_mode |= FMODE_NOWAIT;
+        }
+    }
+    0
+}
+
+/// # Safety
+///
+/// Called by the VFS once, with the file `open_callback` set up.
+unsafe extern "C" fn release_callback<T: MiscDevice>(
+    _inode: *mut bindings::inode,
+    raw_file: *mut bindings::file,
+) -> c_int {
+    // SAFETY: `private_data` holds what `open_callback` stored, and release
+    // runs once, after every other file operation has returned.
+    let ptr = unsafe { T::Ptr::from_foreign((*raw_file).private_data) };
+    // SAFETY: The file is valid during the call.
+    T::release(ptr, unsafe { File::from_raw(raw_file) });
+    0
+}
+
+/// # Safety
+///
+/// Called by the VFS with an open file of this device.
+unsafe extern "C" fn ioctl_callback<T: MiscDevice>(
+    raw_file: *mut bindings::file,
+    cmd: c_uint,
+    arg: usize,
+) -> isize {
+    // SAFETY: `private_data` holds what `open_callback` stored, and
+    // `release_callback` cannot run while this call holds the file.
+    let device = unsafe { T::Ptr::borrow((*raw_file).private_data) };
+    // SAFETY: The file is valid during the call.
+    let file = unsafe { File::from_raw(raw_file) };
+    match T::ioctl(device, file, cmd, arg) {
+        Ok(ret) => ret,
+        // CAST: An errno widens losslessly to `long`.
+        Err(err) => err.to_errno() as isize,
+    }
+}
+
+/// # Safety
+///
+/// Called by the VFS with an open file of this device.
+unsafe extern "C" fn compat_ioctl_callback<T: MiscDevice>(
+    raw_file: *mut bindings::file,
+    cmd: c_uint,
+    arg: usize,
+) -> isize {
+    // SAFETY: As in `ioctl_callback`.
+    let device = unsafe { T::Ptr::borrow((*raw_file).private_data) };
+    // SAFETY: The file is valid during the call.
+    let file = unsafe { File::from_raw(raw_file) };
+    match T::compat_ioctl(device, file, cmd, arg) {
+        Ok(ret) => ret,
+        // CAST: An errno widens losslessly to `long`.
+        Err(err) => err.to_errno() as isize,
+    }
+}

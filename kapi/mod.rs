@@ -1,0 +1,19 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The thin layer of safe abstractions over the C objects rtun uses.
+//!
+//! Every `unsafe` block in rtun lives below this module; the driver logic in
+//! `rtun_*.rs` is safe Rust. 6.12's `kernel` crate has no file, misc device,
+//! net_device, rtnetlink or ptr_ring abstractions, so these are modelled on
+//! the ones later kernels merged (`miscdevice.rs`, `fs/file.rs`) and on
+//! 6.12's own `net/phy.rs`: `#[repr(transparent)]` wrappers around
+//! [`Opaque`](kernel::types::Opaque) built with an unsafe `from_raw`, and C
+//! vtables generated from a Rust trait.
+
+pub(crate) mod error;
+pub(crate) mod file;
+pub(crate) mod miscdevice;
+pub(crate) mod net;
+pub(crate) mod ptr_ring;
+pub(crate) mod skbuff;
+pub(crate) mod user;

@@ -1,0 +1,292 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Network namespaces, the RTNL, and link types (`rtnl_link_ops`).
+//!
+//! Lock order: RTNL is the outermost lock rtun takes; nothing here is called
+//! with a spinlock held.
+
+use core::{
+    ffi::{c_int, c_void},
+    marker::PhantomData,
+    mem::offset_of,
+    ptr::{addr_of, addr_of_mut, NonNull},
+};
+
+use kernel::{
+    bindings,
+    error::to_result,
+    init::pin_init_from_closure,
+    prelude::*,
+    types::Opaque,
+};
+
+/// Holds the RTNL (`rtnl_lock()`) until dropped.
+///
+/// Not `Send`: the RTNL is a mutex and must be released by its owner.
+pub(crate) struct Rtnl {
+    _not_send: PhantomData<*mut ()>,
+}
+
+impl Rtnl {
+    /// Takes the RTNL; sleeps until it is free.
+    pub(crate) fn lock() -> Self {
+        // SAFETY: `rtnl_lock` has no preconditions beyond a sleepable
+        // context, which every caller of rtun's file operations is.
+        unsafe { bindings::rtnl_lock() };
+        Self {
+            _not_send: PhantomData,
+        }
+    }
+}
+
+impl Drop for Rtnl {
+    fn drop(&mut self) {
+        // SAFETY: `self` exists only while this task holds the RTNL.
+        unsafe { bindings::rtnl_unlock() };
+    }
+}
+
+/// A counted reference to a network namespace (`struct net`).
+///
+/// # Invariants
+///
+/// `self.0` points to a valid `struct net` on which this object owns one
+/// reference, taken with `get_net`.
+pub(crate) struct NetRef(NonNull<bindings::net>);
+
+// SAFETY: A `struct net` reference may be dropped from any thread, and the
+// fields read through it are immutable for the namespace's lifetime.
+unsafe impl Send for NetRef {}
+
+// SAFETY: See `Send`; `&NetRef` only reads immutable fields.
+unsafe impl Sync for NetRef {}
+
+impl NetRef {
+    /// The network namespace of the calling task.
+    pub(crate) fn current() -> Self {
+        // SAFETY: `current` is valid. A task running a system call has a
+        // non-NULL `nsproxy` (it is cleared only when the task exits), which
+        // keeps its `net_ns` alive while we take our own reference.
+        let net = unsafe {
+            let nsproxy = (*bindings::get_current()).nsproxy;
+            bindings::get_net((*nsproxy).net_ns)
+        };
+        // SAFETY: `get_net` returns its non-NULL argument.
+        // INVARIANT: We own the reference `get_net` took.
+        Self(unsafe { NonNull::new_unchecked(net) })
+    }
+
+    fn as_raw(&self) -> *mut bindings::net {
+        self.0.as_ptr()
+    }
+
+    /// Whether the calling task has `cap` in the user namespace that owns
+    /// this network namespace (`ns_capable(net->user_ns, cap)`).
+    pub(crate) fn ns_capable(&self, cap: u32) -> bool {
+        // SAFETY: By the type invariant the namespace is valid, and
+        // `user_ns` is set at creation and never changes.
+        let user_ns = unsafe { (*self.as_raw()).user_ns };
+        // CAST: Capability numbers are small; `ns_capable` takes an int.
+        // SAFETY: `user_ns` is valid while the namespace holds it.
+        unsafe { bindings::ns_capable(user_ns, cap as c_int) }
+    }
+
+    /// Opens a new file descriptor for this namespace, as `SIOCGSKNS` does.
+    pub(crate) fn open_fd(&self) -> Result<isize> {
+        // SAFETY: The namespace is valid (type invariant); `get_net_ns` is
+        // the getter `open_related_ns` expects for a `struct net`'s
+        // `ns_common`, and takes its own reference.
+        let fd = unsafe {
+            bindings::open_related_ns(
+                addr_of_mut!((*self.as_raw()).ns),
+                Some(bindings::get_net_ns),
+            )
+        };
+        to_result(fd)?;
+        // CAST: A file descriptor is a non-negative int.
+        Ok(fd as isize)
+    }
+}
+
+impl Drop for NetRef {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariant we own one reference.
+        unsafe { bindings::put_net(self.as_raw()) };
+    }
+}
+
+/// A network device.
+///
+/// # Invariants
+///
+/// The wrapped `struct net_device` is valid for the lifetime of the
+/// reference.
+#[repr(transparent)]
+pub(crate) struct NetDevice(Opaque<bindings::net_device>);
+
+impl NetDevice {
+    /// # Safety
+    ///
+    /// `ptr` must point to a valid `struct net_device` that stays valid for
+    /// `'a`.
+    unsafe fn from_raw<'a>(ptr: *mut bindings::net_device) -> &'a Self {
+        // SAFETY: `NetDevice` is `repr(transparent)` over the C struct, and
+        // the caller guarantees validity for `'a`.
+        unsafe { &*ptr.cast() }
+    }
+}
+
+/// An extended-ack handle of a netlink request, for an error message.
+pub(crate) struct ExtAck<'a> {
+    ptr: *mut bindings::netlink_ext_ack,
+    _p: PhantomData<&'a mut bindings::netlink_ext_ack>,
+}
+
+impl ExtAck<'_> {
+    /// Sets the message user space sees with the error (`NL_SET_ERR_MSG`).
+    pub(crate) fn set_msg(&mut self, msg: &'static CStr) {
+        if !self.ptr.is_null() {
+            // SAFETY: A non-NULL `ptr` is the request's ext_ack, exclusively
+            // ours during the callback; the message is static.
+            unsafe { (*self.ptr)._msg = msg.as_char_ptr() };
+        }
+    }
+}
+
+/// A kind of link (`ip link ... type <KIND>`), with the netdevice events of
+/// its own devices.
+pub(crate) trait LinkType {
+    /// The link kind.
+    const KIND: &'static CStr;
+
+    /// Validates a `RTM_NEWLINK` request for this kind.
+    fn validate(extack: &mut ExtAck<'_>) -> Result;
+
+    /// Handles a netdevice notifier event for a device of this kind.
+    fn netdev_event(_dev: &NetDevice, _event: usize) -> Result {
+        Ok(())
+    }
+}
+
+/// A registered link type and its netdevice notifier.
+///
+/// # Invariants
+///
+/// `ops` is registered with rtnetlink and `nb` with the netdevice notifier
+/// chain, both until drop.
+#[pin_data(PinnedDrop)]
+pub(crate) struct LinkRegistration<T: LinkType> {
+    #[pin]
+    ops: Opaque<bindings::rtnl_link_ops>,
+    #[pin]
+    nb: Opaque<bindings::notifier_block>,
+    _t: PhantomData<T>,
+}
+
+// SAFETY: The registration only holds C objects that rtnetlink and the
+// notifier chain access under their own locks.
+unsafe impl<T: LinkType> Send for LinkRegistration<T> {}
+
+// SAFETY: `&LinkRegistration` exposes nothing that touches the C objects.
+unsafe impl<T: LinkType> Sync for LinkRegistration<T> {}
+
+impl<T: LinkType> LinkRegistration<T> {
+    /// Registers the link type, then the notifier (tun_init's order).
+    pub(crate) fn register() -> impl PinInit<Self, Error> {
+        let closure = move |slot: *mut Self| {
+            // SAFETY: `slot` is valid for writes; the fields are `Opaque`.
+            let (ops, nb) = unsafe {
+                (
+                    Opaque::raw_get(addr_of!((*slot).ops)),
+                    Opaque::raw_get(addr_of!((*slot).nb)),
+                )
+            };
+            // SAFETY: `ops` and `nb` are valid for writes and pinned; they
+            // stay registered until `drop`. If the notifier fails to
+            // register, the link type is unregistered before returning.
+            unsafe {
+                ops.write(bindings::rtnl_link_ops {
+                    kind: T::KIND.as_char_ptr(),
+                    validate: Some(validate_callback::<T>),
+                    ..Default::default()
+                });
+                to_result(bindings::rtnl_link_register(ops))?;
+                nb.write(bindings::notifier_block {
+                    notifier_call: Some(event_callback::<T>),
+                    ..Default::default()
+                });
+                if let Err(err) = to_result(bindings::register_netdevice_notifier(nb)) {
+                    bindings::rtnl_link_unregister(ops);
+                    return Err(err);
+                }
+            }
+            Ok(())
+        };
+        // SAFETY: On success the closure has initialised and registered both
+        // C objects; on failure nothing remains registered.
+        unsafe { pin_init_from_closure(closure) }
+    }
+}
+
+#[pinned_drop]
+impl<T: LinkType> PinnedDrop for LinkRegistration<T> {
+    fn drop(self: Pin<&mut Self>) {
+        // SAFETY: By the type invariant both are registered. tun_cleanup's
+        // order: unregistering the link type deletes the remaining devices of
+        // this kind, whose NETDEV_UNREGISTER events the notifier still sees.
+        unsafe {
+            bindings::rtnl_link_unregister(self.ops.get());
+            bindings::unregister_netdevice_notifier(self.nb.get());
+        }
+    }
+}
+
+/// # Safety
+///
+/// Called by rtnetlink with a valid (possibly NULL) ext_ack.
+unsafe extern "C" fn validate_callback<T: LinkType>(
+    _tb: *mut *mut bindings::nlattr,
+    _data: *mut *mut bindings::nlattr,
+    extack: *mut bindings::netlink_ext_ack,
+) -> c_int {
+    let mut extack = ExtAck {
+        ptr: extack,
+        _p: PhantomData,
+    };
+    match T::validate(&mut extack) {
+        Ok(()) => 0,
+        Err(err) => err.to_errno(),
+    }
+}
+
+/// # Safety
+///
+/// Called by the netdevice notifier chain with `nb` pointing into a
+/// registered [`LinkRegistration<T>`] and `ptr` to a `netdev_notifier_info`.
+unsafe extern "C" fn event_callback<T: LinkType>(
+    nb: *mut bindings::notifier_block,
+    event: usize,
+    ptr: *mut c_void,
+) -> c_int {
+    // SAFETY: `nb` is the `nb` field of a live registration (the notifier is
+    // unregistered before the registration is freed), so stepping back by its
+    // offset yields the registration.
+    let this = unsafe {
+        &*nb.cast::<u8>()
+            .sub(offset_of!(LinkRegistration<T>, nb))
+            .cast::<LinkRegistration<T>>()
+    };
+    // SAFETY: Every netdevice notifier event carries a `netdev_notifier_info`
+    // whose device is valid for the call (the RTNL is held).
+    let dev = unsafe { (*ptr.cast::<bindings::netdev_notifier_info>()).dev };
+    // SAFETY: As above, `dev` is valid; `rtnl_link_ops` is stable under RTNL.
+    if unsafe { (*dev).rtnl_link_ops }.cast_mut() != this.ops.get() {
+        return bindings::NOTIFY_DONE as c_int;
+    }
+    // SAFETY: `dev` is valid for the call.
+    match T::netdev_event(unsafe { NetDevice::from_raw(dev) }, event) {
+        Ok(()) => bindings::NOTIFY_DONE as c_int,
+        // CAST: NOTIFY_BAD fits an int.
+        Err(_) => bindings::NOTIFY_BAD as c_int,
+    }
+}

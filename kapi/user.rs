@@ -1,0 +1,39 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Copies of ioctl arguments to and from user space.
+//!
+//! A thin veneer over [`kernel::uaccess::UserSlice`], which is already safe:
+//! it returns `EFAULT` for any address user space may pass.
+
+use kernel::{
+    prelude::*,
+    types::{AsBytes, FromBytes},
+    uaccess::{UserPtr, UserSlice},
+};
+
+/// Reads a `T` from the user address `arg`.
+pub(crate) fn read<T: FromBytes>(arg: usize) -> Result<T> {
+    UserSlice::new(arg as UserPtr, core::mem::size_of::<T>())
+        .reader()
+        .read()
+}
+
+/// Writes `value` to the user address `arg`.
+pub(crate) fn write<T: AsBytes>(arg: usize, value: &T) -> Result {
+    UserSlice::new(arg as UserPtr, core::mem::size_of::<T>())
+        .writer()
+        .write(value)
+}
+
+/// Reads the first `len` bytes of an `N`-byte structure from `arg`.
+///
+/// tun's ioctls copy `struct ifreq` or the shorter `struct compat_ifreq`
+/// into the same buffer; the tail past `len` stays zero.
+pub(crate) fn read_prefix<const N: usize>(arg: usize, len: usize) -> Result<[u8; N]> {
+    let mut buf = [0u8; N];
+    let len = len.min(N);
+    UserSlice::new(arg as UserPtr, len)
+        .reader()
+        .read_slice(&mut buf[..len])?;
+    Ok(buf)
+}

@@ -1,0 +1,115 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! tun's user-space interface (`include/uapi/linux/if_tun.h`), which rtun
+//! reproduces bit for bit.
+//!
+//! The flag values come from bindgen; the ioctl numbers are function-like
+//! macros there, so they are rebuilt here with `kernel::ioctl`.
+
+#![allow(dead_code, reason = "the whole table of tun's ioctls; the data path uses the rest")]
+
+use core::ffi::{c_int, c_uint};
+
+use kernel::{
+    bindings,
+    ioctl::{_IO, _IOR, _IOW},
+};
+
+const T: u32 = b'T' as u32;
+
+/// `struct sock_fprog` is two words wide; only its size enters the number.
+type SockFprog = [usize; 2];
+
+pub(crate) const TUNSETNOCSUM: u32 = _IOW::<c_int>(T, 200);
+pub(crate) const TUNSETDEBUG: u32 = _IOW::<c_int>(T, 201);
+pub(crate) const TUNSETIFF: u32 = _IOW::<c_int>(T, 202);
+pub(crate) const TUNSETPERSIST: u32 = _IOW::<c_int>(T, 203);
+pub(crate) const TUNSETOWNER: u32 = _IOW::<c_int>(T, 204);
+pub(crate) const TUNSETLINK: u32 = _IOW::<c_int>(T, 205);
+pub(crate) const TUNSETGROUP: u32 = _IOW::<c_int>(T, 206);
+pub(crate) const TUNGETFEATURES: u32 = _IOR::<c_uint>(T, 207);
+pub(crate) const TUNSETOFFLOAD: u32 = _IOW::<c_uint>(T, 208);
+pub(crate) const TUNSETTXFILTER: u32 = _IOW::<c_uint>(T, 209);
+pub(crate) const TUNGETIFF: u32 = _IOR::<c_uint>(T, 210);
+pub(crate) const TUNGETSNDBUF: u32 = _IOR::<c_int>(T, 211);
+pub(crate) const TUNSETSNDBUF: u32 = _IOW::<c_int>(T, 212);
+pub(crate) const TUNATTACHFILTER: u32 = _IOW::<SockFprog>(T, 213);
+pub(crate) const TUNDETACHFILTER: u32 = _IOW::<SockFprog>(T, 214);
+pub(crate) const TUNGETVNETHDRSZ: u32 = _IOR::<c_int>(T, 215);
+pub(crate) const TUNSETVNETHDRSZ: u32 = _IOW::<c_int>(T, 216);
+pub(crate) const TUNSETQUEUE: u32 = _IOW::<c_int>(T, 217);
+pub(crate) const TUNSETIFINDEX: u32 = _IOW::<c_uint>(T, 218);
+pub(crate) const TUNGETFILTER: u32 = _IOR::<SockFprog>(T, 219);
+pub(crate) const TUNSETVNETLE: u32 = _IOW::<c_int>(T, 220);
+pub(crate) const TUNGETVNETLE: u32 = _IOR::<c_int>(T, 221);
+pub(crate) const TUNSETVNETBE: u32 = _IOW::<c_int>(T, 222);
+pub(crate) const TUNGETVNETBE: u32 = _IOR::<c_int>(T, 223);
+pub(crate) const TUNSETSTEERINGEBPF: u32 = _IOR::<c_int>(T, 224);
+pub(crate) const TUNSETFILTEREBPF: u32 = _IOR::<c_int>(T, 225);
+pub(crate) const TUNSETCARRIER: u32 = _IOW::<c_int>(T, 226);
+pub(crate) const TUNGETDEVNETNS: u32 = _IO(T, 227);
+
+/// `SIOCGSKNS`, the socket ioctl tun answers itself.
+pub(crate) const SIOCGSKNS: u32 = bindings::SIOCGSKNS;
+/// The `_IOC_TYPE` of socket ioctls (`SIOCGIFHWADDR` and friends), whose
+/// argument tun copies in as a `struct ifreq` before anything else.
+pub(crate) const SOCK_IOC_TYPE: u32 = bindings::SOCK_IOC_TYPE;
+
+// CAST: The IFF_* flags are small positive constants that fit the
+// `short ifr_flags` of `struct ifreq`; tun.c keeps them in an int.
+pub(crate) const IFF_TUN: u32 = bindings::IFF_TUN;
+pub(crate) const IFF_TAP: u32 = bindings::IFF_TAP;
+pub(crate) const IFF_NAPI: u32 = bindings::IFF_NAPI;
+pub(crate) const IFF_NAPI_FRAGS: u32 = bindings::IFF_NAPI_FRAGS;
+pub(crate) const IFF_NO_CARRIER: u32 = bindings::IFF_NO_CARRIER;
+pub(crate) const IFF_NO_PI: u32 = bindings::IFF_NO_PI;
+pub(crate) const IFF_ONE_QUEUE: u32 = bindings::IFF_ONE_QUEUE;
+pub(crate) const IFF_VNET_HDR: u32 = bindings::IFF_VNET_HDR;
+pub(crate) const IFF_TUN_EXCL: u32 = bindings::IFF_TUN_EXCL;
+pub(crate) const IFF_MULTI_QUEUE: u32 = bindings::IFF_MULTI_QUEUE;
+pub(crate) const IFF_ATTACH_QUEUE: u32 = bindings::IFF_ATTACH_QUEUE;
+pub(crate) const IFF_DETACH_QUEUE: u32 = bindings::IFF_DETACH_QUEUE;
+pub(crate) const IFF_PERSIST: u32 = bindings::IFF_PERSIST;
+pub(crate) const IFF_NOFILTER: u32 = bindings::IFF_NOFILTER;
+
+/// The per-device features a file may set with `TUNSETIFF`.
+pub(crate) const TUN_FEATURES: u32 =
+    IFF_NO_PI | IFF_ONE_QUEUE | IFF_VNET_HDR | IFF_MULTI_QUEUE | IFF_NAPI | IFF_NAPI_FRAGS;
+
+/// What `TUNGETFEATURES` reports: every flag `TUNSETIFF` understands.
+pub(crate) const TUN_GETFEATURES: u32 = IFF_TUN | IFF_TAP | IFF_NO_CARRIER | TUN_FEATURES;
+
+/// `IFNAMSIZ`.
+pub(crate) const IFNAMSIZ: usize = bindings::IFNAMSIZ as usize;
+
+/// Size of `struct ifreq` on this kernel.
+pub(crate) const IFREQ_LEN: usize = core::mem::size_of::<bindings::ifreq>();
+
+/// Size of `struct compat_ifreq`: the name plus a 16-byte union for 32-bit
+/// tasks.
+pub(crate) const COMPAT_IFREQ_LEN: usize = IFNAMSIZ + 16;
+
+/// A `struct ifreq` as tun's ioctls exchange it: a name, then a union of
+/// which tun uses `ifr_flags` and `ifr_hwaddr`.
+#[derive(Clone, Copy)]
+pub(crate) struct IfReq([u8; IFREQ_LEN]);
+
+impl IfReq {
+    /// An all-zero request (tun.c's `memset(&ifr, 0, sizeof(ifr))`).
+    pub(crate) const fn zeroed() -> Self {
+        Self([0; IFREQ_LEN])
+    }
+
+    /// Copies the first `len` bytes (`sizeof(struct ifreq)` or of the compat
+    /// one) from user space.
+    pub(crate) fn read(arg: usize, len: usize) -> kernel::error::Result<Self> {
+        crate::kapi::user::read_prefix(arg, len).map(Self)
+    }
+
+    /// `ifr_flags`, widened as tun.c's `int` use of it.
+    pub(crate) fn flags(&self) -> u32 {
+        // CAST: `ifr_flags` is a C `short`; tun.c reads it into int
+        // arithmetic with sign extension, and so do we.
+        i16::from_ne_bytes([self.0[IFNAMSIZ], self.0[IFNAMSIZ + 1]]) as i32 as u32
+    }
+}
