@@ -12,13 +12,7 @@ use core::{
     ptr::{addr_of, addr_of_mut, NonNull},
 };
 
-use kernel::{
-    bindings,
-    error::to_result,
-    init::pin_init_from_closure,
-    prelude::*,
-    types::Opaque,
-};
+use kernel::{bindings, error::to_result, init::pin_init_from_closure, prelude::*, types::Opaque};
 
 /// Holds the RTNL (`rtnl_lock()`) until dropped.
 ///

@@ -8,10 +8,7 @@
 
 use core::{ffi::c_void, marker::PhantomData, ptr::addr_of};
 
-use kernel::{
-    bindings, error::to_result, init::pin_init_from_closure, prelude::*,
-    types::Opaque,
-};
+use kernel::{bindings, error::to_result, init::pin_init_from_closure, prelude::*, types::Opaque};
 
 /// An owned object that can travel through a [`PtrRing`] as a raw pointer.
 ///
@@ -21,7 +18,10 @@ use kernel::{
 /// into the same object, and `destroy` must free such a pointer.
 pub(crate) unsafe trait RingItem: Sized + Send {
     /// Gives up ownership, as a non-NULL pointer.
-    #[allow(dead_code, reason = "the data path queues packets; the skeleton only makes empty rings")]
+    #[allow(
+        dead_code,
+        reason = "the data path queues packets; the skeleton only makes empty rings"
+    )]
     fn into_ptr(self) -> *mut c_void;
 
     /// Takes back ownership of what `into_ptr` returned.
@@ -79,7 +79,10 @@ impl<T: RingItem> PtrRing<T> {
     }
 
     /// Queues `item`, or gives it back when the ring is full.
-    #[allow(dead_code, reason = "the data path queues packets; the skeleton only makes empty rings")]
+    #[allow(
+        dead_code,
+        reason = "the data path queues packets; the skeleton only makes empty rings"
+    )]
     pub(crate) fn produce(&self, item: T) -> core::result::Result<(), T> {
         let ptr = item.into_ptr();
         // SAFETY: The ring is initialised (type invariant); `ptr` is non-NULL.
@@ -92,7 +95,10 @@ impl<T: RingItem> PtrRing<T> {
     }
 
     /// Dequeues the oldest item.
-    #[allow(dead_code, reason = "the data path queues packets; the skeleton only makes empty rings")]
+    #[allow(
+        dead_code,
+        reason = "the data path queues packets; the skeleton only makes empty rings"
+    )]
     pub(crate) fn consume(&self) -> Option<T> {
         // SAFETY: The ring is initialised (type invariant).
         let ptr = unsafe { bindings::ptr_ring_consume(self.ring.get()) };
@@ -106,7 +112,10 @@ impl<T: RingItem> PtrRing<T> {
     }
 
     /// Whether the ring holds no item.
-    #[allow(dead_code, reason = "the data path queues packets; the skeleton only makes empty rings")]
+    #[allow(
+        dead_code,
+        reason = "the data path queues packets; the skeleton only makes empty rings"
+    )]
     pub(crate) fn is_empty(&self) -> bool {
         // SAFETY: The ring is initialised (type invariant).
         unsafe { bindings::ptr_ring_empty(self.ring.get()) }

@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Boot the cached kernel in QEMU, load a tun driver, run a command, report.
+#
+#   qemu/vm.sh [--flavour debug|perf] [--driver tun|rtun|none] [--log FILE] -- CMD [ARGS...]
+#
+# The guest is a virtme-ng guest: it sees the host's root filesystem (read
+# only, with tmpfs overlays), so host-built binaries run in it unchanged, and
+# starts in the repository. The driver is tun.ko from the kernel build or
+# rtun.ko from the repository. The exit status is the command's, unless the
+# guest's dmesg shows an oops, BUG, WARNING, KASAN, lockdep, kmemleak or RCU
+# stall report, or the guest dies: then it is non-zero whatever the command
+# said, and the offending lines are printed.
+#
+# KVM is used when it works (probed once, cached in $RTUN_CACHE/kvm); on
+# this machine guests hang under KVM, so runs fall back to TCG. RTUN_KVM=0/1
+# overrides the probe.
+set -uo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(dirname "$here")
+cache=${RTUN_CACHE:-$HOME/.cache/rtun}
+flavour=debug driver=none log=
+while [ $# -gt 0 ]; do
+	case $1 in
+	--flavour) flavour=$2; shift 2 ;;
+	--driver) driver=$2; shift 2 ;;
+	--log) log=$2; shift 2 ;;
+	--) shift; break ;;
+	*) break ;;
+	esac
+done
+[ $# -gt 0 ] || { echo "usage: qemu/vm.sh [--flavour debug|perf] [--driver tun|rtun|none] [--log FILE] -- CMD..." >&2; exit 2; }
+
+die() { echo "qemu/vm.sh: $*" >&2; exit 1; }
+kdir=$cache/build-$flavour
+kernel=$kdir/arch/x86/boot/bzImage
+[ -f "$kernel" ] || die "no kernel at $kernel: run ./dev kernel"
+vng=$cache/venv/bin/vng
+[ -x "$vng" ] || die "no virtme-ng at $vng: run ./dev setup"
+command -v qemu-system-x86_64 >/dev/null || die "no qemu-system-x86_64: run ./dev setup"
+case $driver in
+tun) ko=$kdir/drivers/net/tun.ko ;;
+rtun) ko=$repo/rtun.ko ;;
+none) ko= ;;
+*) die "--driver must be tun, rtun or none" ;;
+esac
+[ -z "$ko" ] || [ -f "$ko" ] || die "no $ko: run ./dev module"
+
+# One argument string for the guest shell, each word quoted.
+cmd=$(printf '%q ' "$@")
+mkdir -p "$cache/logs"
+[ -n "$log" ] || log=$cache/logs/vm-$driver.log
+
+boot() { # boot ACCEL TIMEOUT GUEST-COMMAND
+	local accel=()
+	[ "$1" = kvm ] || accel=(--disable-kvm)
+	# --verbose puts the kernel's console in the log, so a crash is visible
+	# there; the guest's own output is told apart by its lack of a
+	# timestamp.
+	timeout --foreground -k 10 "$2" "$vng" --verbose --run "$kernel" "${accel[@]}" \
+		--force-9p --cpus 2 --memory 2G --cwd "$repo" \
+		--append "loglevel=4 kmemleak=on" \
+		--exec "$3" </dev/null
+}
+
+use_kvm() {
+	case ${RTUN_KVM:-} in 0) return 1 ;; 1) return 0 ;; esac
+	[ -w /dev/kvm ] || return 1
+	local stamp=$cache/kvm
+	if [ ! -f "$stamp" ]; then
+		echo "qemu/vm.sh: probing whether KVM guests work here (once)" >&2
+		if boot kvm 60 "echo RTUN-KVM-OK" 2>&1 | grep -q '^RTUN-KVM-OK'; then
+			echo yes > "$stamp"
+		else
+			echo no > "$stamp"
+		fi
+	fi
+	[ "$(cat "$stamp")" = yes ]
+}
+accel=tcg
+use_kvm && accel=kvm
+
+guest="$here/guest.sh $(printf '%q' "$ko") $cmd"
+boot "$accel" "${RTUN_VM_TIMEOUT:-1200}" "$guest" > "$log" 2>&1
+status=$?
+# The guest's output: every console line that is not a kernel message.
+grep -avE '^\[ *[0-9]+\.[0-9]+\]' "$log" | grep -av '^RTUN-VM-' || true
+rc=$(sed -n 's/^RTUN-VM-EXIT \([0-9]*\).*/\1/p' "$log" | tail -1)
+if [ -z "$rc" ]; then
+	echo "qemu/vm.sh: the guest did not finish (qemu status $status); last console lines, full log in $log:" >&2
+	tail -40 "$log" >&2
+	exit 1
+fi
+exit "$rc"

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The differential suite: every test in tests/src runs in a fresh QEMU guest
+# against tun.ko, then in another against rtun.ko.
+#
+#   tests/run.sh [FILTER]
+#
+# Expects the debug kernel and rtun.ko built (./dev test does both). Prints
+# each guest's per-test lines, then `tun: N passed, M failed`,
+# `rtun: N passed, M failed`, and exits non-zero if any failed. A guest
+# whose dmesg shows a kernel report counts as one more failure for that
+# driver, as does a guest that does not finish.
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(dirname "$here")
+cache=${RTUN_CACHE:-$HOME/.cache/rtun}
+
+cargo build --quiet --release --locked --manifest-path "$here/Cargo.toml" ||
+	{ echo "tests/run.sh: building the tests failed" >&2; exit 1; }
+bin=$here/target/release/rtun-tests
+
+summary=()
+total_pass=0 total_fail=0
+for driver in tun rtun; do
+	case $driver in
+	tun) ko=$cache/build-debug/drivers/net/tun.ko ;;
+	rtun) ko=$repo/rtun.ko ;;
+	esac
+	echo "== $driver ($ko)"
+	out=$("$repo/qemu/vm.sh" --driver "$driver" -- "$bin" --module "$ko" "$@" | tee /dev/stderr)
+	vm=$?
+	line=$(grep -E "^$driver: [0-9]+ passed, [0-9]+ failed$" <<<"$out" | tail -1)
+	pass=$(sed -En 's/.* ([0-9]+) passed.*/\1/p' <<<"$line")
+	fail=$(sed -En 's/.* ([0-9]+) failed$/\1/p' <<<"$line")
+	pass=${pass:-0} fail=${fail:-0}
+	# A clean test run in a guest that still failed: a kernel report in
+	# dmesg, a failed unload, or a crash.
+	if [ "$vm" -ne 0 ] && [ "$fail" -eq 0 ]; then
+		echo "FAIL $driver guest: kernel report or crash (see above and $cache/logs/vm-$driver.log)"
+		fail=$((fail + 1))
+	fi
+	summary+=("$driver: $pass passed, $fail failed")
+	total_pass=$((total_pass + pass)) total_fail=$((total_fail + fail))
+done
+printf '%s\n' "${summary[@]}"
+mkdir -p "$cache/logs"
+echo "$total_pass $total_fail" >"$cache/logs/suite-counts"
+[ "$total_fail" -eq 0 ]

@@ -1,0 +1,100 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! rtun's differential test runner, run inside a QEMU guest (see
+//! `tests/run.sh`) once with tun.ko loaded and once with rtun.ko.
+//!
+//! A test states a behaviour of tun as user space sees it; it knows nothing
+//! of which driver is loaded, except the module's file and name for the tests
+//! that load and unload it. The same test passing on both drivers is the
+//! claim that rtun is a drop-in for tun.
+//!
+//!   rtun-tests --module PATH.ko [FILTER]
+//!
+//! Prints `ok NAME` or `FAIL NAME: why` per test, then
+//! `<module>: N passed, M failed`; exits non-zero if any failed.
+
+mod foundation;
+mod sys;
+
+use std::panic::{self, AssertUnwindSafe};
+
+/// What a test knows of the driver under test.
+pub struct Ctx {
+    /// The module file, for tests that load it.
+    pub module_path: String,
+    /// The module name (`tun` or `rtun`), for tests that unload it.
+    pub module_name: String,
+}
+
+/// A test's verdict: `Err` says what differed from tun's behaviour.
+pub type TestResult = Result<(), String>;
+
+/// A named test.
+pub struct Test {
+    pub name: &'static str,
+    pub run: fn(&Ctx) -> TestResult,
+}
+
+/// Fails the test with a formatted message unless `cond` holds.
+#[macro_export]
+macro_rules! ensure {
+    ($cond:expr, $($msg:tt)+) => {
+        if !$cond {
+            return Err(format!($($msg)+));
+        }
+    };
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let mut module_path = None;
+    let mut filter = None;
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--module" => module_path = args.next(),
+            _ => filter = Some(arg),
+        }
+    }
+    let Some(module_path) = module_path else {
+        eprintln!("usage: rtun-tests --module PATH.ko [FILTER]");
+        std::process::exit(2);
+    };
+    let module_name = std::path::Path::new(&module_path)
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let ctx = Ctx {
+        module_path,
+        module_name,
+    };
+
+    // A panicking test is a failed test, reported like any other.
+    panic::set_hook(Box::new(|_| {}));
+    let (mut passed, mut failed) = (0, 0);
+    for test in foundation::TESTS {
+        if filter.as_deref().is_some_and(|f| !test.name.contains(f)) {
+            continue;
+        }
+        let verdict =
+            panic::catch_unwind(AssertUnwindSafe(|| (test.run)(&ctx))).unwrap_or_else(|p| {
+                let msg = p
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default();
+                Err(format!("panicked: {msg}"))
+            });
+        match verdict {
+            Ok(()) => {
+                passed += 1;
+                println!("ok   {}", test.name);
+            }
+            Err(why) => {
+                failed += 1;
+                println!("FAIL {}: {why}", test.name);
+            }
+        }
+    }
+    println!("{}: {passed} passed, {failed} failed", ctx.module_name);
+    std::process::exit(if failed == 0 { 0 } else { 1 });
+}

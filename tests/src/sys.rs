@@ -1,0 +1,169 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The system calls the tests make, as thin `Result`-returning wrappers, and
+//! tun's user-space ABI (`linux/if_tun.h`, `linux/sockios.h`) as the tests
+//! see it: numbers spelled out, not taken from the driver under test.
+
+use std::{
+    ffi::CString,
+    fs::File,
+    io,
+    os::fd::{AsRawFd, FromRawFd, OwnedFd},
+};
+
+/// An errno, or success with the call's return value.
+pub type SysResult = Result<i64, i32>;
+
+fn check(ret: i64) -> SysResult {
+    if ret < 0 {
+        Err(io::Error::last_os_error().raw_os_error().unwrap_or(0))
+    } else {
+        Ok(ret)
+    }
+}
+
+const fn ioc(dir: u64, nr: u64, size: usize) -> u64 {
+    (dir << 30) | ((size as u64) << 16) | ((b'T' as u64) << 8) | nr
+}
+const fn io(nr: u64) -> u64 {
+    ioc(0, nr, 0)
+}
+const fn iow(nr: u64, size: usize) -> u64 {
+    ioc(1, nr, size)
+}
+const fn ior(nr: u64, size: usize) -> u64 {
+    ioc(2, nr, size)
+}
+const INT: usize = 4;
+const FPROG: usize = 16;
+
+pub const TUNSETNOCSUM: u64 = iow(200, INT);
+pub const TUNSETDEBUG: u64 = iow(201, INT);
+#[allow(dead_code)] // Unattached TUNSETIFF creates a device: the data-path tests.
+pub const TUNSETIFF: u64 = iow(202, INT);
+pub const TUNSETPERSIST: u64 = iow(203, INT);
+pub const TUNSETOWNER: u64 = iow(204, INT);
+pub const TUNSETLINK: u64 = iow(205, INT);
+pub const TUNSETGROUP: u64 = iow(206, INT);
+pub const TUNGETFEATURES: u64 = ior(207, INT);
+pub const TUNSETOFFLOAD: u64 = iow(208, INT);
+pub const TUNSETTXFILTER: u64 = iow(209, INT);
+pub const TUNGETIFF: u64 = ior(210, INT);
+pub const TUNGETSNDBUF: u64 = ior(211, INT);
+pub const TUNSETSNDBUF: u64 = iow(212, INT);
+pub const TUNATTACHFILTER: u64 = iow(213, FPROG);
+pub const TUNDETACHFILTER: u64 = iow(214, FPROG);
+pub const TUNGETVNETHDRSZ: u64 = ior(215, INT);
+pub const TUNSETVNETHDRSZ: u64 = iow(216, INT);
+pub const TUNSETQUEUE: u64 = iow(217, INT);
+pub const TUNSETIFINDEX: u64 = iow(218, INT);
+pub const TUNGETFILTER: u64 = ior(219, FPROG);
+pub const TUNSETVNETLE: u64 = iow(220, INT);
+pub const TUNGETVNETLE: u64 = ior(221, INT);
+pub const TUNSETVNETBE: u64 = iow(222, INT);
+pub const TUNGETVNETBE: u64 = ior(223, INT);
+pub const TUNSETSTEERINGEBPF: u64 = ior(224, INT);
+pub const TUNSETFILTEREBPF: u64 = ior(225, INT);
+pub const TUNSETCARRIER: u64 = iow(226, INT);
+pub const TUNGETDEVNETNS: u64 = io(227);
+
+pub const SIOCGIFFLAGS: u64 = 0x8913;
+pub const SIOCSIFHWADDR: u64 = 0x8924;
+pub const SIOCGIFHWADDR: u64 = 0x8927;
+pub const SIOCGSKNS: u64 = 0x894c;
+
+pub const IFF_TUN: u32 = 0x0001;
+pub const IFF_TAP: u32 = 0x0002;
+pub const IFF_NAPI: u32 = 0x0010;
+pub const IFF_NAPI_FRAGS: u32 = 0x0020;
+pub const IFF_NO_CARRIER: u32 = 0x0040;
+pub const IFF_MULTI_QUEUE: u32 = 0x0100;
+pub const IFF_ATTACH_QUEUE: u32 = 0x0200;
+pub const IFF_DETACH_QUEUE: u32 = 0x0400;
+pub const IFF_NO_PI: u32 = 0x1000;
+pub const IFF_ONE_QUEUE: u32 = 0x2000;
+pub const IFF_VNET_HDR: u32 = 0x4000;
+
+/// `struct ifreq`: a name and a 24-byte union, 40 bytes on 64-bit.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub struct IfReq {
+    pub name: [u8; 16],
+    pub flags: i16,
+    pub pad: [u8; 22],
+}
+
+/// Opens `/dev/net/tun` read-write.
+pub fn open_tun() -> io::Result<File> {
+    File::options().read(true).write(true).open("/dev/net/tun")
+}
+
+/// `ioctl(fd, cmd, ptr)`.
+pub fn ioctl_ptr<T>(fd: &impl AsRawFd, cmd: u64, arg: *mut T) -> SysResult {
+    // SAFETY: The kernel validates `arg`; a bad pointer gives EFAULT.
+    check(unsafe { libc::ioctl(fd.as_raw_fd(), cmd as _, arg) } as i64)
+}
+
+/// `ioctl(fd, cmd, value)` for commands that take an integer argument.
+pub fn ioctl_val(fd: &impl AsRawFd, cmd: u64, arg: u64) -> SysResult {
+    // SAFETY: As above; the argument is passed by value.
+    check(unsafe { libc::ioctl(fd.as_raw_fd(), cmd as _, arg) } as i64)
+}
+
+/// Takes ownership of a file descriptor an ioctl returned.
+pub fn own_fd(fd: i64) -> OwnedFd {
+    // SAFETY: The kernel just installed `fd` for us; nothing else owns it.
+    unsafe { OwnedFd::from_raw_fd(fd as i32) }
+}
+
+/// `finit_module(2)`: loads the module in `path`.
+pub fn insmod(path: &str) -> SysResult {
+    let file = File::open(path).map_err(|e| e.raw_os_error().unwrap_or(0))?;
+    let params = c"";
+    // SAFETY: A valid fd and NUL-terminated parameter string.
+    check(unsafe { libc::syscall(libc::SYS_finit_module, file.as_raw_fd(), params.as_ptr(), 0) })
+}
+
+/// `delete_module(2)` with `O_NONBLOCK`, as rmmod does.
+pub fn rmmod(name: &str) -> SysResult {
+    let name = CString::new(name).map_err(|_| libc::EINVAL)?;
+    // SAFETY: A NUL-terminated module name.
+    check(unsafe { libc::syscall(libc::SYS_delete_module, name.as_ptr(), libc::O_NONBLOCK) })
+}
+
+/// `stat(2)`.
+pub fn stat(path: &str) -> Result<libc::stat, i32> {
+    let path = CString::new(path).map_err(|_| libc::EINVAL)?;
+    // SAFETY: All-zero is a valid `struct stat`.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: Valid path and output buffer.
+    check(unsafe { libc::stat(path.as_ptr(), &mut st) } as i64)?;
+    Ok(st)
+}
+
+/// `fstat(2)`.
+pub fn fstat(fd: &impl AsRawFd) -> Result<libc::stat, i32> {
+    // SAFETY: All-zero is a valid `struct stat`.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: Valid fd and output buffer.
+    check(unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } as i64)?;
+    Ok(st)
+}
+
+/// The name of an errno, for messages.
+pub fn errno_name(e: i32) -> String {
+    let name = match e {
+        libc::EPERM => "EPERM",
+        libc::EFAULT => "EFAULT",
+        libc::EINVAL => "EINVAL",
+        libc::EBADFD => "EBADFD",
+        libc::EBUSY => "EBUSY",
+        libc::EEXIST => "EEXIST",
+        libc::ENOTTY => "ENOTTY",
+        libc::EOPNOTSUPP => "EOPNOTSUPP",
+        libc::EAGAIN => "EAGAIN",
+        libc::ENOENT => "ENOENT",
+        _ => return format!("errno {e}"),
+    };
+    name.to_string()
+}
