@@ -81,6 +81,9 @@ if [ "$(cat "$out/.rtun-stamp" 2>/dev/null)" != "$cfg_key" ] || [ ! -f "$out/arc
 	echo "kernel: building $flavour in $out (log: $log; ~15 min cold on 2 cores)" >&2
 	start=$SECONDS
 	mk -j"$(nproc)" bzImage modules >> "$log" 2>&1 || { tail -30 "$log" >&2; die "kernel build failed, see $log"; }
+	# bindgen's view of the C structs rtun touches must be C's.
+	"$here/check-layout.py" "$out" "$src" $(cat "$here/layout-structs") >> "$log" 2>&1 ||
+		{ tail -25 "$log" >&2; die "Rust bindings disagree with C on a struct layout, see $log"; }
 	echo "$cfg_key" > "$out/.rtun-stamp"
 	echo "kernel: built $flavour in $((SECONDS - start)) s" >&2
 fi

@@ -37,6 +37,7 @@ kernel=$kdir/arch/x86/boot/bzImage
 [ -f "$kernel" ] || die "no kernel at $kernel: run ./dev kernel"
 vng=$cache/venv/bin/vng
 [ -x "$vng" ] || die "no virtme-ng at $vng: run ./dev setup"
+export PATH=$cache/venv/bin:$PATH
 command -v qemu-system-x86_64 >/dev/null || die "no qemu-system-x86_64: run ./dev setup"
 case $driver in
 tun) ko=$kdir/drivers/net/tun.ko ;;
@@ -81,8 +82,14 @@ accel=tcg
 use_kvm && accel=kvm
 
 guest="$here/guest.sh $(printf '%q' "$ko") $cmd"
-boot "$accel" "${RTUN_VM_TIMEOUT:-1200}" "$guest" > "$log" 2>&1
-status=$?
+for attempt in 1 2; do
+	# The serial console ends lines with CR LF.
+	boot "$accel" "${RTUN_VM_TIMEOUT:-1200}" "$guest" 2>&1 | tr -d '\r' >"$log"
+	status=${PIPESTATUS[0]}
+	grep -q '^RTUN-VM-BOOT-REPORT' "$log" && [ $attempt = 1 ] || break
+	cp "$log" "$log.boot-report"
+	echo "qemu/vm.sh: kernel report while booting, before any driver was loaded (kept in $log.boot-report); booting again" >&2
+done
 # The guest's output: every console line that is not a kernel message.
 grep -avE '^\[ *[0-9]+\.[0-9]+\]' "$log" | grep -av '^RTUN-VM-' || true
 rc=$(sed -n 's/^RTUN-VM-EXIT \([0-9]*\).*/\1/p' "$log" | tail -1)

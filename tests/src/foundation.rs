@@ -339,28 +339,31 @@ fn refcnt(name: &str) -> Result<String, String> {
 }
 
 /// An open file holds a reference on the module: unloading fails until it
-/// is closed.
+/// is closed. (How many references is the driver's business: tun.ko takes
+/// one for the file and one for its socket's `proto`.)
 fn rmmod_refused_while_open(ctx: &Ctx) -> TestResult {
+    let count = || -> Result<u32, String> {
+        refcnt(&ctx.module_name)?
+            .parse()
+            .map_err(|e| format!("refcnt: {e}"))
+    };
+    let idle = count()?;
     let f = open()?;
-    ensure!(
-        refcnt(&ctx.module_name)? == "1",
-        "refcnt with a file open is not 1"
-    );
+    let one = count()?;
+    ensure!(one > idle, "refcnt {one} with a file open, {idle} without");
     expect_err(
         rmmod(&ctx.module_name),
         libc::EWOULDBLOCK,
         "rmmod with a file open",
     )?;
     let f2 = open()?;
+    let two = count()?;
     ensure!(
-        refcnt(&ctx.module_name)? == "2",
-        "refcnt with two files open is not 2"
+        two > one,
+        "refcnt {two} with two files open, {one} with one"
     );
     drop((f, f2));
-    ensure!(
-        refcnt(&ctx.module_name)? == "0",
-        "refcnt after close is not 0"
-    );
+    ensure!(count()? == idle, "refcnt after close is not {idle}");
     Ok(())
 }
 

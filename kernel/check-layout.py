@@ -1,0 +1,69 @@
+#!/usr/bin/env python3
+"""Check that bindgen's Rust layout of the C structs rtun touches matches C.
+
+    kernel/check-layout.py KDIR SRCDIR STRUCT...
+
+bindgen can get a layout wrong without a word: with the 6.12 debug config
+and bindgen 0.73 / libclang 14, `task_struct` loses 16 bytes after the empty
+`____cacheline_aligned` `stats` member (CONFIG_SCHEDSTATS=n), so every Rust
+read of a later field (`nsproxy`, `pid`, ...) reads the wrong memory. This
+compiles `offsetof()` of every named field of each STRUCT in C, against the
+same `bindings_helper.h`, and asserts the same offsets in Rust at compile
+time, in a scratch out-of-tree build under KDIR. Prints the mismatches and
+exits 1 if there are any.
+"""
+import os, re, subprocess, sys
+
+kdir, srcdir, structs = sys.argv[1], sys.argv[2], sys.argv[3:]
+RUST_KEYWORDS = {"as", "box", "crate", "dyn", "fn", "gen", "impl", "in", "let", "loop",
+                 "match", "mod", "move", "mut", "priv", "pub", "ref", "self", "super",
+                 "trait", "type", "unsafe", "use", "where", "yield", "async", "await"}
+gen = open(os.path.join(kdir, "rust/bindings/bindings_generated.rs")).read()
+
+fields = {}
+for name in structs:
+    m = re.search(r"^pub struct %s \{\n(.*?)^\}" % re.escape(name), gen, re.S | re.M)
+    if not m:
+        sys.exit(f"check-layout: no struct {name} in the bindings")
+    fields[name] = [f for f in re.findall(r"^    pub (\w+):", m.group(1), re.M)
+                    if not f.startswith(("_bitfield", "__bindgen"))]
+
+work = os.path.join(kdir, ".rtun-layout")
+os.makedirs(work, exist_ok=True)
+with open(os.path.join(work, "Kbuild"), "w") as f:
+    f.write("obj-m := layout_c.o layout_rs.o\n")
+with open(os.path.join(work, "layout_c.c"), "w") as f:
+    f.write('#include "%s/rust/bindings/bindings_helper.h"\n#include <linux/module.h>\n' % srcdir)
+    for s, fs in fields.items():
+        for fl in fs:
+            # bindgen appends `_` to C names that are Rust keywords.
+            cfl = fl[:-1] if fl.endswith("_") and fl[:-1] in RUST_KEYWORDS else fl
+            f.write(f"unsigned long oc_{s}__{fl} = offsetof(struct {s}, {cfl});\n")
+    f.write('MODULE_LICENSE("GPL");\n')
+
+make = ["make", "-s", "-C", kdir, f"M={work}", "LLVM=1", "RUSTC=/usr/bin/rustc"]
+r = subprocess.run(make + ["layout_c.s"], capture_output=True, text=True)
+if r.returncode:
+    sys.exit("check-layout: compiling the C side failed:\n" + r.stderr[-3000:])
+asm = open(os.path.join(work, "layout_c.s")).read()
+c_off = {m.group(1): int(m.group(2))
+         for m in re.finditer(r"^oc_(\w+):\n\s+\.quad\s+(\d+)", asm, re.M)}
+
+with open(os.path.join(work, "layout_rs.rs"), "w") as f:
+    f.write("//! Layout check.\nuse kernel::{bindings, prelude::*};\n"
+            'module! { type: M, name: "layout_rs", license: "GPL", }\n'
+            "struct M;\nimpl kernel::Module for M {\n"
+            "    fn init(_m: &'static ThisModule) -> Result<Self> { Ok(M) }\n}\n")
+    for key, off in c_off.items():
+        s, fl = key.split("__", 1)
+        f.write(f'const _: () = assert!(core::mem::offset_of!(bindings::{s}, {fl}) == {off}, "MISMATCH {s}.{fl} C={off}");\n')
+r = subprocess.run(make + ["modules"], capture_output=True, text=True)
+bad = sorted(set(re.findall(r"MISMATCH (\S+ C=\d+)", r.stderr)))
+if bad:
+    print("check-layout: bindgen's layout differs from C (first differing fields):")
+    for b in bad[:20]:
+        print("  " + b)
+    sys.exit(1)
+if r.returncode:
+    sys.exit("check-layout: building the Rust side failed:\n" + r.stderr[-3000:])
+print(f"check-layout: {len(c_off)} fields of {len(structs)} structs agree")
