@@ -36,14 +36,14 @@ struct Rtun {
     // Fields drop in declaration order, which is `tun_cleanup`'s: the misc
     // device goes first so no new file can reach a vanishing link type.
     _misc: Pin<KBox<MiscDeviceRegistration<TunChr>>>,
-    _link: Pin<KBox<LinkRegistration<TunLink>>>,
+    _link: LinkRegistration<TunLink>,
 }
 
 impl kernel::Module for Rtun {
     fn init(module: &'static ThisModule) -> Result<Self> {
         pr_info!("Universal TUN/TAP device driver, 1.6\n");
 
-        let link = KBox::pin_init(LinkRegistration::<TunLink>::register(), GFP_KERNEL)
+        let link = LinkRegistration::register(&rtun_netdev::TUN_LINK)
             .inspect_err(|_| pr_err!("Can't register link_ops\n"))?;
         let misc = KBox::pin_init(
             MiscDeviceRegistration::<TunChr>::register(

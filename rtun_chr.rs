@@ -6,25 +6,47 @@
 //! Each open file is a [`TunFile`], tun.c's `struct tun_file`: the queue a
 //! file becomes once attached to a device.
 //!
-//! Lock order: RTNL, then a queue's ring locks (taken inside `ptr_ring`).
+//! Lock order: RTNL, then RCU read sections, then a queue's ring and wait
+//! queue locks (taken inside the C calls).
 
-use core::sync::atomic::{AtomicI32, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
 
-use kernel::{bindings, ioctl::_IOC_TYPE, prelude::*};
+use kernel::{
+    bindings,
+    ioctl::_IOC_TYPE,
+    prelude::*,
+    sync::{Arc, ArcBorrow},
+};
 
 use crate::{
     kapi::{
-        error::{ebadfd, eopnotsupp},
+        error::ebadfd,
         file::File,
+        iov::{IovIter, Kiocb},
         miscdevice::MiscDevice,
+        module,
         net::{NetRef, Rtnl},
+        netdev::{DevSlot, NetDevice},
+        skbuff::SkBuff,
         user,
+        wait::{PollTable, WaitQueue},
     },
+    rtun_netdev::{self, TunStruct},
     rtun_ring::{self, TxRing},
     rtun_uapi::*,
 };
 
+/// `NET_SKB_PAD`-like headroom for packets user space writes.
+const RX_HEADROOM: u32 = 64;
+/// `ETH_HLEN`.
+const ETH_HLEN: usize = 14;
+
 /// The state of one open `/dev/net/tun` file.
+///
+/// # Invariants
+///
+/// `dev` is published while the file is attached to a device and holds
+/// queue `queue_index` of it; both change under RTNL.
 #[pin_data]
 pub(crate) struct TunFile {
     /// The network namespace of the opener: new devices are created there
@@ -36,6 +58,14 @@ pub(crate) struct TunFile {
     /// Packets waiting for this queue's reader.
     #[pin]
     tx_ring: TxRing,
+    /// Readers and pollers of this queue.
+    #[pin]
+    wq: WaitQueue,
+    /// The device this file is attached to (tun.c's `tfile->tun`).
+    dev: DevSlot,
+    queue_index: AtomicU32,
+    /// Set when the device went away under the file (`RCV_SHUTDOWN`).
+    shutdown: AtomicBool,
 }
 
 impl TunFile {
@@ -44,16 +74,54 @@ impl TunFile {
             net: NetRef::current(),
             ifindex: AtomicI32::new(0),
             tx_ring <- rtun_ring::new_unattached(),
+            wq <- WaitQueue::new(),
+            dev: DevSlot::new(),
+            queue_index: AtomicU32::new(0),
+            shutdown: AtomicBool::new(false),
         })
+    }
+
+    pub(crate) fn net(&self) -> &NetRef {
+        &self.net
+    }
+
+    pub(crate) fn ifindex(&self) -> i32 {
+        self.ifindex.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn tx_ring(&self) -> &TxRing {
+        &self.tx_ring
+    }
+
+    pub(crate) fn queue_index(&self, _rtnl: &Rtnl) -> u32 {
+        self.queue_index.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_queue_index(&self, _rtnl: &Rtnl, index: u32) {
+        self.queue_index.store(index, Ordering::Relaxed);
+    }
+
+    /// Wakes readers and pollers waiting for `mask` (`sk_data_ready`).
+    pub(crate) fn wake_readers(&self, mask: u32) {
+        self.wq.wake_poll(mask);
+    }
+
+    /// The device went away: unpublish it, drop queued packets, and wake
+    /// everyone so they see it (tun_detach_all's per-file part).
+    pub(crate) fn shut_down(&self, rtnl: &Rtnl) {
+        self.shutdown.store(true, Ordering::Relaxed);
+        self.dev.clear(rtnl);
+        self.tx_ring.purge();
+        self.wake_readers(EPOLL_ALL);
     }
 
     /// `__tun_chr_ioctl`: `ifreq_len` is how much of a `struct ifreq` user
     /// space passes (less for 32-bit tasks).
-    fn ioctl(&self, cmd: u32, arg: usize, ifreq_len: usize) -> Result<isize> {
+    fn ioctl(this: ArcBorrow<'_, Self>, cmd: u32, arg: usize, ifreq_len: usize) -> Result<isize> {
         // tun.c copies the request in before looking at the command, so an
         // unreadable argument gives EFAULT even where the command would fail
         // for another reason.
-        let ifr = if cmd == TUNSETIFF
+        let mut ifr = if cmd == TUNSETIFF
             || cmd == TUNSETQUEUE
             || (_IOC_TYPE(cmd) == SOCK_IOC_TYPE && cmd != SIOCGSKNS)
         {
@@ -67,67 +135,345 @@ impl TunFile {
                 user::write(arg, &TUN_GETFEATURES)?;
                 return Ok(0);
             }
-            TUNSETQUEUE => return self.set_queue(&ifr),
+            TUNSETQUEUE => return this.set_queue(&ifr),
             SIOCGSKNS => {
-                if !self.net.ns_capable(bindings::CAP_NET_ADMIN) {
+                if !this.net.ns_capable(bindings::CAP_NET_ADMIN) {
                     return Err(EPERM);
                 }
-                return self.net.open_fd();
+                return this.net.open_fd();
             }
             _ => {}
         }
 
-        let _rtnl = Rtnl::lock();
+        let rtnl = Rtnl::lock();
+        let dev = this.dev.get_rtnl(&rtnl);
         match cmd {
-            // Creating and attaching devices is the data path's (issue 3);
-            // until then rtun refuses rather than pretend.
-            TUNSETIFF => Err(eopnotsupp()),
+            TUNSETIFF => {
+                if dev.is_some() {
+                    return Err(EEXIST);
+                }
+                let dev = Self::set_iff(this, &rtnl, &mut ifr)?;
+                ifr.set_name(&dev.name());
+                crate::kapi::user::write_prefix(arg, ifr.as_bytes(), ifreq_len)?;
+                return Ok(0);
+            }
             TUNSETIFINDEX => {
+                if dev.is_some() {
+                    return Err(EPERM);
+                }
                 let ifindex: i32 = user::read(arg)?;
                 if ifindex < 0 {
                     return Err(EINVAL);
                 }
-                self.ifindex.store(ifindex, Ordering::Relaxed);
+                this.ifindex.store(ifindex, Ordering::Relaxed);
+                return Ok(0);
+            }
+            _ => {}
+        }
+
+        // Every other command needs an attached device.
+        let dev = dev.ok_or_else(ebadfd)?;
+        let tun = TunStruct::of(dev).ok_or_else(ebadfd)?;
+        match cmd {
+            TUNGETIFF => {
+                let mut out = IfReq::zeroed();
+                out.set_name(&dev.name());
+                // No socket filters yet: every queue reports IFF_NOFILTER.
+                out.set_flags(tun.iff_flags() | IFF_NOFILTER);
+                crate::kapi::user::write_prefix(arg, out.as_bytes(), ifreq_len)?;
                 Ok(0)
             }
-            // Every other command needs an attached device.
-            _ => Err(ebadfd()),
+            // tun.c ignores it ("[unimplemented]").
+            TUNSETNOCSUM => Ok(0),
+            TUNSETPERSIST => {
+                let flags = tun.flags();
+                if arg != 0 && flags & IFF_PERSIST == 0 {
+                    tun.set_flags(&rtnl, flags | IFF_PERSIST);
+                    module::get(&crate::THIS_MODULE);
+                    dev.state_change(&rtnl);
+                } else if arg == 0 && flags & IFF_PERSIST != 0 {
+                    tun.set_flags(&rtnl, flags & !IFF_PERSIST);
+                    module::put(&crate::THIS_MODULE);
+                    dev.state_change(&rtnl);
+                }
+                Ok(0)
+            }
+            // The rest of the device ioctls arrive with the rest of the
+            // data path.
+            _ => Err(EINVAL),
         }
     }
 
+    /// `tun_set_iff`: attach to the named device, or create it.
+    fn set_iff<'a>(
+        this: ArcBorrow<'_, Self>,
+        rtnl: &'a Rtnl,
+        ifr: &mut IfReq,
+    ) -> Result<&'a NetDevice> {
+        let flags = ifr.flags();
+        if flags & IFF_NAPI_FRAGS != 0 {
+            if !this.net.ns_capable(bindings::CAP_NET_ADMIN) {
+                return Err(EPERM);
+            }
+            if flags & IFF_NAPI == 0 || flags & TUN_TYPE_MASK != IFF_TAP {
+                return Err(EINVAL);
+            }
+        }
+        let name = ifr.name();
+        let dev = match NetDevice::get_by_name(rtnl, &this.net, name) {
+            Some(dev) => {
+                if flags & IFF_TUN_EXCL != 0 {
+                    return Err(EBUSY);
+                }
+                let tun = if flags & IFF_TUN != 0 {
+                    dev.priv_of::<rtun_netdev::Tun>()
+                } else if flags & IFF_TAP != 0 {
+                    dev.priv_of::<rtun_netdev::Tap>()
+                } else {
+                    None
+                }
+                .ok_or(EINVAL)?;
+                if (flags & IFF_MULTI_QUEUE != 0) != (tun.flags() & IFF_MULTI_QUEUE != 0) {
+                    return Err(EINVAL);
+                }
+                // tun_permitted: owner and group arrive with TUNSETOWNER.
+                if !dev.net_capable(bindings::CAP_NET_ADMIN) {
+                    return Err(EPERM);
+                }
+                tun.attach(rtnl, dev, this.into())?;
+                this.dev.set(rtnl, dev);
+                if tun.flags() & IFF_MULTI_QUEUE != 0 && tun.numqueues() > 1 {
+                    dev.state_change(rtnl);
+                    return Ok(dev);
+                }
+                tun.set_flags(rtnl, (tun.flags() & !TUN_FEATURES) | (flags & TUN_FEATURES));
+                dev.state_change(rtnl);
+                dev
+            }
+            None => {
+                if !this.net.ns_capable(bindings::CAP_NET_ADMIN) {
+                    return Err(EPERM);
+                }
+                let dev = rtun_netdev::create(rtnl, this.into(), name, flags)?;
+                this.dev.set(rtnl, dev);
+                dev
+            }
+        };
+        dev.set_carrier(flags & IFF_NO_CARRIER == 0);
+        // Persistent devices must not stay stuck in xoff.
+        if dev.is_running() {
+            dev.wake_all_queues();
+        }
+        Ok(dev)
+    }
+
     /// `tun_set_queue`: `IFF_ATTACH_QUEUE` needs a device this file was
-    /// detached from and `IFF_DETACH_QUEUE` an attached multi-queue device;
-    /// a file that never attached has neither, and anything else is invalid.
+    /// detached from and `IFF_DETACH_QUEUE` an attached multi-queue device.
+    /// Detached queues arrive with the rest of multi-queue support.
     fn set_queue(&self, _ifr: &IfReq) -> Result<isize> {
         let _rtnl = Rtnl::lock();
         Err(EINVAL)
     }
+
+    /// `tun_detach(tfile, true)` on close: give up the queue; a device left
+    /// without queues loses its carrier and, unless persistent, goes away.
+    fn release(&self) {
+        let rtnl = Rtnl::lock();
+        let Some(dev) = self.dev.get_rtnl(&rtnl) else {
+            return;
+        };
+        if let Some(tun) = TunStruct::of(dev) {
+            tun.detach(&rtnl, dev, self);
+            self.dev.clear(&rtnl);
+            self.tx_ring.purge();
+            if tun.numqueues() == 0 {
+                dev.set_carrier(false);
+                if tun.flags() & IFF_PERSIST == 0 && dev.is_registered(&rtnl) {
+                    dev.unregister(&rtnl);
+                }
+            }
+        }
+    }
+
+    /// Waits for a packet (`tun_ring_recv`).
+    fn recv(&self, nonblock: bool) -> Result<SkBuff> {
+        if let Some(skb) = self.tx_ring.consume() {
+            return Ok(skb);
+        }
+        if nonblock {
+            return Err(EAGAIN);
+        }
+        let mut skb = None;
+        self.wq.wait_interruptible(|| {
+            skb = self.tx_ring.consume();
+            skb.is_some() || self.shutdown.load(Ordering::Relaxed)
+        })?;
+        // tun.c returns EFAULT to a reader whose device went away.
+        skb.ok_or(EFAULT)
+    }
+
+    /// `tun_do_read` + `tun_put_user`: one packet, with its PI header
+    /// unless `IFF_NO_PI`; truncated silently to the buffer.
+    fn read(&self, kiocb: &Kiocb, to: &mut IovIter) -> Result<usize> {
+        let dev = self.dev.get().ok_or_else(ebadfd)?;
+        let tun = TunStruct::of(&dev).ok_or_else(ebadfd)?;
+        let len = to.count();
+        let skb = self.recv(kiocb.nonblock())?;
+        let mut total = skb.len() as usize;
+        if tun.flags() & IFF_NO_PI == 0 {
+            if to.count() < TUN_PI_LEN {
+                return Err(EINVAL);
+            }
+            total += TUN_PI_LEN;
+            let flags = if to.count() < total { TUN_PKT_STRIP } else { 0 };
+            let mut pi = [0u8; TUN_PI_LEN];
+            pi[..2].copy_from_slice(&flags.to_ne_bytes());
+            pi[2..].copy_from_slice(&skb.protocol_be().to_ne_bytes());
+            to.write_all(&pi)?;
+        }
+        skb.copy_to_iter(0, to, skb.len())?;
+        dev.tx_add(skb.len());
+        skb.consume();
+        Ok(total.min(len))
+    }
+
+    /// `tun_get_user`: one packet from user space into the stack.
+    fn write(&self, _kiocb: &Kiocb, from: &mut IovIter) -> Result<usize> {
+        let dev = self.dev.get().ok_or_else(ebadfd)?;
+        let tun = TunStruct::of(&dev).ok_or_else(ebadfd)?;
+        let total = from.count();
+        let mut len = total;
+        let flags = tun.flags();
+        let mut proto: u16 = 0;
+        if flags & IFF_NO_PI == 0 {
+            if len < TUN_PI_LEN {
+                return Err(EINVAL);
+            }
+            len -= TUN_PI_LEN;
+            let mut pi = [0u8; TUN_PI_LEN];
+            from.read_all(&mut pi)?;
+            proto = u16::from_ne_bytes([pi[2], pi[3]]);
+        }
+        let is_tap = flags & TUN_TYPE_MASK == IFF_TAP;
+        if is_tap && len < ETH_HLEN {
+            return Err(EINVAL);
+        }
+        // tun_alloc_skb's sanity limit: nothing bigger than a 64 KiB
+        // packet plus link header fits.
+        let len32 = u32::try_from(len).map_err(|_| EINVAL)?;
+        if len32 > MAX_PACKET {
+            return Err(EINVAL);
+        }
+        let mut skb = SkBuff::alloc(RX_HEADROOM, len32)?;
+        if let Err(e) = skb.put_from_iter(from, len32) {
+            dev.rx_dropped();
+            return Err(e);
+        }
+        if is_tap {
+            skb.eth_type_trans(&dev);
+        } else {
+            if flags & IFF_NO_PI != 0 {
+                proto = match skb.first_byte().map(|b| b >> 4) {
+                    // CAST: ETH_P_* are 16-bit protocol numbers.
+                    Some(4) => (bindings::ETH_P_IP as u16).to_be(),
+                    Some(6) => (bindings::ETH_P_IPV6 as u16).to_be(),
+                    _ => {
+                        dev.rx_dropped();
+                        return Err(EINVAL);
+                    }
+                };
+            }
+            skb.reset_headers();
+            skb.set_protocol_be(proto);
+            skb.set_dev(&dev);
+        }
+        skb.prepare_rx(self.queue_index.load(Ordering::Relaxed));
+        if dev.flags() & bindings::net_device_flags_IFF_UP == 0 {
+            dev.rx_dropped();
+            return Err(EIO);
+        }
+        skb.netif_rx();
+        dev.rx_add(len32);
+        Ok(total)
+    }
+
+    /// `tun_chr_poll`.
+    fn poll(&self, file: &File, table: &PollTable) -> u32 {
+        let Some(dev) = self.dev.get() else {
+            return bindings::EPOLLERR;
+        };
+        self.wq.poll_wait(file, table);
+        let mut mask = 0;
+        if !self.tx_ring.is_empty() {
+            mask |= bindings::EPOLLIN | bindings::EPOLLRDNORM;
+        }
+        // Writes never block until sockets bring a send buffer (tun.c's
+        // `tun_sock_writeable` with the default INT_MAX sndbuf).
+        if dev.flags() & bindings::net_device_flags_IFF_UP != 0 {
+            mask |= bindings::EPOLLOUT | bindings::EPOLLWRNORM;
+        }
+        if self.shutdown.load(Ordering::Relaxed) {
+            mask |= bindings::EPOLLERR;
+        }
+        mask
+    }
 }
+
+/// Largest packet a write may carry: 64 KiB plus an Ethernet header.
+const MAX_PACKET: u32 = 65535 + ETH_HLEN as u32;
+
+/// Everything a reader or poller can wait for.
+const EPOLL_ALL: u32 = rtun_netdev::EPOLL_READABLE | bindings::EPOLLERR | bindings::EPOLLOUT;
 
 /// The file operations of `/dev/net/tun` (tun.c's `tun_fops`).
 pub(crate) struct TunChr;
 
 #[vtable]
 impl MiscDevice for TunChr {
-    type Ptr = Pin<KBox<TunFile>>;
+    type Ptr = Arc<TunFile>;
 
     /// tun handles `IOCB_NOWAIT` reads and writes, as tun.c declares.
     const NOWAIT: bool = true;
 
     fn open(_file: &File) -> Result<Self::Ptr> {
-        KBox::pin_init(TunFile::new(), GFP_KERNEL)
+        Arc::pin_init(TunFile::new(), GFP_KERNEL)
     }
 
-    fn ioctl(tfile: Pin<&TunFile>, _file: &File, cmd: u32, arg: usize) -> Result<isize> {
-        tfile.ioctl(cmd, arg, IFREQ_LEN)
+    fn release(tfile: Self::Ptr, _file: &File) {
+        tfile.release();
+    }
+
+    fn read_iter(tfile: ArcBorrow<'_, TunFile>, kiocb: &Kiocb, to: &mut IovIter) -> Result<usize> {
+        tfile.read(kiocb, to)
+    }
+
+    fn write_iter(
+        tfile: ArcBorrow<'_, TunFile>,
+        kiocb: &Kiocb,
+        from: &mut IovIter,
+    ) -> Result<usize> {
+        tfile.write(kiocb, from)
+    }
+
+    fn poll(tfile: ArcBorrow<'_, TunFile>, file: &File, table: &PollTable) -> u32 {
+        tfile.poll(file, table)
+    }
+
+    fn ioctl(tfile: ArcBorrow<'_, TunFile>, _file: &File, cmd: u32, arg: usize) -> Result<isize> {
+        TunFile::ioctl(tfile, cmd, arg, IFREQ_LEN)
     }
 
     /// `tun_chr_compat_ioctl`. tun.c passes pointer arguments through
     /// `compat_ptr()` and the rest through a `compat_ulong_t` cast; on every
     /// architecture Rust-for-Linux supports both are the same zero-extension
     /// of the low 32 bits. Kernels without `CONFIG_COMPAT` never call it.
-    fn compat_ioctl(tfile: Pin<&TunFile>, _file: &File, cmd: u32, arg: usize) -> Result<isize> {
+    fn compat_ioctl(
+        tfile: ArcBorrow<'_, TunFile>,
+        _file: &File,
+        cmd: u32,
+        arg: usize,
+    ) -> Result<isize> {
         // CAST: Truncation to 32 bits is the point: see above.
-        tfile.ioctl(cmd, arg as u32 as usize, COMPAT_IFREQ_LEN)
+        TunFile::ioctl(tfile, cmd, arg as u32 as usize, COMPAT_IFREQ_LEN)
     }
 }

@@ -1,17 +1,284 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The tun link type: `rtnl_link_ops` of kind `tun` and the netdevice events
-//! of tun devices.
+//! tun and tap network devices: the private data (tun.c's `tun_struct`),
+//! transmit into the queues' rings, and the `tun` link kind.
+//!
+//! Lock order: RTNL (all configuration and attach/detach), then RCU read
+//! sections (transmit), then a ring's producer or consumer lock.
 
-use kernel::{c_str, prelude::*};
+use core::sync::atomic::{AtomicU32, Ordering};
 
-use crate::kapi::{
-    error::eopnotsupp,
-    net::{ExtAck, LinkType, NetDevice},
+use kernel::{bindings, c_str, prelude::*, sync::Arc};
+
+use crate::{
+    kapi::{
+        error::eopnotsupp,
+        net::{ExtAck, LinkOps, LinkType, Rtnl},
+        netdev::{ArcSlot, DeviceOps, DeviceSetup, NetDevOps, NetDevice, NewNetDevice, Xmit},
+        rcu,
+        skbuff::SkBuff,
+    },
+    rtun_chr::TunFile,
+    rtun_uapi::*,
 };
+
+/// `MIN_MTU` and `MAX_MTU` of tun.c: `max_mtu` is `MAX_MTU` less the link
+/// header.
+const MIN_MTU: u32 = 68;
+const MAX_MTU: u32 = 65535;
+/// `TUN_READQ_SIZE`: the default `tx_queue_len`, hence ring size.
+const TUN_READQ_SIZE: u32 = 500;
+
+/// What wakes a reader: `sock_def_readable`'s mask.
+pub(crate) const EPOLL_READABLE: u32 = bindings::EPOLLIN | bindings::EPOLLRDNORM | EPOLLRDBAND;
+
+/// `EPOLLRDBAND`, which bindgen does not export.
+const EPOLLRDBAND: u32 = 0x80;
+
+/// A tun or tap device's private data (tun.c's `struct tun_struct`).
+///
+/// # Invariants
+///
+/// `queues[..numqueues]` are the attached files, each with its
+/// `queue_index` equal to its slot; later slots are empty. Both change only
+/// under RTNL.
+pub(crate) struct TunStruct {
+    /// `IFF_TUN`/`IFF_TAP`, the `TUN_FEATURES` set by the last attaching
+    /// file, and `IFF_PERSIST`. Written under RTNL.
+    flags: AtomicU32,
+    numqueues: AtomicU32,
+    queues: KVec<ArcSlot<TunFile>>,
+}
+
+impl TunStruct {
+    fn new(flags: u32, queues: u32) -> Result<Self> {
+        let mut slots = KVec::with_capacity(queues as usize, GFP_KERNEL)?;
+        for _ in 0..queues {
+            slots.push(ArcSlot::new(), GFP_KERNEL)?;
+        }
+        Ok(Self {
+            flags: AtomicU32::new(flags),
+            numqueues: AtomicU32::new(0),
+            queues: slots,
+        })
+    }
+
+    /// The device's private data, whether it is a tun or a tap device.
+    pub(crate) fn of(dev: &NetDevice) -> Option<&TunStruct> {
+        dev.priv_of::<Tun>().or_else(|| dev.priv_of::<Tap>())
+    }
+
+    pub(crate) fn flags(&self) -> u32 {
+        self.flags.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_flags(&self, _rtnl: &Rtnl, flags: u32) {
+        self.flags.store(flags, Ordering::Relaxed);
+    }
+
+    pub(crate) fn numqueues(&self) -> u32 {
+        self.numqueues.load(Ordering::Relaxed)
+    }
+
+    /// What `TUNGETIFF` reports (`tun_flags`).
+    pub(crate) fn iff_flags(&self) -> u32 {
+        self.flags() & (TUN_FEATURES | IFF_PERSIST | IFF_TUN | IFF_TAP)
+    }
+
+    /// Attaches `tfile` as the next queue (`tun_attach`).
+    pub(crate) fn attach(&self, rtnl: &Rtnl, dev: &NetDevice, tfile: Arc<TunFile>) -> Result {
+        let n = self.numqueues();
+        if self.flags() & IFF_MULTI_QUEUE == 0 && n == 1 {
+            return Err(EBUSY);
+        }
+        let slot = self.queues.get(n as usize).ok_or(E2BIG)?;
+        tfile
+            .tx_ring()
+            .resize(dev.tx_queue_len())
+            .map_err(|_| ENOMEM)?;
+        tfile.set_queue_index(rtnl, n);
+        // The slot is empty (type invariant), so nothing is retired.
+        drop(slot.replace(rtnl, Some(tfile)));
+        self.numqueues.store(n + 1, Ordering::Relaxed);
+        // Only fails for 0 queues or more than allocated, excluded above.
+        let _ = dev.set_real_num_tx_queues(rtnl, n + 1);
+        Ok(())
+    }
+
+    /// Removes `tfile`'s queue, moving the last queue into its slot
+    /// (`__tun_detach`'s array update). Returns with readers of the old
+    /// slot gone (`synchronize_net`).
+    pub(crate) fn detach(&self, rtnl: &Rtnl, dev: &NetDevice, tfile: &TunFile) {
+        let n = self.numqueues();
+        let index = tfile.queue_index(rtnl);
+        if index >= n {
+            return;
+        }
+        let last = n - 1;
+        let retired = if index == last {
+            self.queues[index as usize].replace(rtnl, None)
+        } else {
+            if let Some(moved) = self.queues[last as usize].get_rtnl(rtnl) {
+                moved.set_queue_index(rtnl, index);
+            }
+            self.queues[index as usize].move_from(rtnl, &self.queues[last as usize])
+        };
+        self.numqueues.store(last, Ordering::Relaxed);
+        if last > 0 {
+            let _ = dev.set_real_num_tx_queues(rtnl, last);
+        }
+        if let Some(r) = retired {
+            drop(r.wait());
+        }
+    }
+
+    /// Detaches every queue: the device is going away (`tun_detach_all`).
+    pub(crate) fn detach_all(&self, rtnl: &Rtnl) {
+        let n = self.numqueues();
+        self.numqueues.store(0, Ordering::Relaxed);
+        for slot in &self.queues[..n as usize] {
+            if let Some(r) = slot.replace(rtnl, None) {
+                let tfile = r.wait();
+                tfile.shut_down(rtnl);
+            }
+        }
+    }
+
+    /// The file of queue `txq`, during an RCU read section.
+    fn queue<'a>(&'a self, txq: u32, guard: &'a rcu::Guard) -> Option<&'a TunFile> {
+        self.queues.get(txq as usize)?.get(guard)
+    }
+}
+
+/// `tun_net_xmit`: queue the packet on its queue's ring and wake the
+/// reader, or drop it.
+fn xmit(mut skb: SkBuff, dev: &NetDevice, tun: &TunStruct, guard: &rcu::Guard) -> Xmit {
+    let Some(tfile) = tun.queue(u32::from(skb.queue_mapping()), guard) else {
+        dev.tx_dropped();
+        return Xmit::Drop;
+    };
+    if skb.orphan().is_err() {
+        dev.tx_dropped();
+        return Xmit::Drop;
+    }
+    match tfile.tx_ring().produce(skb) {
+        Ok(()) => {
+            tfile.wake_readers(EPOLL_READABLE);
+            Xmit::Ok
+        }
+        Err(skb) => {
+            dev.tx_dropped();
+            drop(skb);
+            Xmit::Drop
+        }
+    }
+}
+
+/// `tun_net_uninit`: the device is being unregistered, by its last file
+/// closing, `ip link del`, its namespace going away or module unload.
+fn uninit(tun: &TunStruct, rtnl: &Rtnl) {
+    tun.detach_all(rtnl);
+    if tun.flags() & IFF_PERSIST != 0 {
+        crate::kapi::module::put(&crate::THIS_MODULE);
+    }
+}
+
+/// A tun device: IP packets, no link header (`tun_netdev_ops`).
+pub(crate) struct Tun;
+/// A tap device: Ethernet frames (`tap_netdev_ops`).
+pub(crate) struct Tap;
+
+static TUN_OPS: DeviceOps<Tun> = DeviceOps::new();
+static TAP_OPS: DeviceOps<Tap> = DeviceOps::new();
+
+impl NetDevOps for Tun {
+    type Priv = TunStruct;
+    const OPS: &'static DeviceOps<Self> = &TUN_OPS;
+
+    fn uninit(_dev: &NetDevice, tun: &TunStruct, rtnl: &Rtnl) {
+        uninit(tun, rtnl);
+    }
+
+    fn open(dev: &NetDevice, _tun: &TunStruct) -> Result {
+        dev.wake_all_queues();
+        Ok(())
+    }
+
+    fn start_xmit(skb: SkBuff, dev: &NetDevice, tun: &TunStruct, guard: &rcu::Guard) -> Xmit {
+        xmit(skb, dev, tun, guard)
+    }
+}
+
+impl NetDevOps for Tap {
+    type Priv = TunStruct;
+    const OPS: &'static DeviceOps<Self> = &TAP_OPS;
+
+    fn uninit(_dev: &NetDevice, tun: &TunStruct, rtnl: &Rtnl) {
+        uninit(tun, rtnl);
+    }
+
+    fn open(dev: &NetDevice, _tun: &TunStruct) -> Result {
+        dev.wake_all_queues();
+        Ok(())
+    }
+
+    fn start_xmit(skb: SkBuff, dev: &NetDevice, tun: &TunStruct, guard: &rcu::Guard) -> Xmit {
+        xmit(skb, dev, tun, guard)
+    }
+}
+
+/// Creates and registers a device for `TUNSETIFF` with `tfile` attached as
+/// its first queue (`tun_set_iff`'s creation branch with `tun_net_init`).
+pub(crate) fn create<'a>(
+    rtnl: &'a Rtnl,
+    tfile: Arc<TunFile>,
+    name: &CStr,
+    ifr_flags: u32,
+) -> Result<&'a NetDevice> {
+    let queues = if ifr_flags & IFF_MULTI_QUEUE != 0 {
+        MAX_TAP_QUEUES
+    } else {
+        1
+    };
+    let (type_flag, template) = if ifr_flags & IFF_TUN != 0 {
+        (IFF_TUN, c_str!("tun%d"))
+    } else if ifr_flags & IFF_TAP != 0 {
+        (IFF_TAP, c_str!("tap%d"))
+    } else {
+        return Err(EINVAL);
+    };
+    let name = if name.is_empty() { template } else { name };
+    let ether = type_flag == IFF_TAP;
+    let setup = DeviceSetup {
+        // CAST: ARPHRD_NONE (0xfffe) fits `dev->type`.
+        type_: bindings::ARPHRD_NONE as u16,
+        ether,
+        flags: bindings::net_device_flags_IFF_POINTOPOINT
+            | bindings::net_device_flags_IFF_NOARP
+            | bindings::net_device_flags_IFF_MULTICAST,
+        tx_queue_len: TUN_READQ_SIZE,
+        min_mtu: MIN_MTU,
+        max_frame: MAX_MTU,
+        ifindex: tfile.ifindex(),
+    };
+    let tun = TunStruct::new(type_flag | (ifr_flags & TUN_FEATURES), queues)?;
+    let net = tfile.net();
+    if ether {
+        let new = NewNetDevice::<Tap>::new(net, &TUN_LINK, name, queues, &setup, tun)?;
+        new.priv_().attach(rtnl, new.dev(), tfile)?;
+        new.register(rtnl)
+    } else {
+        let new = NewNetDevice::<Tun>::new(net, &TUN_LINK, name, queues, &setup, tun)?;
+        new.priv_().attach(rtnl, new.dev(), tfile)?;
+        new.register(rtnl)
+    }
+}
 
 /// Link kind `tun`, as `tun_link_ops`.
 pub(crate) struct TunLink;
+
+/// The link ops every tun and tap device points at.
+pub(crate) static TUN_LINK: LinkOps<TunLink> = LinkOps::new();
 
 impl LinkType for TunLink {
     const KIND: &'static CStr = c_str!("tun");
@@ -23,9 +290,8 @@ impl LinkType for TunLink {
         Err(eopnotsupp())
     }
 
-    /// `NETDEV_CHANGE_TX_QUEUE_LEN` resizes the queues' rings and `NETDEV_UP`
-    /// wakes their writers; both need attached queues, which arrive with the
-    /// data path. Until then there is nothing to do.
+    /// `NETDEV_CHANGE_TX_QUEUE_LEN` resizes the queues' rings; not yet done:
+    /// rings keep the size they had at attach.
     fn netdev_event(_dev: &NetDevice, _event: usize) -> Result {
         Ok(())
     }

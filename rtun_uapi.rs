@@ -75,6 +75,18 @@ pub(crate) const IFF_DETACH_QUEUE: u32 = bindings::IFF_DETACH_QUEUE;
 pub(crate) const IFF_PERSIST: u32 = bindings::IFF_PERSIST;
 pub(crate) const IFF_NOFILTER: u32 = bindings::IFF_NOFILTER;
 
+/// `TUN_TYPE_MASK`: the device type bits.
+pub(crate) const TUN_TYPE_MASK: u32 = IFF_TUN | IFF_TAP;
+
+/// `MAX_TAP_QUEUES`: queues of a multi-queue device.
+pub(crate) const MAX_TAP_QUEUES: u32 = 256;
+
+/// `TUN_PKT_STRIP` in `struct tun_pi`'s flags: the packet was truncated.
+pub(crate) const TUN_PKT_STRIP: u16 = 0x0001;
+
+/// `sizeof(struct tun_pi)`: `__u16 flags; __be16 proto;`.
+pub(crate) const TUN_PI_LEN: usize = 4;
+
 /// The per-device features a file may set with `TUNSETIFF`.
 pub(crate) const TUN_FEATURES: u32 =
     IFF_NO_PI | IFF_ONE_QUEUE | IFF_VNET_HDR | IFF_MULTI_QUEUE | IFF_NAPI | IFF_NAPI_FRAGS;
@@ -107,6 +119,35 @@ impl IfReq {
     /// one) from user space.
     pub(crate) fn read(arg: usize, len: usize) -> kernel::error::Result<Self> {
         crate::kapi::user::read_prefix(arg, len).map(Self)
+    }
+
+    /// The bytes to copy back to user space.
+    pub(crate) fn as_bytes(&self) -> &[u8; IFREQ_LEN] {
+        &self.0
+    }
+
+    /// `ifr_name`, NUL-terminated as tun.c forces (`ifr_name[IFNAMSIZ-1] =
+    /// '\0'`), so it is a valid C string.
+    pub(crate) fn name(&mut self) -> &kernel::str::CStr {
+        self.0[IFNAMSIZ - 1] = 0;
+        let len = self.0[..IFNAMSIZ]
+            .iter()
+            .position(|&b| b == 0)
+            .unwrap_or(IFNAMSIZ - 1);
+        // The slice ends at its first NUL (forced above).
+        kernel::str::CStr::from_bytes_with_nul(&self.0[..=len]).unwrap_or(kernel::c_str!(""))
+    }
+
+    /// Sets `ifr_name` (`strcpy` of a device name).
+    pub(crate) fn set_name(&mut self, name: &[u8; IFNAMSIZ]) {
+        self.0[..IFNAMSIZ].copy_from_slice(name);
+    }
+
+    /// Sets `ifr_flags`, truncated to the C `short` as tun.c's assignment.
+    pub(crate) fn set_flags(&mut self, flags: u32) {
+        // CAST: Truncation to `short` is what C does.
+        let f = flags as u16;
+        self.0[IFNAMSIZ..IFNAMSIZ + 2].copy_from_slice(&f.to_ne_bytes());
     }
 
     /// `ifr_flags`, widened as tun.c's `int` use of it.

@@ -29,3 +29,18 @@ impl File {
         unsafe { &*ptr.cast() }
     }
 }
+
+impl File {
+    /// The raw `struct file`.
+    pub(crate) fn as_raw(&self) -> *mut bindings::file {
+        self.0.get()
+    }
+
+    /// `f_flags` (`O_NONBLOCK` and friends).
+    pub(crate) fn flags(&self) -> u32 {
+        // SAFETY: The file is valid (type invariant). `f_flags` changes
+        // under `f_lock` (fcntl(F_SETFL)); like C readers we take a racy
+        // snapshot, read once.
+        unsafe { core::ptr::addr_of!((*self.as_raw()).f_flags).read_volatile() }
+    }
+}

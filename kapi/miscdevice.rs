@@ -17,7 +17,11 @@ use kernel::{
     ThisModule,
 };
 
-use super::file::File;
+use super::{
+    file::File,
+    iov::{IovIter, Kiocb},
+    wait::PollTable,
+};
 
 /// `FMODE_NOWAIT` from `include/linux/fs.h`; its macro carries a cast that
 /// bindgen cannot fold.
@@ -48,6 +52,33 @@ pub(crate) trait MiscDevice: Sized {
     /// Called when the last reference to the file goes away.
     fn release(device: Self::Ptr, _file: &File) {
         drop(device);
+    }
+
+    /// Handles `read(2)` and `readv(2)`.
+    fn read_iter(
+        _device: <Self::Ptr as ForeignOwnable>::Borrowed<'_>,
+        _kiocb: &Kiocb,
+        _to: &mut IovIter,
+    ) -> Result<usize> {
+        kernel::build_error(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Handles `write(2)` and `writev(2)`.
+    fn write_iter(
+        _device: <Self::Ptr as ForeignOwnable>::Borrowed<'_>,
+        _kiocb: &Kiocb,
+        _from: &mut IovIter,
+    ) -> Result<usize> {
+        kernel::build_error(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Handles `poll(2)` and friends: returns the ready `EPOLL*` mask.
+    fn poll(
+        _device: <Self::Ptr as ForeignOwnable>::Borrowed<'_>,
+        _file: &File,
+        _table: &PollTable,
+    ) -> u32 {
+        kernel::build_error(VTABLE_DEFAULT_ERROR)
     }
 
     /// Handles `ioctl(2)`.
@@ -165,6 +196,21 @@ impl<T: MiscDevice> Vtable<T> {
         } else {
             None
         },
+        read_iter: if T::HAS_READ_ITER {
+            Some(read_iter_callback::<T>)
+        } else {
+            None
+        },
+        write_iter: if T::HAS_WRITE_ITER {
+            Some(write_iter_callback::<T>)
+        } else {
+            None
+        },
+        poll: if T::HAS_POLL {
+            Some(poll_callback::<T>)
+        } else {
+            None
+        },
         // SAFETY: All-zero is a valid `file_operations`: NULL pointers and
         // no flags.
         ..unsafe { core::mem::MaybeUninit::zeroed().assume_init() }
@@ -248,4 +294,62 @@ unsafe extern "C" fn compat_ioctl_callback<T: MiscDevice>(
         // CAST: An errno widens losslessly to `long`.
         Err(err) => err.to_errno() as isize,
     }
+}
+
+/// # Safety
+///
+/// Called by the VFS with a valid kiocb on an open file of this device and
+/// a valid iterator.
+unsafe extern "C" fn read_iter_callback<T: MiscDevice>(
+    kiocb: *mut bindings::kiocb,
+    to: *mut bindings::iov_iter,
+) -> isize {
+    // SAFETY: The kiocb is valid for the call.
+    let kiocb = unsafe { Kiocb::from_raw(kiocb) };
+    // SAFETY: As in `ioctl_callback`: the file is open for the call.
+    let device = unsafe { T::Ptr::borrow((*kiocb.file().as_raw()).private_data) };
+    // SAFETY: The iterator is valid and ours for the call.
+    let to = unsafe { IovIter::from_raw(to) };
+    match T::read_iter(device, kiocb, to) {
+        // CAST: A byte count of one call fits `ssize_t`.
+        Ok(n) => n as isize,
+        // CAST: An errno widens losslessly.
+        Err(err) => err.to_errno() as isize,
+    }
+}
+
+/// # Safety
+///
+/// As for `read_iter_callback`.
+unsafe extern "C" fn write_iter_callback<T: MiscDevice>(
+    kiocb: *mut bindings::kiocb,
+    from: *mut bindings::iov_iter,
+) -> isize {
+    // SAFETY: The kiocb is valid for the call.
+    let kiocb = unsafe { Kiocb::from_raw(kiocb) };
+    // SAFETY: As in `ioctl_callback`: the file is open for the call.
+    let device = unsafe { T::Ptr::borrow((*kiocb.file().as_raw()).private_data) };
+    // SAFETY: The iterator is valid and ours for the call.
+    let from = unsafe { IovIter::from_raw(from) };
+    match T::write_iter(device, kiocb, from) {
+        // CAST: A byte count of one call fits `ssize_t`.
+        Ok(n) => n as isize,
+        // CAST: An errno widens losslessly.
+        Err(err) => err.to_errno() as isize,
+    }
+}
+
+/// # Safety
+///
+/// Called by the VFS with an open file of this device and a valid (possibly
+/// NULL) poll table.
+unsafe extern "C" fn poll_callback<T: MiscDevice>(
+    raw_file: *mut bindings::file,
+    table: *mut bindings::poll_table_struct,
+) -> bindings::__poll_t {
+    // SAFETY: As in `ioctl_callback`.
+    let device = unsafe { T::Ptr::borrow((*raw_file).private_data) };
+    // SAFETY: The file is valid during the call.
+    let file = unsafe { File::from_raw(raw_file) };
+    T::poll(device, file, &PollTable(table))
 }

@@ -12,8 +12,13 @@
 
 pub(crate) mod error;
 pub(crate) mod file;
+pub(crate) mod iov;
 pub(crate) mod miscdevice;
+pub(crate) mod module;
 pub(crate) mod net;
+pub(crate) mod netdev;
 pub(crate) mod ptr_ring;
+pub(crate) mod rcu;
 pub(crate) mod skbuff;
 pub(crate) mod user;
+pub(crate) mod wait;

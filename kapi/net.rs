@@ -9,15 +9,19 @@ use core::{
     ffi::{c_int, c_void},
     marker::PhantomData,
     mem::offset_of,
-    ptr::{addr_of, addr_of_mut, NonNull},
+    ptr::{addr_of_mut, NonNull},
 };
 
-use kernel::{bindings, error::to_result, init::pin_init_from_closure, prelude::*, types::Opaque};
+use kernel::{bindings, error::to_result, prelude::*, types::Opaque};
+
+use super::netdev::NetDevice;
 
 /// Holds the RTNL (`rtnl_lock()`) until dropped.
 ///
 /// Not `Send`: the RTNL is a mutex and must be released by its owner.
 pub(crate) struct Rtnl {
+    /// Whether this token took the lock (and so releases it).
+    owned: bool,
     _not_send: PhantomData<*mut ()>,
 }
 
@@ -28,6 +32,19 @@ impl Rtnl {
         // context, which every caller of rtun's file operations is.
         unsafe { bindings::rtnl_lock() };
         Self {
+            owned: true,
+            _not_send: PhantomData,
+        }
+    }
+
+    /// A token for a callback that the core calls with RTNL held.
+    ///
+    /// # Safety
+    ///
+    /// The caller must hold RTNL for the token's lifetime.
+    pub(crate) unsafe fn assume_held() -> Self {
+        Self {
+            owned: false,
             _not_send: PhantomData,
         }
     }
@@ -35,8 +52,11 @@ impl Rtnl {
 
 impl Drop for Rtnl {
     fn drop(&mut self) {
-        // SAFETY: `self` exists only while this task holds the RTNL.
-        unsafe { bindings::rtnl_unlock() };
+        if self.owned {
+            // SAFETY: An owned token exists only while this task holds the
+            // RTNL it took.
+            unsafe { bindings::rtnl_unlock() };
+        }
     }
 }
 
@@ -70,7 +90,7 @@ impl NetRef {
         Self(unsafe { NonNull::new_unchecked(net) })
     }
 
-    fn as_raw(&self) -> *mut bindings::net {
+    pub(crate) fn as_raw(&self) -> *mut bindings::net {
         self.0.as_ptr()
     }
 
@@ -109,27 +129,6 @@ impl Drop for NetRef {
     }
 }
 
-/// A network device.
-///
-/// # Invariants
-///
-/// The wrapped `struct net_device` is valid for the lifetime of the
-/// reference.
-#[repr(transparent)]
-pub(crate) struct NetDevice(Opaque<bindings::net_device>);
-
-impl NetDevice {
-    /// # Safety
-    ///
-    /// `ptr` must point to a valid `struct net_device` that stays valid for
-    /// `'a`.
-    unsafe fn from_raw<'a>(ptr: *mut bindings::net_device) -> &'a Self {
-        // SAFETY: `NetDevice` is `repr(transparent)` over the C struct, and
-        // the caller guarantees validity for `'a`.
-        unsafe { &*ptr.cast() }
-    }
-}
-
 /// An extended-ack handle of a netlink request, for an error message.
 pub(crate) struct ExtAck<'a> {
     ptr: *mut bindings::netlink_ext_ack,
@@ -162,75 +161,79 @@ pub(crate) trait LinkType {
     }
 }
 
-/// A registered link type and its netdevice notifier.
-///
-/// # Invariants
-///
-/// `ops` is registered with rtnetlink and `nb` with the netdevice notifier
-/// chain, both until drop.
-#[pin_data(PinnedDrop)]
-pub(crate) struct LinkRegistration<T: LinkType> {
-    #[pin]
+/// A link type's `rtnl_link_ops` and netdevice notifier, as a `static`:
+/// devices point at the ops (`dev->rtnl_link_ops`), so unregistering the
+/// link type deletes them.
+pub(crate) struct LinkOps<T: LinkType> {
     ops: Opaque<bindings::rtnl_link_ops>,
-    #[pin]
     nb: Opaque<bindings::notifier_block>,
     _t: PhantomData<T>,
 }
 
-// SAFETY: The registration only holds C objects that rtnetlink and the
-// notifier chain access under their own locks.
-unsafe impl<T: LinkType> Send for LinkRegistration<T> {}
+// SAFETY: rtnetlink and the notifier chain access the C objects under their
+// own locks; Rust code only takes their addresses.
+unsafe impl<T: LinkType> Sync for LinkOps<T> {}
 
-// SAFETY: `&LinkRegistration` exposes nothing that touches the C objects.
-unsafe impl<T: LinkType> Sync for LinkRegistration<T> {}
+impl<T: LinkType> LinkOps<T> {
+    /// The ops of `T`, unregistered.
+    pub(crate) const fn new() -> Self {
+        Self {
+            ops: Opaque::new(bindings::rtnl_link_ops {
+                kind: T::KIND.as_char_ptr(),
+                validate: Some(validate_callback::<T>),
+                // SAFETY: All-zero is a valid `rtnl_link_ops` tail.
+                ..unsafe { core::mem::MaybeUninit::zeroed().assume_init() }
+            }),
+            nb: Opaque::new(bindings::notifier_block {
+                notifier_call: Some(event_callback::<T>),
+                // SAFETY: All-zero is a valid `notifier_block` tail.
+                ..unsafe { core::mem::MaybeUninit::zeroed().assume_init() }
+            }),
+            _t: PhantomData,
+        }
+    }
 
-impl<T: LinkType> LinkRegistration<T> {
-    /// Registers the link type, then the notifier (tun_init's order).
-    pub(crate) fn register() -> impl PinInit<Self, Error> {
-        let closure = move |slot: *mut Self| {
-            // SAFETY: `slot` is valid for writes; the fields are `Opaque`.
-            let (ops, nb) = unsafe {
-                (
-                    Opaque::raw_get(addr_of!((*slot).ops)),
-                    Opaque::raw_get(addr_of!((*slot).nb)),
-                )
-            };
-            // SAFETY: `ops` and `nb` are valid for writes and pinned; they
-            // stay registered until `drop`. If the notifier fails to
-            // register, the link type is unregistered before returning.
-            unsafe {
-                ops.write(bindings::rtnl_link_ops {
-                    kind: T::KIND.as_char_ptr(),
-                    validate: Some(validate_callback::<T>),
-                    ..Default::default()
-                });
-                to_result(bindings::rtnl_link_register(ops))?;
-                nb.write(bindings::notifier_block {
-                    notifier_call: Some(event_callback::<T>),
-                    ..Default::default()
-                });
-                if let Err(err) = to_result(bindings::register_netdevice_notifier(nb)) {
-                    bindings::rtnl_link_unregister(ops);
-                    return Err(err);
-                }
-            }
-            Ok(())
-        };
-        // SAFETY: On success the closure has initialised and registered both
-        // C objects; on failure nothing remains registered.
-        unsafe { pin_init_from_closure(closure) }
+    /// The address devices of this kind store in `rtnl_link_ops`.
+    pub(crate) fn as_ptr(&self) -> *const bindings::rtnl_link_ops {
+        self.ops.get()
     }
 }
 
-#[pinned_drop]
-impl<T: LinkType> PinnedDrop for LinkRegistration<T> {
-    fn drop(self: Pin<&mut Self>) {
+/// A registered link type and its netdevice notifier.
+///
+/// # Invariants
+///
+/// `ops` is registered with rtnetlink and its notifier with the netdevice
+/// notifier chain, both until drop.
+pub(crate) struct LinkRegistration<T: LinkType + 'static> {
+    ops: &'static LinkOps<T>,
+}
+
+impl<T: LinkType> LinkRegistration<T> {
+    /// Registers the link type, then the notifier (tun_init's order).
+    pub(crate) fn register(ops: &'static LinkOps<T>) -> Result<Self> {
+        // SAFETY: `ops` is static, so it outlives the registration.
+        to_result(unsafe { bindings::rtnl_link_register(ops.ops.get()) })?;
+        // SAFETY: As above, for the notifier block.
+        if let Err(err) = to_result(unsafe { bindings::register_netdevice_notifier(ops.nb.get()) })
+        {
+            // SAFETY: Registered just above.
+            unsafe { bindings::rtnl_link_unregister(ops.ops.get()) };
+            return Err(err);
+        }
+        // INVARIANT: Both are registered.
+        Ok(Self { ops })
+    }
+}
+
+impl<T: LinkType> Drop for LinkRegistration<T> {
+    fn drop(&mut self) {
         // SAFETY: By the type invariant both are registered. tun_cleanup's
         // order: unregistering the link type deletes the remaining devices of
         // this kind, whose NETDEV_UNREGISTER events the notifier still sees.
         unsafe {
-            bindings::rtnl_link_unregister(self.ops.get());
-            bindings::unregister_netdevice_notifier(self.nb.get());
+            bindings::rtnl_link_unregister(self.ops.ops.get());
+            bindings::unregister_netdevice_notifier(self.ops.nb.get());
         }
     }
 }
@@ -262,13 +265,12 @@ unsafe extern "C" fn event_callback<T: LinkType>(
     event: usize,
     ptr: *mut c_void,
 ) -> c_int {
-    // SAFETY: `nb` is the `nb` field of a live registration (the notifier is
-    // unregistered before the registration is freed), so stepping back by its
-    // offset yields the registration.
+    // SAFETY: `nb` is the `nb` field of a `LinkOps<T>` (only those register
+    // this callback), so stepping back by its offset yields it.
     let this = unsafe {
         &*nb.cast::<u8>()
-            .sub(offset_of!(LinkRegistration<T>, nb))
-            .cast::<LinkRegistration<T>>()
+            .sub(offset_of!(LinkOps<T>, nb))
+            .cast::<LinkOps<T>>()
     };
     // SAFETY: Every netdevice notifier event carries a `netdev_notifier_info`
     // whose device is valid for the call (the RTNL is held).

@@ -18,10 +18,6 @@ use kernel::{bindings, error::to_result, init::pin_init_from_closure, prelude::*
 /// into the same object, and `destroy` must free such a pointer.
 pub(crate) unsafe trait RingItem: Sized + Send {
     /// Gives up ownership, as a non-NULL pointer.
-    #[allow(
-        dead_code,
-        reason = "the data path queues packets; the skeleton only makes empty rings"
-    )]
     fn into_ptr(self) -> *mut c_void;
 
     /// Takes back ownership of what `into_ptr` returned.
@@ -79,10 +75,6 @@ impl<T: RingItem> PtrRing<T> {
     }
 
     /// Queues `item`, or gives it back when the ring is full.
-    #[allow(
-        dead_code,
-        reason = "the data path queues packets; the skeleton only makes empty rings"
-    )]
     pub(crate) fn produce(&self, item: T) -> core::result::Result<(), T> {
         let ptr = item.into_ptr();
         // SAFETY: The ring is initialised (type invariant); `ptr` is non-NULL.
@@ -95,10 +87,6 @@ impl<T: RingItem> PtrRing<T> {
     }
 
     /// Dequeues the oldest item.
-    #[allow(
-        dead_code,
-        reason = "the data path queues packets; the skeleton only makes empty rings"
-    )]
     pub(crate) fn consume(&self) -> Option<T> {
         // SAFETY: The ring is initialised (type invariant).
         let ptr = unsafe { bindings::ptr_ring_consume(self.ring.get()) };
@@ -111,11 +99,28 @@ impl<T: RingItem> PtrRing<T> {
         }
     }
 
+    /// Resizes the ring to `size` slots, keeping queued items
+    /// (`ptr_ring_resize`); `ENOMEM` leaves it as it was.
+    pub(crate) fn resize(&self, size: u32) -> Result {
+        // CAST: Ring sizes are bounded by `tx_queue_len`, an int.
+        // SAFETY: The ring is initialised; `destroy` frees items that no
+        // longer fit, which `ptr_ring_resize` hands it.
+        to_result(unsafe {
+            bindings::ptr_ring_resize(
+                self.ring.get(),
+                size as i32,
+                bindings::GFP_KERNEL,
+                Some(T::destroy),
+            )
+        })
+    }
+
+    /// Drops every queued item.
+    pub(crate) fn purge(&self) {
+        while self.consume().is_some() {}
+    }
+
     /// Whether the ring holds no item.
-    #[allow(
-        dead_code,
-        reason = "the data path queues packets; the skeleton only makes empty rings"
-    )]
     pub(crate) fn is_empty(&self) -> bool {
         // SAFETY: The ring is initialised (type invariant).
         unsafe { bindings::ptr_ring_empty(self.ring.get()) }

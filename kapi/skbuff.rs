@@ -2,11 +2,11 @@
 
 //! Socket buffers (`struct sk_buff`).
 
-use core::{ffi::c_void, ptr::NonNull};
+use core::{ffi::c_void, ptr::addr_of_mut, ptr::NonNull};
 
-use kernel::bindings;
+use kernel::{bindings, prelude::*};
 
-use super::ptr_ring::RingItem;
+use super::{iov::IovIter, netdev::NetDevice, ptr_ring::RingItem};
 
 /// An owned reference to a socket buffer.
 ///
@@ -22,7 +22,190 @@ unsafe impl Send for SkBuff {}
 impl Drop for SkBuff {
     fn drop(&mut self) {
         // SAFETY: By the type invariant we own one reference.
-        unsafe { bindings::kfree_skb(self.0.as_ptr()) };
+        unsafe { bindings::kfree_skb(self.as_raw()) };
+    }
+}
+
+impl SkBuff {
+    /// Takes ownership of `ptr`.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must be a valid skb whose reference the caller hands over.
+    pub(crate) unsafe fn from_raw(ptr: *mut bindings::sk_buff) -> Self {
+        // SAFETY: The caller passes a valid, hence non-NULL, pointer.
+        // INVARIANT: Ownership of the reference comes with it.
+        Self(unsafe { NonNull::new_unchecked(ptr) })
+    }
+
+    fn as_raw(&self) -> *mut bindings::sk_buff {
+        self.0.as_ptr()
+    }
+
+    /// Allocates an skb for `len` bytes of packet data, with `headroom`
+    /// reserved in front.
+    pub(crate) fn alloc(headroom: u32, len: u32) -> Result<Self> {
+        // SAFETY: `alloc_skb` may sleep with GFP_KERNEL; callers are in
+        // process context.
+        let skb = unsafe { bindings::alloc_skb(headroom + len, bindings::GFP_KERNEL) };
+        let skb = NonNull::new(skb).ok_or(ENOMEM)?;
+        // CAST: `headroom` is small (NET_SKB_PAD and friends).
+        // SAFETY: The new skb has `headroom + len` bytes of tailroom.
+        unsafe { bindings::skb_reserve(skb.as_ptr(), headroom as i32) };
+        // INVARIANT: `alloc_skb` returned the only reference.
+        Ok(Self(skb))
+    }
+
+    /// `skb->len`: bytes of packet data.
+    pub(crate) fn len(&self) -> u32 {
+        // SAFETY: The skb is valid and ours.
+        unsafe { (*self.as_raw()).len }
+    }
+
+    /// `skb->protocol`, in network byte order as stored.
+    pub(crate) fn protocol_be(&self) -> u16 {
+        // SAFETY: The skb is valid and ours; `protocol` lives in the
+        // `headers` group, a plain field of the union's struct view.
+        unsafe {
+            (*self.as_raw())
+                .__bindgen_anon_4
+                .__bindgen_anon_1
+                .as_ref()
+                .protocol
+        }
+    }
+
+    /// Sets `skb->protocol` (network byte order).
+    pub(crate) fn set_protocol_be(&mut self, proto: u16) {
+        // SAFETY: As for `protocol_be`; we own the skb exclusively.
+        unsafe {
+            (*addr_of_mut!((*self.as_raw()).__bindgen_anon_4.__bindgen_anon_1))
+                .as_mut()
+                .protocol = proto
+        };
+    }
+
+    /// Sets `skb->dev` without taking a reference, as receive paths do.
+    pub(crate) fn set_dev(&mut self, dev: &NetDevice) {
+        // SAFETY: We own the skb exclusively; `dev` outlives its delivery.
+        unsafe {
+            (*self.as_raw())
+                .__bindgen_anon_1
+                .__bindgen_anon_1
+                .__bindgen_anon_1
+                .dev = dev.as_raw()
+        };
+    }
+
+    /// Appends `len` bytes copied from `iter` (`skb_put` +
+    /// `skb_copy_datagram_from_iter`).
+    pub(crate) fn put_from_iter(&mut self, iter: &mut IovIter, len: u32) -> Result {
+        // SAFETY: The skb was allocated with `len` bytes of tailroom by
+        // `alloc`; we own it.
+        unsafe { bindings::skb_put(self.as_raw(), len) };
+        // CAST: `len` fits an int (bounded by the MTU-sized allocation).
+        // SAFETY: Valid skb and iterator; the bytes were just added.
+        let ret = unsafe {
+            bindings::skb_copy_datagram_from_iter(self.as_raw(), 0, iter.as_raw(), len as i32)
+        };
+        kernel::error::to_result(ret)
+    }
+
+    /// Copies `len` bytes from `offset` into `iter` (`skb_copy_datagram_iter`).
+    pub(crate) fn copy_to_iter(&self, offset: u32, iter: &mut IovIter, len: u32) -> Result {
+        // CAST: Offsets and lengths within an skb fit an int.
+        // SAFETY: Valid skb and iterator.
+        let ret = unsafe {
+            bindings::skb_copy_datagram_iter(
+                self.as_raw(),
+                offset as i32,
+                iter.as_raw(),
+                len as i32,
+            )
+        };
+        kernel::error::to_result(ret)
+    }
+
+    /// The first byte of packet data, if there is one in the linear area.
+    pub(crate) fn first_byte(&self) -> Option<u8> {
+        // SAFETY: The skb is valid; `skb_headlen` bytes at `data` are
+        // readable.
+        unsafe {
+            if bindings::skb_headlen(self.as_raw()) == 0 {
+                return None;
+            }
+            Some(*(*self.as_raw()).data)
+        }
+    }
+
+    /// `skb_reset_mac_header` and `skb_reset_network_header`: the packet
+    /// starts at `data`, which is where an L3 packet's header is too.
+    pub(crate) fn reset_headers(&mut self) {
+        // SAFETY: We own the valid skb.
+        unsafe {
+            bindings::skb_reset_mac_header(self.as_raw());
+            bindings::skb_reset_network_header(self.as_raw());
+        }
+    }
+
+    /// `eth_type_trans`: parses the Ethernet header, sets `protocol` and
+    /// `dev`, and pulls the header.
+    pub(crate) fn eth_type_trans(&mut self, dev: &NetDevice) {
+        // SAFETY: We own the valid skb, which holds at least ETH_HLEN
+        // bytes (callers check); `dev` is valid.
+        let proto = unsafe { bindings::eth_type_trans(self.as_raw(), dev.as_raw()) };
+        self.set_protocol_be(proto);
+    }
+
+    /// The stack's view of a received packet: network header at `data`,
+    /// transport header probed, received on queue `queue`
+    /// (`skb_reset_network_header`, `skb_probe_transport_header`,
+    /// `skb_record_rx_queue`).
+    pub(crate) fn prepare_rx(&mut self, queue: u32) {
+        // SAFETY: We own the valid skb.
+        unsafe {
+            bindings::skb_reset_network_header(self.as_raw());
+            bindings::skb_probe_transport_header(self.as_raw());
+            // CAST: Queue indices are below MAX_TAP_QUEUES (256).
+            bindings::skb_record_rx_queue(self.as_raw(), queue as u16);
+        }
+    }
+
+    /// Hands the packet to the stack (`netif_rx`).
+    pub(crate) fn netif_rx(self) {
+        let skb = self.as_raw();
+        core::mem::forget(self);
+        // SAFETY: We pass our reference to the stack, which consumes it.
+        unsafe { bindings::netif_rx(skb) };
+    }
+
+    /// Detaches the skb from its sending socket and conntrack, so that it
+    /// can wait in a ring indefinitely (`skb_orphan`, `nf_reset_ct`).
+    pub(crate) fn orphan(&mut self) -> Result {
+        // SAFETY: We own the valid skb; GFP_ATOMIC suits transmit context.
+        unsafe {
+            if bindings::skb_orphan_frags_rx(self.as_raw(), bindings::GFP_ATOMIC) != 0 {
+                return Err(ENOMEM);
+            }
+            bindings::skb_tx_timestamp(self.as_raw());
+            bindings::skb_orphan(self.as_raw());
+            bindings::nf_reset_ct(self.as_raw());
+        }
+        Ok(())
+    }
+
+    /// `skb->queue_mapping`.
+    pub(crate) fn queue_mapping(&self) -> u16 {
+        // SAFETY: The skb is valid.
+        unsafe { bindings::skb_get_queue_mapping(self.as_raw()) }
+    }
+
+    /// Frees a packet that was delivered (`consume_skb`): not a drop.
+    pub(crate) fn consume(self) {
+        let skb = self.as_raw();
+        core::mem::forget(self);
+        // SAFETY: We pass our reference.
+        unsafe { bindings::consume_skb(skb) };
     }
 }
 
@@ -30,7 +213,7 @@ impl Drop for SkBuff {
 // reference, and `from_ptr` takes both back.
 unsafe impl RingItem for SkBuff {
     fn into_ptr(self) -> *mut c_void {
-        let ptr = self.0.as_ptr();
+        let ptr = self.as_raw();
         core::mem::forget(self);
         ptr.cast()
     }

@@ -37,3 +37,11 @@ pub(crate) fn read_prefix<const N: usize>(arg: usize, len: usize) -> Result<[u8;
         .read_slice(&mut buf[..len])?;
     Ok(buf)
 }
+
+/// Writes the first `len` bytes of `buf` to `arg`.
+pub(crate) fn write_prefix(arg: usize, buf: &[u8], len: usize) -> Result {
+    let len = len.min(buf.len());
+    UserSlice::new(arg as UserPtr, len)
+        .writer()
+        .write_slice(&buf[..len])
+}

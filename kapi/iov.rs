@@ -1,0 +1,99 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! I/O vectors (`struct iov_iter`) and the `kiocb` of `read_iter` and
+//! `write_iter`. Modelled on `rust/kernel/iov.rs` of later kernels.
+
+use kernel::{bindings, types::Opaque};
+
+use super::file::File;
+
+/// `IOCB_NOWAIT` (`RWF_NOWAIT` in `include/uapi/linux/fs.h`).
+const IOCB_NOWAIT: i32 = 8;
+
+/// An iterator over a user (or kernel) buffer list.
+///
+/// # Invariants
+///
+/// Wraps a valid `struct iov_iter`, exclusively ours for the borrow.
+#[repr(transparent)]
+pub(crate) struct IovIter(Opaque<bindings::iov_iter>);
+
+impl IovIter {
+    /// # Safety
+    ///
+    /// `ptr` must be a valid `iov_iter`, used by nothing else for `'a`.
+    pub(crate) unsafe fn from_raw<'a>(ptr: *mut bindings::iov_iter) -> &'a mut Self {
+        // SAFETY: `repr(transparent)`, validity and exclusivity from the
+        // caller.
+        unsafe { &mut *ptr.cast() }
+    }
+
+    pub(crate) fn as_raw(&mut self) -> *mut bindings::iov_iter {
+        self.0.get()
+    }
+
+    /// Bytes left (`iov_iter_count`).
+    pub(crate) fn count(&self) -> usize {
+        // SAFETY: The iterator is valid.
+        unsafe { bindings::iov_iter_count(self.0.get()) }
+    }
+
+    /// Copies all of `data` out, or fails with `EFAULT`
+    /// (`copy_to_iter`).
+    pub(crate) fn write_all(&mut self, data: &[u8]) -> kernel::error::Result {
+        // SAFETY: `data` is valid for reads of its length; the iterator is
+        // valid and ours.
+        let n = unsafe { bindings::copy_to_iter(data.as_ptr().cast(), data.len(), self.as_raw()) };
+        if n == data.len() {
+            Ok(())
+        } else {
+            Err(kernel::error::code::EFAULT)
+        }
+    }
+
+    /// Fills all of `buf`, or fails with `EFAULT` (`copy_from_iter_full`).
+    pub(crate) fn read_all(&mut self, buf: &mut [u8]) -> kernel::error::Result {
+        // SAFETY: `buf` is valid for writes of its length; the iterator is
+        // valid and ours.
+        let ok = unsafe {
+            bindings::copy_from_iter_full(buf.as_mut_ptr().cast(), buf.len(), self.as_raw())
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(kernel::error::code::EFAULT)
+        }
+    }
+}
+
+/// The I/O control block of a `read_iter`/`write_iter` call.
+///
+/// # Invariants
+///
+/// Wraps a valid `struct kiocb` for the call's duration.
+#[repr(transparent)]
+pub(crate) struct Kiocb(Opaque<bindings::kiocb>);
+
+impl Kiocb {
+    /// # Safety
+    ///
+    /// `ptr` must be valid for `'a`.
+    pub(crate) unsafe fn from_raw<'a>(ptr: *mut bindings::kiocb) -> &'a Self {
+        // SAFETY: `repr(transparent)`; validity from the caller.
+        unsafe { &*ptr.cast() }
+    }
+
+    /// The file the I/O is on.
+    pub(crate) fn file(&self) -> &File {
+        // SAFETY: A kiocb of a file operation points to its valid file.
+        unsafe { File::from_raw((*self.0.get()).ki_filp) }
+    }
+
+    /// Whether the call must not block: `O_NONBLOCK` on the file or
+    /// `IOCB_NOWAIT` on the request (tun.c's `noblock`).
+    pub(crate) fn nonblock(&self) -> bool {
+        // SAFETY: The kiocb is valid (type invariant).
+        let ki_flags = unsafe { (*self.0.get()).ki_flags };
+        ki_flags & IOCB_NOWAIT != 0 || self.file().flags() & bindings::O_NONBLOCK != 0
+    }
+}

@@ -1,0 +1,648 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Network devices (`struct net_device`) whose operations and private data
+//! are Rust.
+//!
+//! A kind of device is a [`NetDevOps`] implementation with a `static`
+//! [`DeviceOps`] table; its private area (`netdev_priv`) holds a
+//! [`NetDevOps::Priv`], initialised in place after `alloc_netdev_mqs` and
+//! dropped by `priv_destructor` when the core frees the device.
+//!
+//! Lock order: RTNL, then RCU read sections. Registration, unregistration
+//! and the RCU slots' writers run under RTNL.
+
+use core::{
+    ffi::c_int,
+    marker::PhantomData,
+    ptr::{self, NonNull},
+    sync::atomic::{AtomicPtr, Ordering},
+};
+
+use kernel::{
+    bindings,
+    error::to_result,
+    init::PinInit,
+    prelude::*,
+    sync::Arc,
+    types::{ARef, AlwaysRefCounted, Opaque},
+};
+
+use super::{net::Rtnl, rcu, skbuff::SkBuff};
+
+/// A network device.
+///
+/// # Invariants
+///
+/// The wrapped `struct net_device` is valid for the lifetime of the
+/// reference.
+#[repr(transparent)]
+pub(crate) struct NetDevice(Opaque<bindings::net_device>);
+
+// SAFETY: `struct net_device` is used from any thread; the methods below
+// read fields that are either immutable after registration or read with the
+// same racy semantics as C.
+unsafe impl Send for NetDevice {}
+// SAFETY: See `Send`.
+unsafe impl Sync for NetDevice {}
+
+// SAFETY: `dev_hold`/`dev_put` maintain the device's reference count; a held
+// device is not freed.
+unsafe impl AlwaysRefCounted for NetDevice {
+    fn inc_ref(&self) {
+        // SAFETY: The device is valid (type invariant).
+        unsafe { bindings::dev_hold(self.as_raw()) };
+    }
+
+    unsafe fn dec_ref(obj: NonNull<Self>) {
+        // SAFETY: The caller owns a reference taken with `dev_hold`.
+        unsafe { bindings::dev_put(obj.cast().as_ptr()) };
+    }
+}
+
+impl NetDevice {
+    /// # Safety
+    ///
+    /// `ptr` must point to a valid `struct net_device` that stays valid for
+    /// `'a`.
+    pub(crate) unsafe fn from_raw<'a>(ptr: *mut bindings::net_device) -> &'a Self {
+        // SAFETY: `NetDevice` is `repr(transparent)` over the C struct, and
+        // the caller guarantees validity for `'a`.
+        unsafe { &*ptr.cast() }
+    }
+
+    pub(crate) fn as_raw(&self) -> *mut bindings::net_device {
+        self.0.get()
+    }
+
+    /// The interface name (`dev->name`), without its NUL.
+    pub(crate) fn name(&self) -> [u8; bindings::IFNAMSIZ as usize] {
+        // SAFETY: `name` is a fixed array in the valid device; a rename
+        // under RTNL may race, which C readers of `dev->name` accept too.
+        // The kernel's `char` is `u8` in the bindings.
+        unsafe { ptr::addr_of!((*self.as_raw()).name).read_volatile() }
+    }
+
+    /// `dev->flags` (`IFF_UP` and friends).
+    pub(crate) fn flags(&self) -> u32 {
+        // SAFETY: The device is valid; a racy read as in C.
+        unsafe { ptr::addr_of!((*self.as_raw()).flags).read_volatile() }
+    }
+
+    /// `dev->tx_queue_len`.
+    pub(crate) fn tx_queue_len(&self) -> u32 {
+        // SAFETY: The device is valid; a racy read as in C.
+        unsafe { ptr::addr_of!((*self.as_raw()).tx_queue_len).read_volatile() }
+    }
+
+    /// Whether the device is still registered (`reg_state`).
+    pub(crate) fn is_registered(&self, _rtnl: &Rtnl) -> bool {
+        // SAFETY: The device is valid; `reg_state` changes under RTNL, held.
+        let state = unsafe { (*self.as_raw()).reg_state };
+        u32::from(state) == bindings::netdev_reg_state_NETREG_REGISTERED
+    }
+
+    /// `netif_carrier_on` / `netif_carrier_off`.
+    pub(crate) fn set_carrier(&self, on: bool) {
+        // SAFETY: The device is valid.
+        unsafe {
+            if on {
+                bindings::netif_carrier_on(self.as_raw())
+            } else {
+                bindings::netif_carrier_off(self.as_raw())
+            }
+        }
+    }
+
+    /// Whether the device is up (`netif_running`).
+    pub(crate) fn is_running(&self) -> bool {
+        // SAFETY: The device is valid.
+        unsafe { bindings::netif_running(self.as_raw()) }
+    }
+
+    /// `netif_tx_wake_all_queues`.
+    pub(crate) fn wake_all_queues(&self) {
+        // SAFETY: The device is valid.
+        unsafe { bindings::netif_tx_wake_all_queues(self.as_raw()) }
+    }
+
+    /// `netdev_state_change`: tells user space the device changed.
+    pub(crate) fn state_change(&self, _rtnl: &Rtnl) {
+        // SAFETY: The device is valid and RTNL is held.
+        unsafe { bindings::netdev_state_change(self.as_raw()) }
+    }
+
+    /// `unregister_netdevice`: the core frees the device once its last
+    /// reference is gone.
+    pub(crate) fn unregister(&self, _rtnl: &Rtnl) {
+        // SAFETY: The device is valid and registered (callers check
+        // `is_registered`), and RTNL is held.
+        unsafe { bindings::unregister_netdevice(self.as_raw()) }
+    }
+
+    /// Sets the number of TX queues in use (`netif_set_real_num_tx_queues`).
+    pub(crate) fn set_real_num_tx_queues(&self, _rtnl: &Rtnl, n: u32) -> Result {
+        // SAFETY: The device is valid and RTNL is held.
+        to_result(unsafe { bindings::netif_set_real_num_tx_queues(self.as_raw(), n) })
+    }
+
+    /// Counts a dropped transmit (`dev_core_stats_tx_dropped_inc`).
+    pub(crate) fn tx_dropped(&self) {
+        // SAFETY: The device is valid.
+        unsafe { bindings::dev_core_stats_tx_dropped_inc(self.as_raw()) }
+    }
+
+    /// Counts a dropped receive (`dev_core_stats_rx_dropped_inc`).
+    pub(crate) fn rx_dropped(&self) {
+        // SAFETY: The device is valid.
+        unsafe { bindings::dev_core_stats_rx_dropped_inc(self.as_raw()) }
+    }
+
+    /// Counts a received packet of `len` bytes in the per-CPU stats.
+    pub(crate) fn rx_add(&self, len: u32) {
+        // SAFETY: The device is valid and uses `NETDEV_PCPU_STAT_TSTATS`
+        // (set by `DeviceOps`' setup), so `tstats` is allocated.
+        unsafe { bindings::dev_sw_netstats_rx_add(self.as_raw(), len) }
+    }
+
+    /// Counts a packet of `len` bytes handed to a reader.
+    pub(crate) fn tx_add(&self, len: u32) {
+        // SAFETY: As for `rx_add`.
+        unsafe { bindings::dev_sw_netstats_tx_add(self.as_raw(), 1, len) }
+    }
+
+    /// Whether the calling task has `cap` over the device's network
+    /// namespace (`ns_capable(dev_net(dev)->user_ns, cap)`).
+    pub(crate) fn net_capable(&self, cap: u32) -> bool {
+        // SAFETY: The device is valid, so is its namespace, whose `user_ns`
+        // never changes.
+        unsafe {
+            let net = bindings::dev_net(self.as_raw());
+            // CAST: Capability numbers are small.
+            bindings::ns_capable((*net).user_ns, cap as c_int)
+        }
+    }
+
+    /// Finds a device by name in `net` (`__dev_get_by_name`).
+    pub(crate) fn get_by_name<'a>(
+        _rtnl: &'a Rtnl,
+        net: &super::net::NetRef,
+        name: &CStr,
+    ) -> Option<&'a NetDevice> {
+        // SAFETY: RTNL is held, so the device found stays registered (and
+        // valid) until it is released.
+        let dev = unsafe { bindings::__dev_get_by_name(net.as_raw(), name.as_char_ptr()) };
+        // SAFETY: A non-NULL result is a valid device (see above).
+        (!dev.is_null()).then(|| unsafe { NetDevice::from_raw(dev) })
+    }
+
+    /// This device's private data if it is of kind `T`.
+    pub(crate) fn priv_of<T: NetDevOps>(&self) -> Option<&T::Priv> {
+        // SAFETY: The device is valid; `netdev_ops` is set before
+        // registration and not changed after.
+        let ops = unsafe { (*self.as_raw()).netdev_ops };
+        if !ptr::eq(ops, T::OPS.ops.get()) {
+            return None;
+        }
+        // SAFETY: Devices with `T`'s ops table are made only by
+        // `NewNetDevice::<T>`, whose private area holds an initialised
+        // `T::Priv` until `priv_destructor`, after the last reference.
+        Some(unsafe { &*bindings::netdev_priv(self.as_raw()).cast::<T::Priv>() })
+    }
+}
+
+/// The result of `ndo_start_xmit`.
+pub(crate) enum Xmit {
+    /// The packet was consumed (queued or dropped).
+    Ok,
+    /// The packet was dropped (`NET_XMIT_DROP`).
+    Drop,
+}
+
+/// A kind of network device.
+pub(crate) trait NetDevOps: Sized + 'static {
+    /// The device's private data.
+    type Priv: Send + Sync;
+
+    /// The device kind's ops table; a `static`, so that its address
+    /// identifies devices of this kind.
+    const OPS: &'static DeviceOps<Self>;
+
+    /// `ndo_open`.
+    fn open(_dev: &NetDevice, _priv: &Self::Priv) -> Result {
+        Ok(())
+    }
+
+    /// `ndo_stop`.
+    fn stop(_dev: &NetDevice, _priv: &Self::Priv) -> Result {
+        Ok(())
+    }
+
+    /// `ndo_uninit`: the device is being unregistered (RTNL held).
+    fn uninit(_dev: &NetDevice, _priv: &Self::Priv, _rtnl: &Rtnl) {}
+
+    /// `ndo_start_xmit`: runs in softirq or with BH disabled, inside an RCU
+    /// read section (`guard`).
+    fn start_xmit(skb: SkBuff, dev: &NetDevice, priv_: &Self::Priv, guard: &rcu::Guard) -> Xmit;
+}
+
+/// A kind of device's `net_device_ops`.
+pub(crate) struct DeviceOps<T: NetDevOps> {
+    ops: Opaque<bindings::net_device_ops>,
+    _t: PhantomData<T>,
+}
+
+// SAFETY: The table is immutable after construction.
+unsafe impl<T: NetDevOps> Sync for DeviceOps<T> {}
+
+impl<T: NetDevOps> DeviceOps<T> {
+    /// The table for `T`.
+    pub(crate) const fn new() -> Self {
+        Self {
+            ops: Opaque::new(bindings::net_device_ops {
+                ndo_open: Some(open_callback::<T>),
+                ndo_stop: Some(stop_callback::<T>),
+                ndo_uninit: Some(uninit_callback::<T>),
+                ndo_start_xmit: Some(xmit_callback::<T>),
+                ndo_get_stats64: Some(bindings::dev_get_tstats64),
+                // SAFETY: All-zero is a valid `net_device_ops`: no callbacks.
+                ..unsafe { core::mem::MaybeUninit::zeroed().assume_init() }
+            }),
+            _t: PhantomData,
+        }
+    }
+}
+
+/// # Safety
+///
+/// Called by the core with a registered device of kind `T`.
+unsafe extern "C" fn open_callback<T: NetDevOps>(dev: *mut bindings::net_device) -> c_int {
+    // SAFETY: The core passes a valid device.
+    let dev = unsafe { NetDevice::from_raw(dev) };
+    match dev.priv_of::<T>() {
+        Some(p) => T::open(dev, p).map_or_else(|e| e.to_errno(), |()| 0),
+        None => EINVAL.to_errno(),
+    }
+}
+
+/// # Safety
+///
+/// Called by the core with a registered device of kind `T`.
+unsafe extern "C" fn stop_callback<T: NetDevOps>(dev: *mut bindings::net_device) -> c_int {
+    // SAFETY: The core passes a valid device.
+    let dev = unsafe { NetDevice::from_raw(dev) };
+    match dev.priv_of::<T>() {
+        Some(p) => T::stop(dev, p).map_or_else(|e| e.to_errno(), |()| 0),
+        None => EINVAL.to_errno(),
+    }
+}
+
+/// # Safety
+///
+/// Called by the core, under RTNL, with a device of kind `T` being
+/// unregistered.
+unsafe extern "C" fn uninit_callback<T: NetDevOps>(dev: *mut bindings::net_device) {
+    // SAFETY: The core passes a valid device.
+    let dev = unsafe { NetDevice::from_raw(dev) };
+    // SAFETY: `ndo_uninit` runs with RTNL held.
+    let rtnl = unsafe { Rtnl::assume_held() };
+    if let Some(p) = dev.priv_of::<T>() {
+        T::uninit(dev, p, &rtnl);
+    }
+}
+
+/// # Safety
+///
+/// Called by the core with an skb it hands over and a device of kind `T`.
+unsafe extern "C" fn xmit_callback<T: NetDevOps>(
+    skb: *mut bindings::sk_buff,
+    dev: *mut bindings::net_device,
+) -> bindings::netdev_tx_t {
+    // SAFETY: The core passes ownership of a valid skb.
+    let skb = unsafe { SkBuff::from_raw(skb) };
+    // SAFETY: The core passes a valid device.
+    let dev = unsafe { NetDevice::from_raw(dev) };
+    let guard = rcu::read_lock();
+    let ret = match dev.priv_of::<T>() {
+        Some(p) => T::start_xmit(skb, dev, p, &guard),
+        None => Xmit::Drop,
+    };
+    match ret {
+        Xmit::Ok => bindings::netdev_tx_NETDEV_TX_OK,
+        // CAST: NET_XMIT_DROP is 1, a valid `netdev_tx_t` as in tun.c.
+        Xmit::Drop => bindings::NET_XMIT_DROP as bindings::netdev_tx_t,
+    }
+}
+
+/// How a new device is laid out.
+pub(crate) struct DeviceSetup {
+    /// `dev->type` (`ARPHRD_*`).
+    pub(crate) type_: u16,
+    /// Ethernet (`ether_setup` and a random MAC) or point-to-point.
+    pub(crate) ether: bool,
+    /// `dev->flags` for point-to-point devices.
+    pub(crate) flags: u32,
+    /// `dev->tx_queue_len`.
+    pub(crate) tx_queue_len: u32,
+    /// `dev->min_mtu`; `max_mtu` is `max_frame - hard_header_len`.
+    pub(crate) min_mtu: u32,
+    /// See `min_mtu`.
+    pub(crate) max_frame: u32,
+    /// `dev->ifindex` to ask for; 0 lets the core choose.
+    pub(crate) ifindex: i32,
+}
+
+/// A device allocated but not yet registered.
+///
+/// # Invariants
+///
+/// `dev` was returned by `alloc_netdev_mqs` for kind `T`, is not registered,
+/// and its private area holds an initialised `T::Priv`.
+pub(crate) struct NewNetDevice<T: NetDevOps> {
+    dev: NonNull<bindings::net_device>,
+    _t: PhantomData<T>,
+}
+
+impl<T: NetDevOps> NewNetDevice<T> {
+    /// Allocates a device with `queues` TX and RX queues in `net`, named
+    /// after `name` (a `%d` template or a name), and initialises its
+    /// private data.
+    pub(crate) fn new<L: super::net::LinkType>(
+        net: &super::net::NetRef,
+        link: &'static super::net::LinkOps<L>,
+        name: &CStr,
+        queues: u32,
+        setup: &DeviceSetup,
+        init: impl PinInit<T::Priv, Error>,
+    ) -> Result<Self> {
+        const {
+            assert!(core::mem::align_of::<T::Priv>() <= bindings::NETDEV_ALIGN as usize);
+        }
+        // SAFETY: `name` is NUL-terminated; `setup_noop` is a valid setup
+        // callback.
+        let dev = unsafe {
+            bindings::alloc_netdev_mqs(
+                // CAST: The size of a Rust type fits an int.
+                core::mem::size_of::<T::Priv>() as c_int,
+                name.as_char_ptr(),
+                // CAST: NET_NAME_UNKNOWN is 0.
+                bindings::NET_NAME_UNKNOWN as u8,
+                Some(setup_noop),
+                queues,
+                queues,
+            )
+        };
+        let dev = NonNull::new(dev).ok_or(ENOMEM)?;
+        let raw = dev.as_ptr();
+        // SAFETY: The private area is `size_of::<T::Priv>()` bytes, aligned
+        // to `NETDEV_ALIGN` (checked above), and not yet initialised.
+        let slot = unsafe { bindings::netdev_priv(raw) }.cast::<T::Priv>();
+        // SAFETY: `slot` is valid for writes and never moves: the private
+        // area is part of the device's allocation.
+        if let Err(e) = unsafe { init.__pinned_init(slot) } {
+            // SAFETY: The device is ours, unregistered, and its private data
+            // was not initialised, so there is nothing to drop.
+            unsafe { bindings::free_netdev(raw) };
+            return Err(e);
+        }
+        // SAFETY: We own the unregistered device; the core does not look at
+        // it yet.
+        unsafe {
+            (*raw).netdev_ops = T::OPS.ops.get();
+            // `dev_net_set`: the device lives in the creator's namespace,
+            // which outlives it (namespaces delete their devices first).
+            (*raw).nd_net.net = net.as_raw();
+            (*raw).rtnl_link_ops = link.as_ptr();
+            (*raw).tx_queue_len = setup.tx_queue_len;
+            (*raw).ifindex = setup.ifindex;
+            (*raw).set_pcpu_stat_type(bindings::netdev_stat_type_NETDEV_PCPU_STAT_TSTATS);
+            (*raw).__bindgen_anon_1.__bindgen_anon_1.set_lltx(1);
+            if setup.ether {
+                bindings::ether_setup(raw);
+                bindings::eth_hw_addr_random(raw);
+            } else {
+                (*raw).hard_header_len = 0;
+                (*raw).addr_len = 0;
+                (*raw).mtu = 1500;
+                (*raw).flags = setup.flags;
+            }
+            (*raw).type_ = setup.type_;
+            (*raw).min_mtu = setup.min_mtu;
+            (*raw).max_mtu = setup.max_frame - u32::from((*raw).hard_header_len);
+        }
+        // INVARIANT: Allocated for `T`, unregistered, private data set.
+        Ok(Self {
+            dev,
+            _t: PhantomData,
+        })
+    }
+
+    /// The device, for setup before registration.
+    pub(crate) fn dev(&self) -> &NetDevice {
+        // SAFETY: The device is valid while `self` owns it.
+        unsafe { NetDevice::from_raw(self.dev.as_ptr()) }
+    }
+
+    /// The private data.
+    pub(crate) fn priv_(&self) -> &T::Priv {
+        // SAFETY: Initialised (type invariant).
+        unsafe { &*bindings::netdev_priv(self.dev.as_ptr()).cast::<T::Priv>() }
+    }
+
+    /// Registers the device (`register_netdevice`). From here on the core
+    /// owns it: it is freed, and its private data dropped, after
+    /// `unregister` and the last `dev_put`.
+    pub(crate) fn register<'a>(self, _rtnl: &'a Rtnl) -> Result<&'a NetDevice> {
+        let raw = self.dev.as_ptr();
+        core::mem::forget(self);
+        // SAFETY: The device is ours and RTNL is held.
+        let ret = unsafe { bindings::register_netdevice(raw) };
+        if ret < 0 {
+            // SAFETY: Registration failed, so the device is still ours:
+            // drop its private data and free it, as `Drop` does.
+            unsafe { free::<T>(raw) };
+            return Err(Error::from_errno(ret));
+        }
+        // SAFETY: Registered, so the core frees the device after
+        // unregistration; RTNL is held, so unregistration cannot have started
+        // before the destructor is in place.
+        unsafe {
+            (*raw).needs_free_netdev = true;
+            (*raw).priv_destructor = Some(priv_destructor::<T>);
+        }
+        // SAFETY: RTNL is held; the device cannot be unregistered and freed
+        // before the caller releases it.
+        Ok(unsafe { NetDevice::from_raw(raw) })
+    }
+}
+
+impl<T: NetDevOps> Drop for NewNetDevice<T> {
+    fn drop(&mut self) {
+        // SAFETY: Unregistered and ours (type invariant).
+        unsafe { free::<T>(self.dev.as_ptr()) };
+    }
+}
+
+/// # Safety
+///
+/// `dev` must be an unregistered device of kind `T` with initialised private
+/// data, owned by the caller.
+unsafe fn free<T: NetDevOps>(dev: *mut bindings::net_device) {
+    // SAFETY: Per the contract, the private data is initialised and ours.
+    unsafe {
+        ptr::drop_in_place(bindings::netdev_priv(dev).cast::<T::Priv>());
+        bindings::free_netdev(dev);
+    }
+}
+
+/// # Safety
+///
+/// Called by the core once, when a registered device of kind `T` is freed.
+unsafe extern "C" fn priv_destructor<T: NetDevOps>(dev: *mut bindings::net_device) {
+    // SAFETY: The private data was initialised before registration and
+    // nothing references it any more.
+    unsafe { ptr::drop_in_place(bindings::netdev_priv(dev).cast::<T::Priv>()) };
+}
+
+/// # Safety
+///
+/// Called by `alloc_netdev_mqs`; rtun sets devices up after allocation.
+unsafe extern "C" fn setup_noop(_dev: *mut bindings::net_device) {}
+
+/// An RCU-protected pointer to a registered device, published by its
+/// owner and read without locks (tun.c's `tfile->tun`).
+///
+/// Holds no reference: the owner clears it and waits for readers
+/// (`synchronize_net`) before the device can be unregistered.
+pub(crate) struct DevSlot(AtomicPtr<bindings::net_device>);
+
+impl DevSlot {
+    pub(crate) const fn new() -> Self {
+        Self(AtomicPtr::new(ptr::null_mut()))
+    }
+
+    /// Publishes `dev`.
+    pub(crate) fn set(&self, _rtnl: &Rtnl, dev: &NetDevice) {
+        self.0.store(dev.as_raw(), Ordering::Release);
+    }
+
+    /// Clears the slot and waits until no reader can still see the old
+    /// device.
+    pub(crate) fn clear(&self, _rtnl: &Rtnl) {
+        self.0.store(ptr::null_mut(), Ordering::Release);
+        // SAFETY: Sleeping is allowed: RTNL is a mutex.
+        unsafe { bindings::synchronize_net() };
+    }
+
+    /// The device under RTNL, which excludes `clear`.
+    pub(crate) fn get_rtnl<'a>(&self, _rtnl: &'a Rtnl) -> Option<&'a NetDevice> {
+        let dev = self.0.load(Ordering::Acquire);
+        // SAFETY: A published device stays valid until the slot is cleared,
+        // which needs RTNL, held for `'a`.
+        (!dev.is_null()).then(|| unsafe { NetDevice::from_raw(dev) })
+    }
+
+    /// A counted reference to the device, if one is published
+    /// (`tun_get`).
+    pub(crate) fn get(&self) -> Option<ARef<NetDevice>> {
+        let _guard = rcu::read_lock();
+        let dev = self.0.load(Ordering::Acquire);
+        // SAFETY: Inside the RCU read section a published device stays
+        // valid: `clear` waits for the section to end. `dev_hold` then keeps
+        // it valid beyond.
+        (!dev.is_null()).then(|| unsafe { NetDevice::from_raw(dev) }.into())
+    }
+}
+
+/// An RCU-protected slot holding an `Arc<T>` (tun.c's `tun->tfiles[i]`).
+///
+/// # Invariants
+///
+/// A non-NULL pointer came from `Arc::into_raw` and owns that reference.
+pub(crate) struct ArcSlot<T>(AtomicPtr<T>, PhantomData<Arc<T>>);
+
+// SAFETY: Moves and shares `Arc<T>`s, which are `Send + Sync` for such `T`.
+unsafe impl<T: Send + Sync> Send for ArcSlot<T> {}
+// SAFETY: See `Send`.
+unsafe impl<T: Send + Sync> Sync for ArcSlot<T> {}
+
+impl<T> ArcSlot<T> {
+    pub(crate) const fn new() -> Self {
+        Self(AtomicPtr::new(ptr::null_mut()), PhantomData)
+    }
+
+    /// The object, for as long as the RCU read section lasts.
+    pub(crate) fn get<'a>(&'a self, _guard: &'a rcu::Guard) -> Option<&'a T> {
+        let p = self.0.load(Ordering::Acquire);
+        // SAFETY: A published `Arc` is released only after `take` waited
+        // for RCU readers, so it outlives the section.
+        (!p.is_null()).then(|| unsafe { &*p })
+    }
+
+    /// The object, under RTNL, which excludes writers.
+    pub(crate) fn get_rtnl<'a>(&'a self, _rtnl: &'a Rtnl) -> Option<&'a T> {
+        let p = self.0.load(Ordering::Acquire);
+        // SAFETY: Writers hold RTNL; the object stays published while we do.
+        (!p.is_null()).then(|| unsafe { &*p })
+    }
+
+    /// Moves `src`'s object into this slot, leaving `src` empty; returns
+    /// the object this slot held. Readers see the moved object in one of the
+    /// two slots throughout.
+    pub(crate) fn move_from(&self, _rtnl: &Rtnl, src: &ArcSlot<T>) -> Option<Retired<T>> {
+        let p = src.0.load(Ordering::Acquire);
+        let old = self.0.swap(p, Ordering::AcqRel);
+        src.0.store(ptr::null_mut(), Ordering::Release);
+        // INVARIANT: `src`'s reference moved here; `old` owned one.
+        NonNull::new(old).map(|p| Retired(p))
+    }
+
+    /// Publishes `obj`; returns the one it replaces, which readers may
+    /// still see until `synchronize_net`.
+    pub(crate) fn replace(&self, _rtnl: &Rtnl, obj: Option<Arc<T>>) -> Option<Retired<T>> {
+        let new = obj.map_or(ptr::null_mut(), |a| Arc::into_raw(a).cast_mut());
+        let old = self.0.swap(new, Ordering::AcqRel);
+        // INVARIANT: The old pointer owns a reference (our invariant).
+        NonNull::new(old).map(|p| Retired(p))
+    }
+}
+
+impl<T> Drop for ArcSlot<T> {
+    fn drop(&mut self) {
+        let p = *self.0.get_mut();
+        if !p.is_null() {
+            // SAFETY: The slot owns this reference (type invariant), and
+            // being dropped, no reader can reach it.
+            drop(unsafe { Arc::from_raw(p) });
+        }
+    }
+}
+
+/// An `Arc<T>` taken out of an [`ArcSlot`] that RCU readers may still use.
+///
+/// # Invariants
+///
+/// Owns one reference, from `Arc::into_raw`.
+pub(crate) struct Retired<T>(NonNull<T>);
+
+impl<T> Retired<T> {
+    /// Waits for readers (`synchronize_net`), then hands the `Arc` back.
+    pub(crate) fn wait(self) -> Arc<T> {
+        // SAFETY: Sleeping is allowed: callers hold only RTNL.
+        unsafe { bindings::synchronize_net() };
+        let p = self.0.as_ptr();
+        core::mem::forget(self);
+        // SAFETY: We own the reference (type invariant).
+        unsafe { Arc::from_raw(p) }
+    }
+}
+
+impl<T> Drop for Retired<T> {
+    fn drop(&mut self) {
+        // SAFETY: Readers may still use the object: wait, then release our
+        // reference (type invariant).
+        unsafe {
+            bindings::synchronize_net();
+            drop(Arc::from_raw(self.0.as_ptr()));
+        }
+    }
+}

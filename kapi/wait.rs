@@ -1,0 +1,105 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Wait queues (`wait_queue_head_t`) that readers sleep on, that `poll`
+//! registers with, and that producers wake.
+//!
+//! Lock order: the queue's spinlock is a leaf, taken inside the C calls.
+
+use kernel::{bindings, c_str, error::code::ERESTARTSYS, prelude::*, types::Opaque};
+
+use super::file::File;
+
+/// One lockdep class for all of rtun's wait queues.
+struct StaticKey(Opaque<bindings::lock_class_key>);
+// SAFETY: lockdep owns the key; we only hand out its address.
+unsafe impl Sync for StaticKey {}
+static KEY: StaticKey = StaticKey(Opaque::uninit());
+
+/// A wait queue head.
+///
+/// # Invariants
+///
+/// `wq` is initialised by `__init_waitqueue_head` and pinned.
+#[pin_data]
+pub(crate) struct WaitQueue {
+    #[pin]
+    wq: Opaque<bindings::wait_queue_head>,
+}
+
+// SAFETY: The wait queue is protected by its own spinlock.
+unsafe impl Send for WaitQueue {}
+// SAFETY: See `Send`.
+unsafe impl Sync for WaitQueue {}
+
+/// `poll_table` of a `poll` call.
+pub(crate) struct PollTable(pub(super) *mut bindings::poll_table_struct);
+
+impl WaitQueue {
+    pub(crate) fn new() -> impl PinInit<Self> {
+        pin_init!(Self {
+            // SAFETY: `slot` is valid for writes and pinned; the name and
+            // key are static.
+            wq <- Opaque::ffi_init(|slot| unsafe {
+                bindings::__init_waitqueue_head(slot, c_str!("rtun_wq").as_char_ptr(), KEY.0.get())
+            }),
+        })
+    }
+
+    fn as_raw(&self) -> *mut bindings::wait_queue_head {
+        self.wq.get()
+    }
+
+    /// Wakes interruptible sleepers and pollers interested in `mask`
+    /// (`wake_up_interruptible_poll`).
+    pub(crate) fn wake_poll(&self, mask: u32) {
+        // CAST: `poll_to_key` passes the mask as the wake key pointer.
+        // SAFETY: The queue is initialised.
+        unsafe {
+            bindings::__wake_up(
+                self.as_raw(),
+                bindings::TASK_INTERRUPTIBLE,
+                1,
+                mask as usize as *mut core::ffi::c_void,
+            )
+        };
+    }
+
+    /// Registers `table`'s caller with this queue (`poll_wait`).
+    pub(crate) fn poll_wait(&self, file: &File, table: &PollTable) {
+        // SAFETY: The file and table come from the current `poll` call; the
+        // queue outlives the file's registration (it lives in the file's
+        // private data, freed after the last poll ends).
+        unsafe { bindings::poll_wait(file.as_raw(), self.as_raw(), table.0) };
+    }
+
+    /// Sleeps until `cond` holds; `ERESTARTSYS` if a signal arrives first.
+    pub(crate) fn wait_interruptible(&self, mut cond: impl FnMut() -> bool) -> Result {
+        let entry = Opaque::<bindings::wait_queue_entry>::uninit();
+        // SAFETY: `entry` is a local that does not move while queued (it is
+        // removed by `finish_wait` before returning).
+        unsafe { bindings::init_wait(entry.get()) };
+        let ret = loop {
+            // SAFETY: The queue and entry are valid; the entry is ours.
+            unsafe {
+                bindings::prepare_to_wait(
+                    self.as_raw(),
+                    entry.get(),
+                    // CAST: Task states are small ints.
+                    bindings::TASK_INTERRUPTIBLE as i32,
+                )
+            };
+            if cond() {
+                break Ok(());
+            }
+            // SAFETY: `current` is valid in process context.
+            if unsafe { bindings::signal_pending(bindings::get_current()) } != 0 {
+                break Err(ERESTARTSYS);
+            }
+            // SAFETY: We are in process context and may sleep.
+            unsafe { bindings::schedule() };
+        };
+        // SAFETY: Dequeues the entry and restores TASK_RUNNING.
+        unsafe { bindings::finish_wait(self.as_raw(), entry.get()) };
+        ret
+    }
+}
