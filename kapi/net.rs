@@ -181,6 +181,9 @@ impl<T: LinkType> LinkOps<T> {
             ops: Opaque::new(bindings::rtnl_link_ops {
                 kind: T::KIND.as_char_ptr(),
                 validate: Some(validate_callback::<T>),
+                // What rtnetlink defaults to for kinds with a `setup`: `ip
+                // link del` unregisters the device.
+                dellink: Some(bindings::unregister_netdevice_queue),
                 // SAFETY: All-zero is a valid `rtnl_link_ops` tail.
                 ..unsafe { core::mem::MaybeUninit::zeroed().assume_init() }
             }),

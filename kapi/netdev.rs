@@ -335,7 +335,7 @@ unsafe extern "C" fn xmit_callback<T: NetDevOps>(
 
 /// How a new device is laid out.
 pub(crate) struct DeviceSetup {
-    /// `dev->type` (`ARPHRD_*`).
+    /// `dev->type` (`ARPHRD_*`) of point-to-point devices.
     pub(crate) type_: u16,
     /// Ethernet (`ether_setup` and a random MAC) or point-to-point.
     pub(crate) ether: bool,
@@ -424,8 +424,8 @@ impl<T: NetDevOps> NewNetDevice<T> {
                 (*raw).addr_len = 0;
                 (*raw).mtu = 1500;
                 (*raw).flags = setup.flags;
+                (*raw).type_ = setup.type_;
             }
-            (*raw).type_ = setup.type_;
             (*raw).min_mtu = setup.min_mtu;
             (*raw).max_mtu = setup.max_frame - u32::from((*raw).hard_header_len);
         }

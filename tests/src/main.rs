@@ -13,6 +13,7 @@
 //! Prints `ok NAME` or `FAIL NAME: why` per test, then
 //! `<module>: N passed, M failed`; exits non-zero if any failed.
 
+mod datapath;
 mod foundation;
 mod sys;
 
@@ -71,7 +72,7 @@ fn main() {
     // A panicking test is a failed test, reported like any other.
     panic::set_hook(Box::new(|_| {}));
     let (mut passed, mut failed) = (0, 0);
-    for test in foundation::TESTS {
+    for test in foundation::TESTS.iter().chain(datapath::TESTS) {
         if filter.as_deref().is_some_and(|f| !test.name.contains(f)) {
             continue;
         }

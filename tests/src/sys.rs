@@ -39,7 +39,6 @@ const FPROG: usize = 16;
 
 pub const TUNSETNOCSUM: u64 = iow(200, INT);
 pub const TUNSETDEBUG: u64 = iow(201, INT);
-#[allow(dead_code)] // Unattached TUNSETIFF creates a device: the data-path tests.
 pub const TUNSETIFF: u64 = iow(202, INT);
 pub const TUNSETPERSIST: u64 = iow(203, INT);
 pub const TUNSETOWNER: u64 = iow(204, INT);
@@ -166,4 +165,79 @@ pub fn errno_name(e: i32) -> String {
         _ => return format!("errno {e}"),
     };
     name.to_string()
+}
+
+/// `IFF_TUN_EXCL`, `IFF_PERSIST` and `IFF_NOFILTER` of `if_tun.h`.
+pub const IFF_TUN_EXCL: u32 = 0x8000;
+pub const IFF_NOFILTER: u32 = 0x1000;
+pub const IFF_PERSIST: u32 = 0x0800;
+
+impl IfReq {
+    /// A request for `name` with `flags`.
+    pub fn new(name: &str, flags: u32) -> Self {
+        let mut ifr = IfReq {
+            flags: flags as u16 as i16,
+            ..Default::default()
+        };
+        let n = name.len().min(15);
+        ifr.name[..n].copy_from_slice(&name.as_bytes()[..n]);
+        ifr
+    }
+
+    /// `ifr_name` as a string.
+    pub fn name(&self) -> String {
+        let end = self.name.iter().position(|&b| b == 0).unwrap_or(16);
+        String::from_utf8_lossy(&self.name[..end]).into_owned()
+    }
+}
+
+/// Opens `/dev/net/tun` and `TUNSETIFF`s it: the file and the name the
+/// kernel wrote back.
+pub fn tun_create(name: &str, flags: u32) -> Result<(File, String), String> {
+    let f = open_tun().map_err(|e| format!("open: {e}"))?;
+    let mut ifr = IfReq::new(name, flags);
+    ioctl_ptr(&f, TUNSETIFF, &mut ifr)
+        .map_err(|e| format!("TUNSETIFF({name:?}, {flags:#x}): {}", errno_name(e)))?;
+    Ok((f, ifr.name()))
+}
+
+/// `TUNSETIFF` on a new file, returning the errno.
+pub fn tun_create_err(name: &str, flags: u32) -> Result<File, i32> {
+    let f = open_tun().map_err(|e| e.raw_os_error().unwrap_or(0))?;
+    let mut ifr = IfReq::new(name, flags);
+    ioctl_ptr(&f, TUNSETIFF, &mut ifr)?;
+    Ok(f)
+}
+
+/// `poll(2)` on one descriptor: the returned events, 0 on timeout.
+pub fn poll1(fd: &impl AsRawFd, events: i16, timeout_ms: i32) -> i16 {
+    let mut p = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events,
+        revents: 0,
+    };
+    // SAFETY: One valid pollfd.
+    let n = unsafe { libc::poll(&mut p, 1, timeout_ms) };
+    if n > 0 {
+        p.revents
+    } else {
+        0
+    }
+}
+
+/// Runs `ip ARGS...`, failing with its stderr.
+pub fn ip(args: &[&str]) -> Result<String, String> {
+    let out = std::process::Command::new("ip")
+        .args(args)
+        .output()
+        .map_err(|e| format!("ip: {e}"))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(format!(
+            "ip {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
 }

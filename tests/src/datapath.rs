@@ -1,0 +1,572 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! TUN and TAP devices: `TUNSETIFF` and its errors, `TUNGETIFF`,
+//! persistence, and packets both ways through read, write and poll.
+//!
+//! Each test names its devices `rt<test>` so that they never collide, and
+//! every device it makes is gone when its files close.
+
+use std::{
+    fs,
+    io::{Read, Write},
+    path::Path,
+    thread,
+    time::Duration,
+};
+
+use crate::{ensure, sys::*, Ctx, Test, TestResult};
+
+pub const TESTS: &[Test] = &[
+    Test {
+        name: "setiff_tun_template",
+        run: setiff_tun_template,
+    },
+    Test {
+        name: "setiff_tap_template",
+        run: setiff_tap_template,
+    },
+    Test {
+        name: "setiff_named",
+        run: setiff_named,
+    },
+    Test {
+        name: "setiff_errors",
+        run: setiff_errors,
+    },
+    Test {
+        name: "setiff_attach_rules",
+        run: setiff_attach_rules,
+    },
+    Test {
+        name: "getiff",
+        run: getiff,
+    },
+    Test {
+        name: "persist",
+        run: persist,
+    },
+    Test {
+        name: "ip_tuntap_add_del",
+        run: ip_tuntap_add_del,
+    },
+    Test {
+        name: "unattached_read_write_poll",
+        run: unattached_read_write_poll,
+    },
+    Test {
+        name: "tun_ping_no_pi",
+        run: tun_ping_no_pi,
+    },
+    Test {
+        name: "tun_ping_pi",
+        run: tun_ping_pi,
+    },
+    Test {
+        name: "tun_read_truncated",
+        run: tun_read_truncated,
+    },
+    Test {
+        name: "tun_blocking_read_woken",
+        run: tun_blocking_read_woken,
+    },
+    Test {
+        name: "tun_write_errors",
+        run: tun_write_errors,
+    },
+    Test {
+        name: "tap_arp_reply",
+        run: tap_arp_reply,
+    },
+    Test {
+        name: "link_del_under_reader",
+        run: link_del_under_reader,
+    },
+];
+
+fn gone(name: &str) -> bool {
+    !Path::new(&format!("/sys/class/net/{name}")).exists()
+}
+
+fn sysfs(name: &str, attr: &str) -> Result<String, String> {
+    fs::read_to_string(format!("/sys/class/net/{name}/{attr}"))
+        .map(|s| s.trim().to_owned())
+        .map_err(|e| format!("{name}/{attr}: {e}"))
+}
+
+fn expect_errno(r: Result<impl Sized, i32>, want: i32, what: &str) -> TestResult {
+    match r {
+        Err(e) if e == want => Ok(()),
+        Err(e) => Err(format!(
+            "{what}: {} (want {})",
+            errno_name(e),
+            errno_name(want)
+        )),
+        Ok(_) => Err(format!("{what}: succeeded (want {})", errno_name(want))),
+    }
+}
+
+fn io_errno(r: std::io::Result<usize>) -> Result<usize, i32> {
+    r.map_err(|e| e.raw_os_error().unwrap_or(0))
+}
+
+/// `tun%d` by default, a point-to-point device without ARP or link header,
+/// gone when its only file closes.
+fn setiff_tun_template(_: &Ctx) -> TestResult {
+    let (f, name) = tun_create("", IFF_TUN | IFF_NO_PI)?;
+    ensure!(name.starts_with("tun"), "name {name:?}");
+    ensure!(sysfs(&name, "type")? == "65534", "type is not ARPHRD_NONE");
+    let flags = u32::from_str_radix(sysfs(&name, "flags")?.trim_start_matches("0x"), 16)
+        .map_err(|e| e.to_string())?;
+    // IFF_POINTOPOINT | IFF_NOARP | IFF_MULTICAST
+    ensure!(flags & 0x1090 == 0x1090, "flags {flags:#x}");
+    ensure!(sysfs(&name, "mtu")? == "1500", "mtu");
+    ensure!(sysfs(&name, "tx_queue_len")? == "500", "tx_queue_len");
+    drop(f);
+    ensure!(gone(&name), "{name} still exists after close");
+    Ok(())
+}
+
+/// `tap%d` by default: an Ethernet device with a random address.
+fn setiff_tap_template(_: &Ctx) -> TestResult {
+    let (f, name) = tun_create("", IFF_TAP | IFF_NO_PI)?;
+    ensure!(name.starts_with("tap"), "name {name:?}");
+    ensure!(sysfs(&name, "type")? == "1", "type is not ARPHRD_ETHER");
+    ensure!(
+        sysfs(&name, "addr_assign_type")? == "1",
+        "address is not random"
+    );
+    let addr = sysfs(&name, "address")?;
+    let first = u8::from_str_radix(&addr[..2], 16).map_err(|e| e.to_string())?;
+    ensure!(
+        first & 1 == 0 && first & 2 == 2,
+        "address {addr} not local unicast"
+    );
+    drop(f);
+    ensure!(gone(&name), "{name} still exists after close");
+    Ok(())
+}
+
+/// A template of the user's, and a plain name; TUN wins when both type
+/// flags are given.
+fn setiff_named(_: &Ctx) -> TestResult {
+    let (f1, n1) = tun_create("rtnamed%d", IFF_TUN | IFF_NO_PI)?;
+    ensure!(n1 == "rtnamed0", "template gave {n1:?}");
+    let (f2, n2) = tun_create("rtnamed%d", IFF_TUN | IFF_NO_PI)?;
+    ensure!(n2 == "rtnamed1", "second template gave {n2:?}");
+    let (f3, n3) = tun_create("rtnamedx", IFF_TUN | IFF_TAP | IFF_NO_PI)?;
+    ensure!(n3 == "rtnamedx", "name {n3:?}");
+    ensure!(sysfs(&n3, "type")? == "65534", "TUN|TAP made a TAP device");
+    drop((f1, f2, f3));
+    Ok(())
+}
+
+/// Neither type flag, or `IFF_NAPI_FRAGS` without `IFF_NAPI` and TAP, is
+/// invalid; a second `TUNSETIFF` on an attached file is `EEXIST`.
+fn setiff_errors(_: &Ctx) -> TestResult {
+    expect_errno(tun_create_err("rterr0", 0), libc::EINVAL, "no type")?;
+    expect_errno(
+        tun_create_err("rterr0", IFF_NO_PI),
+        libc::EINVAL,
+        "NO_PI only",
+    )?;
+    expect_errno(
+        tun_create_err("rterr0", IFF_TAP | IFF_NAPI_FRAGS),
+        libc::EINVAL,
+        "NAPI_FRAGS without NAPI",
+    )?;
+    expect_errno(
+        tun_create_err("rterr0", IFF_TUN | IFF_NAPI | IFF_NAPI_FRAGS),
+        libc::EINVAL,
+        "NAPI_FRAGS on TUN",
+    )?;
+    ensure!(gone("rterr0"), "a failed TUNSETIFF left a device");
+    let (f, _) = tun_create("rterr1", IFF_TUN)?;
+    let mut ifr = IfReq::new("rterr2", IFF_TUN);
+    expect_errno(
+        ioctl_ptr(&f, TUNSETIFF, &mut ifr),
+        libc::EEXIST,
+        "second TUNSETIFF",
+    )?;
+    expect_errno(
+        ioctl_ptr(&f, TUNSETIFINDEX, &mut 5i32),
+        libc::EPERM,
+        "TUNSETIFINDEX attached",
+    )?;
+    ensure!(gone("rterr2"), "second TUNSETIFF made a device");
+    Ok(())
+}
+
+/// Attaching to an existing device: one queue only unless multi-queue, the
+/// type and multi-queue flag must match, `IFF_TUN_EXCL` refuses.
+fn setiff_attach_rules(_: &Ctx) -> TestResult {
+    let (_f, name) = tun_create("rtattach", IFF_TUN | IFF_NO_PI)?;
+    expect_errno(
+        tun_create_err(&name, IFF_TUN | IFF_NO_PI),
+        libc::EBUSY,
+        "second queue",
+    )?;
+    expect_errno(
+        tun_create_err(&name, IFF_TAP | IFF_NO_PI),
+        libc::EINVAL,
+        "TAP on TUN",
+    )?;
+    expect_errno(
+        tun_create_err(&name, IFF_TUN | IFF_MULTI_QUEUE),
+        libc::EINVAL,
+        "multi-queue on single",
+    )?;
+    expect_errno(
+        tun_create_err(&name, IFF_TUN | IFF_TUN_EXCL),
+        libc::EBUSY,
+        "TUN_EXCL",
+    )?;
+    expect_errno(tun_create_err("lo", IFF_TUN), libc::EINVAL, "TUNSETIFF lo")?;
+    Ok(())
+}
+
+/// `TUNGETIFF` reports the name and the device's flags, with
+/// `IFF_NOFILTER` (the same bit as `IFF_NO_PI`) when no filter is attached.
+fn getiff(_: &Ctx) -> TestResult {
+    for (flags, want) in [
+        (IFF_TUN, IFF_TUN | IFF_NOFILTER),
+        (
+            IFF_TAP | IFF_VNET_HDR,
+            IFF_TAP | IFF_VNET_HDR | IFF_NOFILTER,
+        ),
+        (
+            IFF_TUN | IFF_NO_PI | IFF_ONE_QUEUE,
+            IFF_TUN | IFF_NO_PI | IFF_ONE_QUEUE,
+        ),
+    ] {
+        let (f, name) = tun_create("rtgetiff", flags)?;
+        let mut ifr = IfReq::default();
+        ioctl_ptr(&f, TUNGETIFF, &mut ifr).map_err(errno_name)?;
+        ensure!(
+            ifr.name() == name,
+            "TUNGETIFF name {:?}, want {name:?}",
+            ifr.name()
+        );
+        let got = ifr.flags as u16 as u32;
+        ensure!(
+            got == want,
+            "TUNGETIFF flags {got:#x}, want {want:#x} for {flags:#x}"
+        );
+    }
+    Ok(())
+}
+
+/// A persistent device survives its file, can be attached again, and goes
+/// when persistence is cleared and the last file closes.
+fn persist(ctx: &Ctx) -> TestResult {
+    let refs = || fs::read_to_string(format!("/sys/module/{}/refcnt", ctx.module_name));
+    let (f, name) = tun_create("rtpersist", IFF_TAP | IFF_NO_PI)?;
+    ioctl_val(&f, TUNSETPERSIST, 1).map_err(errno_name)?;
+    let mut ifr = IfReq::default();
+    ioctl_ptr(&f, TUNGETIFF, &mut ifr).map_err(errno_name)?;
+    ensure!(
+        ifr.flags as u16 as u32 & IFF_PERSIST != 0,
+        "TUNGETIFF lacks IFF_PERSIST"
+    );
+    drop(f);
+    ensure!(!gone(&name), "persistent device went with its file");
+    ensure!(
+        sysfs(&name, "carrier").is_err(),
+        "carrier readable with no queue (should be down)"
+    );
+    expect_errno(
+        crate::sys::rmmod(&ctx.module_name),
+        libc::EWOULDBLOCK,
+        "rmmod with a persistent device",
+    )?;
+    let (f, again) = tun_create(&name, IFF_TAP | IFF_NO_PI)?;
+    ensure!(again == name, "reattach gave {again:?}");
+    ioctl_val(&f, TUNSETPERSIST, 0).map_err(errno_name)?;
+    drop(f);
+    ensure!(gone(&name), "device stayed after persistence was cleared");
+    let _ = refs();
+    Ok(())
+}
+
+/// iproute2's `ip tuntap` (TUNSETIFF + TUNSETPERSIST) adds and deletes.
+fn ip_tuntap_add_del(_: &Ctx) -> TestResult {
+    for mode in ["tun", "tap"] {
+        ip(&["tuntap", "add", "dev", "rttuntap", "mode", mode])?;
+        ensure!(!gone("rttuntap"), "ip tuntap add {mode} made no device");
+        ip(&["tuntap", "del", "dev", "rttuntap", "mode", mode])?;
+        ensure!(gone("rttuntap"), "ip tuntap del {mode} left the device");
+    }
+    Ok(())
+}
+
+/// Without a device: read and write are `EBADFD`, poll says `POLLERR`.
+fn unattached_read_write_poll(_: &Ctx) -> TestResult {
+    let mut f = open_tun().map_err(|e| e.to_string())?;
+    let mut buf = [0u8; 64];
+    expect_errno(io_errno(f.read(&mut buf)), libc::EBADFD, "read")?;
+    expect_errno(io_errno(f.write(&buf)), libc::EBADFD, "write")?;
+    let ev = poll1(&f, libc::POLLIN | libc::POLLOUT, 0);
+    ensure!(ev & libc::POLLERR != 0, "poll gave {ev:#x}, want POLLERR");
+    Ok(())
+}
+
+fn csum(data: &[u8]) -> u16 {
+    let mut sum: u32 = 0;
+    for c in data.chunks(2) {
+        sum += u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]));
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+/// An IPv4 ICMP echo request.
+fn echo_request(src: [u8; 4], dst: [u8; 4], seq: u16, payload: &[u8]) -> Vec<u8> {
+    let mut icmp = vec![8, 0, 0, 0, 0x12, 0x34];
+    icmp.extend_from_slice(&seq.to_be_bytes());
+    icmp.extend_from_slice(payload);
+    let c = csum(&icmp);
+    icmp[2..4].copy_from_slice(&c.to_be_bytes());
+    let total = (20 + icmp.len()) as u16;
+    let mut ip = vec![0x45, 0];
+    ip.extend_from_slice(&total.to_be_bytes());
+    ip.extend_from_slice(&[0, 0, 0x40, 0, 64, 1, 0, 0]);
+    ip.extend_from_slice(&src);
+    ip.extend_from_slice(&dst);
+    let c = csum(&ip);
+    ip[10..12].copy_from_slice(&c.to_be_bytes());
+    ip.extend_from_slice(&icmp);
+    ip
+}
+
+/// Whether `pkt` is the echo reply to `echo_request(src, dst, seq, ..)`
+/// with a valid checksum.
+fn is_echo_reply(pkt: &[u8], src: [u8; 4], dst: [u8; 4], seq: u16) -> bool {
+    pkt.len() >= 28
+        && pkt[0] >> 4 == 4
+        && pkt[9] == 1
+        && pkt[12..16] == dst
+        && pkt[16..20] == src
+        && pkt[20] == 0
+        && pkt[26..28] == seq.to_be_bytes()
+        && csum(&pkt[20..]) == 0
+        && csum(&pkt[..20]) == 0
+}
+
+/// A TUN device with address `a.b.c.1` and peer `.2`, up.
+fn tun_up(name: &str, flags: u32, net: u8) -> Result<(fs::File, String), String> {
+    let (f, name) = tun_create(name, flags)?;
+    ip(&[
+        "addr",
+        "add",
+        &format!("10.{net}.0.1"),
+        "peer",
+        &format!("10.{net}.0.2"),
+        "dev",
+        &name,
+    ])?;
+    ip(&["link", "set", &name, "up"])?;
+    Ok((f, name))
+}
+
+/// Reads packets until `want` accepts one, for up to two seconds.
+fn read_until(f: &mut fs::File, want: impl Fn(&[u8]) -> bool) -> Result<Vec<u8>, String> {
+    let mut buf = vec![0u8; 4096];
+    for _ in 0..20 {
+        if poll1(f, libc::POLLIN, 100) & libc::POLLIN == 0 {
+            continue;
+        }
+        let n = f.read(&mut buf).map_err(|e| format!("read: {e}"))?;
+        if want(&buf[..n]) {
+            buf.truncate(n);
+            return Ok(buf);
+        }
+    }
+    Err("no matching packet within 2 s".into())
+}
+
+/// A ping written into a TUN device is answered by the stack, and the
+/// reply comes out of the device.
+fn tun_ping_no_pi(_: &Ctx) -> TestResult {
+    let (mut f, _name) = tun_up("rtping", IFF_TUN | IFF_NO_PI, 91)?;
+    let (peer, me) = ([10, 91, 0, 2], [10, 91, 0, 1]);
+    for seq in 1..=3u16 {
+        let req = echo_request(peer, me, seq, b"rtun ping payload");
+        let n = f.write(&req).map_err(|e| format!("write: {e}"))?;
+        ensure!(n == req.len(), "write returned {n} of {}", req.len());
+        read_until(&mut f, |p| is_echo_reply(p, peer, me, seq))?;
+    }
+    Ok(())
+}
+
+/// With the PI header: `{flags, proto}` in front, both ways.
+fn tun_ping_pi(_: &Ctx) -> TestResult {
+    let (mut f, _name) = tun_up("rtpingpi", IFF_TUN, 92)?;
+    let (peer, me) = ([10, 92, 0, 2], [10, 92, 0, 1]);
+    let mut pkt = vec![0, 0, 0x08, 0x00];
+    pkt.extend(echo_request(peer, me, 7, b"with pi"));
+    ensure!(
+        f.write(&pkt).map_err(|e| e.to_string())? == pkt.len(),
+        "short write"
+    );
+    let got = read_until(&mut f, |p| {
+        p.len() > 4 && is_echo_reply(&p[4..], peer, me, 7)
+    })?;
+    ensure!(got[..4] == [0, 0, 0x08, 0x00], "PI header {:?}", &got[..4]);
+    Ok(())
+}
+
+/// A buffer shorter than the packet gets its first bytes; with PI the
+/// header says `TUN_PKT_STRIP`; shorter than the PI header is `EINVAL`.
+fn tun_read_truncated(_: &Ctx) -> TestResult {
+    let (f, _name) = tun_up("rttrunc", IFF_TUN, 93)?;
+    let (peer, me) = ([10, 93, 0, 2], [10, 93, 0, 1]);
+    let send = |seq: u16| -> TestResult {
+        let mut pkt = vec![0, 0, 0x08, 0x00];
+        pkt.extend(echo_request(peer, me, seq, &[0x5a; 100]));
+        (&f).write(&pkt).map_err(|e| e.to_string())?;
+        Ok(())
+    };
+    send(1)?;
+    // Other traffic (IPv6 and the like) may come first: look at a reply.
+    let mut buf = [0u8; 30];
+    let mut found = false;
+    for _ in 0..20 {
+        if poll1(&f, libc::POLLIN, 100) & libc::POLLIN == 0 {
+            continue;
+        }
+        let n = (&f).read(&mut buf).map_err(|e| e.to_string())?;
+        if buf[4] >> 4 == 4 && buf[4 + 9] == 1 {
+            ensure!(n == 30, "truncated read returned {n}");
+            let flags = u16::from_ne_bytes([buf[0], buf[1]]);
+            ensure!(flags == 1, "PI flags {flags:#x}, want TUN_PKT_STRIP");
+            found = true;
+            break;
+        }
+    }
+    ensure!(found, "no reply read");
+    send(2)?;
+    ensure!(
+        poll1(&f, libc::POLLIN, 2000) & libc::POLLIN != 0,
+        "no second reply"
+    );
+    let mut tiny = [0u8; 3];
+    expect_errno(
+        io_errno((&f).read(&mut tiny)),
+        libc::EINVAL,
+        "read of 3 bytes with PI",
+    )?;
+    Ok(())
+}
+
+/// A reader blocked in `read` wakes when a packet arrives.
+fn tun_blocking_read_woken(_: &Ctx) -> TestResult {
+    let (f, _name) = tun_up("rtblock", IFF_TUN | IFF_NO_PI, 94)?;
+    let (peer, me) = ([10, 94, 0, 2], [10, 94, 0, 1]);
+    let mut reader = f.try_clone().map_err(|e| e.to_string())?;
+    let t = thread::spawn(move || -> Result<bool, String> {
+        let mut buf = [0u8; 2048];
+        for _ in 0..50 {
+            let n = reader.read(&mut buf).map_err(|e| e.to_string())?;
+            if is_echo_reply(&buf[..n], peer, me, 9) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    });
+    thread::sleep(Duration::from_millis(300));
+    let mut w = &f;
+    w.write(&echo_request(peer, me, 9, b"wake"))
+        .map_err(|e| e.to_string())?;
+    ensure!(
+        t.join().map_err(|_| "reader panicked")??,
+        "reader never saw the reply"
+    );
+    Ok(())
+}
+
+/// Writes that tun refuses: too short for PI or Ethernet, not IP without
+/// PI, and any write to a device that is down (`EIO`).
+fn tun_write_errors(_: &Ctx) -> TestResult {
+    let (mut pi, _n1) = tun_create("rtwerr0", IFF_TUN)?;
+    expect_errno(
+        io_errno(pi.write(&[0, 0, 8])),
+        libc::EINVAL,
+        "3 bytes with PI",
+    )?;
+    let (mut nopi, n2) = tun_create("rtwerr1", IFF_TUN | IFF_NO_PI)?;
+    ip(&["link", "set", &n2, "up"])?;
+    expect_errno(
+        io_errno(nopi.write(&[0x50; 20])),
+        libc::EINVAL,
+        "IP version 5",
+    )?;
+    let (mut tap, n3) = tun_create("rtwerr2", IFF_TAP | IFF_NO_PI)?;
+    ip(&["link", "set", &n3, "up"])?;
+    expect_errno(
+        io_errno(tap.write(&[0xff; 13])),
+        libc::EINVAL,
+        "13-byte frame",
+    )?;
+    ip(&["link", "set", &n2, "down"])?;
+    let req = echo_request([10, 95, 0, 2], [10, 95, 0, 1], 1, b"down");
+    expect_errno(
+        io_errno(nopi.write(&req)),
+        libc::EIO,
+        "write to a down device",
+    )?;
+    Ok(())
+}
+
+/// A TAP device answers ARP for its address: Ethernet both ways.
+fn tap_arp_reply(_: &Ctx) -> TestResult {
+    let (mut f, name) = tun_create("rtarp", IFF_TAP | IFF_NO_PI)?;
+    ip(&["addr", "add", "10.96.0.1/24", "dev", &name])?;
+    ip(&["link", "set", &name, "up"])?;
+    let mac = sysfs(&name, "address")?;
+    let peer_mac = [0x02, 0, 0, 0, 0, 0x42];
+    let mut arp = vec![0xff; 6];
+    arp.extend_from_slice(&peer_mac);
+    arp.extend_from_slice(&[0x08, 0x06, 0, 1, 0x08, 0, 6, 4, 0, 1]);
+    arp.extend_from_slice(&peer_mac);
+    arp.extend_from_slice(&[10, 96, 0, 2]);
+    arp.extend_from_slice(&[0; 6]);
+    arp.extend_from_slice(&[10, 96, 0, 1]);
+    ensure!(
+        f.write(&arp).map_err(|e| e.to_string())? == arp.len(),
+        "short write"
+    );
+    let reply = read_until(&mut f, |p| {
+        p.len() >= 42 && p[12..14] == [0x08, 0x06] && p[21] == 2
+    })?;
+    ensure!(reply[..6] == peer_mac, "reply not addressed to the asker");
+    let sha: Vec<String> = reply[22..28].iter().map(|b| format!("{b:02x}")).collect();
+    ensure!(
+        sha.join(":") == mac,
+        "reply from {} not {mac}",
+        sha.join(":")
+    );
+    ensure!(
+        reply[28..32] == [10, 96, 0, 1],
+        "reply for the wrong address"
+    );
+    Ok(())
+}
+
+/// `ip link del` under an open file: the device goes, the file stays with
+/// `EBADFD` for read and write and `POLLERR` for poll.
+fn link_del_under_reader(_: &Ctx) -> TestResult {
+    let (mut f, name) = tun_create("rtdel", IFF_TUN | IFF_NO_PI)?;
+    ip(&["link", "del", &name])?;
+    ensure!(gone(&name), "ip link del left the device");
+    let mut buf = [0u8; 64];
+    expect_errno(
+        io_errno(f.read(&mut buf)),
+        libc::EBADFD,
+        "read after delete",
+    )?;
+    expect_errno(io_errno(f.write(&buf)), libc::EBADFD, "write after delete")?;
+    let ev = poll1(&f, libc::POLLIN, 0);
+    ensure!(ev & libc::POLLERR != 0, "poll after delete gave {ev:#x}");
+    Ok(())
+}
