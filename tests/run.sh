@@ -17,6 +17,7 @@ cache=${RTUN_CACHE:-$HOME/.cache/rtun}
 cargo build --quiet --release --locked --manifest-path "$here/Cargo.toml" ||
 	{ echo "tests/run.sh: building the tests failed" >&2; exit 1; }
 bin=$here/target/release/rtun-tests
+mkdir -p "$cache/logs"
 
 summary=()
 total_pass=0 total_fail=0
@@ -26,8 +27,11 @@ for driver in tun rtun; do
 	rtun) ko=$repo/rtun.ko ;;
 	esac
 	echo "== $driver ($ko)"
-	out=$("$repo/qemu/vm.sh" --driver "$driver" -- "$bin" --module "$ko" "$@" | tee /dev/stderr)
-	vm=$?
+	# Stream the guest's lines and keep them to count.
+	res=$cache/logs/tests-$driver.out
+	"$repo/qemu/vm.sh" --driver "$driver" -- "$bin" --module "$ko" "$@" | tee "$res"
+	vm=${PIPESTATUS[0]}
+	out=$(cat "$res")
 	line=$(grep -E "^$driver: [0-9]+ passed, [0-9]+ failed$" <<<"$out" | tail -1)
 	pass=$(sed -En 's/.* ([0-9]+) passed.*/\1/p' <<<"$line")
 	fail=$(sed -En 's/.* ([0-9]+) failed$/\1/p' <<<"$line")
@@ -42,6 +46,5 @@ for driver in tun rtun; do
 	total_pass=$((total_pass + pass)) total_fail=$((total_fail + fail))
 done
 printf '%s\n' "${summary[@]}"
-mkdir -p "$cache/logs"
 echo "$total_pass $total_fail" >"$cache/logs/suite-counts"
 [ "$total_fail" -eq 0 ]
