@@ -14,73 +14,26 @@ use std::{
     time::Duration,
 };
 
-use crate::{ensure, sys::*, Ctx, Test, TestResult};
+use crate::{ensure, packet::*, sys::*, tests, Ctx, Test, TestResult};
 
-pub const TESTS: &[Test] = &[
-    Test {
-        name: "setiff_tun_template",
-        run: setiff_tun_template,
-    },
-    Test {
-        name: "setiff_tap_template",
-        run: setiff_tap_template,
-    },
-    Test {
-        name: "setiff_named",
-        run: setiff_named,
-    },
-    Test {
-        name: "setiff_errors",
-        run: setiff_errors,
-    },
-    Test {
-        name: "setiff_attach_rules",
-        run: setiff_attach_rules,
-    },
-    Test {
-        name: "getiff",
-        run: getiff,
-    },
-    Test {
-        name: "persist",
-        run: persist,
-    },
-    Test {
-        name: "ip_tuntap_add_del",
-        run: ip_tuntap_add_del,
-    },
-    Test {
-        name: "unattached_read_write_poll",
-        run: unattached_read_write_poll,
-    },
-    Test {
-        name: "tun_ping_no_pi",
-        run: tun_ping_no_pi,
-    },
-    Test {
-        name: "tun_ping_pi",
-        run: tun_ping_pi,
-    },
-    Test {
-        name: "tun_read_truncated",
-        run: tun_read_truncated,
-    },
-    Test {
-        name: "tun_blocking_read_woken",
-        run: tun_blocking_read_woken,
-    },
-    Test {
-        name: "tun_write_errors",
-        run: tun_write_errors,
-    },
-    Test {
-        name: "tap_arp_reply",
-        run: tap_arp_reply,
-    },
-    Test {
-        name: "link_del_under_reader",
-        run: link_del_under_reader,
-    },
+pub const TESTS: &[Test] = tests![
+    setiff_tun_template,
+    setiff_tap_template,
+    setiff_named,
+    setiff_errors,
+    setiff_attach_rules,
+    getiff,
+    persist,
+    ip_tuntap_add_del,
+    unattached_read_write_poll,
+    tun_ping_no_pi,
+    tun_ping_pi,
+    tun_busybox_ping_answered,
+    tun_read_truncated,
+    tun_blocking_read_woken,
+    tun_write_errors,
+    tap_arp_reply,
+    link_del_under_reader,
 ];
 
 fn gone(name: &str) -> bool {
@@ -309,50 +262,6 @@ fn unattached_read_write_poll(_: &Ctx) -> TestResult {
     Ok(())
 }
 
-fn csum(data: &[u8]) -> u16 {
-    let mut sum: u32 = 0;
-    for c in data.chunks(2) {
-        sum += u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]));
-    }
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
-}
-
-/// An IPv4 ICMP echo request.
-fn echo_request(src: [u8; 4], dst: [u8; 4], seq: u16, payload: &[u8]) -> Vec<u8> {
-    let mut icmp = vec![8, 0, 0, 0, 0x12, 0x34];
-    icmp.extend_from_slice(&seq.to_be_bytes());
-    icmp.extend_from_slice(payload);
-    let c = csum(&icmp);
-    icmp[2..4].copy_from_slice(&c.to_be_bytes());
-    let total = (20 + icmp.len()) as u16;
-    let mut ip = vec![0x45, 0];
-    ip.extend_from_slice(&total.to_be_bytes());
-    ip.extend_from_slice(&[0, 0, 0x40, 0, 64, 1, 0, 0]);
-    ip.extend_from_slice(&src);
-    ip.extend_from_slice(&dst);
-    let c = csum(&ip);
-    ip[10..12].copy_from_slice(&c.to_be_bytes());
-    ip.extend_from_slice(&icmp);
-    ip
-}
-
-/// Whether `pkt` is the echo reply to `echo_request(src, dst, seq, ..)`
-/// with a valid checksum.
-fn is_echo_reply(pkt: &[u8], src: [u8; 4], dst: [u8; 4], seq: u16) -> bool {
-    pkt.len() >= 28
-        && pkt[0] >> 4 == 4
-        && pkt[9] == 1
-        && pkt[12..16] == dst
-        && pkt[16..20] == src
-        && pkt[20] == 0
-        && pkt[26..28] == seq.to_be_bytes()
-        && csum(&pkt[20..]) == 0
-        && csum(&pkt[..20]) == 0
-}
-
 /// A TUN device with address `a.b.c.1` and peer `.2`, up.
 fn tun_up(name: &str, flags: u32, net: u8) -> Result<(fs::File, String), String> {
     let (f, name) = tun_create(name, flags)?;
@@ -396,6 +305,51 @@ fn tun_ping_no_pi(_: &Ctx) -> TestResult {
         ensure!(n == req.len(), "write returned {n} of {}", req.len());
         read_until(&mut f, |p| is_echo_reply(p, peer, me, seq))?;
     }
+    Ok(())
+}
+
+/// A real `ping` from the stack through a TUN device, answered by a
+/// userspace responder reading and writing the device.
+fn tun_busybox_ping_answered(_: &Ctx) -> TestResult {
+    use std::sync::{
+        atomic::{AtomicBool, AtomicU32, Ordering},
+        Arc,
+    };
+    let (f, _name) = tun_up("rtresp", IFF_TUN | IFF_NO_PI, 97)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let answered = Arc::new(AtomicU32::new(0));
+    let (stop2, answered2) = (stop.clone(), answered.clone());
+    let responder = thread::spawn(move || {
+        let mut buf = [0u8; 2048];
+        while !stop2.load(Ordering::Relaxed) {
+            if poll1(&f, libc::POLLIN, 100) & libc::POLLIN == 0 {
+                continue;
+            }
+            let Ok(n) = (&f).read(&mut buf) else { break };
+            if let Some(reply) = echo_reply_for(&buf[..n]) {
+                if (&f).write(&reply).is_ok() {
+                    answered2.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+    });
+    let out = std::process::Command::new("busybox")
+        .args(["ping", "-c", "3", "-W", "2", "10.97.0.2"])
+        .output()
+        .map_err(|e| format!("busybox ping: {e}"));
+    stop.store(true, Ordering::Relaxed);
+    responder.join().map_err(|_| "responder panicked")?;
+    let out = out?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    ensure!(
+        out.status.success() && stdout.contains("3 packets received"),
+        "ping: {stdout}"
+    );
+    ensure!(
+        answered.load(Ordering::Relaxed) == 3,
+        "responder answered {}",
+        answered.load(Ordering::Relaxed)
+    );
     Ok(())
 }
 

@@ -13,61 +13,22 @@ use std::{
     process::Command,
 };
 
-use crate::{ensure, sys::*, Ctx, Test, TestResult};
+use crate::{ensure, sys::*, tests, Ctx, Test, TestResult};
 
-pub const TESTS: &[Test] = &[
-    Test {
-        name: "node_is_char_10_200",
-        run: node_is_char_10_200,
-    },
-    Test {
-        name: "modinfo_aliases",
-        run: modinfo_aliases,
-    },
-    Test {
-        name: "getfeatures",
-        run: getfeatures,
-    },
-    Test {
-        name: "unattached_ioctls_ebadfd",
-        run: unattached_ioctls_ebadfd,
-    },
-    Test {
-        name: "unattached_ioctls_efault",
-        run: unattached_ioctls_efault,
-    },
-    Test {
-        name: "unattached_setqueue_einval",
-        run: unattached_setqueue_einval,
-    },
-    Test {
-        name: "unattached_setifindex",
-        run: unattached_setifindex,
-    },
-    Test {
-        name: "siocgskns_opens_netns",
-        run: siocgskns_opens_netns,
-    },
-    Test {
-        name: "rtnetlink_create_refused",
-        run: rtnetlink_create_refused,
-    },
-    Test {
-        name: "open_close_1000",
-        run: open_close_1000,
-    },
-    Test {
-        name: "open_close_threads",
-        run: open_close_threads,
-    },
-    Test {
-        name: "rmmod_refused_while_open",
-        run: rmmod_refused_while_open,
-    },
-    Test {
-        name: "insmod_rmmod_20",
-        run: insmod_rmmod_20,
-    },
+pub const TESTS: &[Test] = tests![
+    node_is_char_10_200,
+    modinfo_aliases,
+    getfeatures,
+    unattached_ioctls_ebadfd,
+    unattached_ioctls_efault,
+    unattached_setqueue_einval,
+    unattached_setifindex,
+    siocgskns_opens_netns,
+    rtnetlink_create_refused,
+    open_close_1000,
+    open_close_threads,
+    rmmod_refused_while_open,
+    insmod_rmmod_20,
 ];
 
 /// Expects `ret` to be the error `want`.

@@ -15,6 +15,7 @@
 
 mod datapath;
 mod foundation;
+mod packet;
 mod sys;
 
 use std::panic::{self, AssertUnwindSafe};
@@ -34,6 +35,14 @@ pub type TestResult = Result<(), String>;
 pub struct Test {
     pub name: &'static str,
     pub run: fn(&Ctx) -> TestResult,
+}
+
+/// A table of tests named after their functions.
+#[macro_export]
+macro_rules! tests {
+    ($($t:ident),* $(,)?) => {
+        &[$($crate::Test { name: stringify!($t), run: $t }),*]
+    };
 }
 
 /// Fails the test with a formatted message unless `cond` holds.
