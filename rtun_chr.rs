@@ -20,6 +20,7 @@ use kernel::{
 
 use crate::{
     kapi::{
+        cred,
         error::ebadfd,
         file::File,
         iov::{IovIter, Kiocb},
@@ -31,7 +32,7 @@ use crate::{
         user,
         wait::{PollTable, WaitQueue},
     },
-    rtun_netdev::{self, TunStruct},
+    rtun_netdev::{self, TunStruct, TUN_VNET_LE, VIRTIO_NET_HDR_LEN},
     rtun_ring::{self, TxRing},
     rtun_uapi::*,
 };
@@ -66,6 +67,8 @@ pub(crate) struct TunFile {
     queue_index: AtomicU32,
     /// Set when the device went away under the file (`RCV_SHUTDOWN`).
     shutdown: AtomicBool,
+    /// The socket send buffer tun.c keeps per queue (`sk_sndbuf`).
+    sndbuf: AtomicI32,
 }
 
 impl TunFile {
@@ -78,6 +81,7 @@ impl TunFile {
             dev: DevSlot::new(),
             queue_index: AtomicU32::new(0),
             shutdown: AtomicBool::new(false),
+            sndbuf: AtomicI32::new(i32::MAX),
         })
     }
 
@@ -198,8 +202,112 @@ impl TunFile {
                 }
                 Ok(0)
             }
-            // The rest of the device ioctls arrive with the rest of the
-            // data path.
+            TUNSETOWNER | TUNSETGROUP => {
+                // CAST: tun.c passes the argument as a `uid_t`/`gid_t`.
+                let id = arg as u32;
+                let (kid, field) = if cmd == TUNSETOWNER {
+                    (cred::make_kuid(id), &tun.owner)
+                } else {
+                    (cred::make_kgid(id), &tun.group)
+                };
+                if kid == cred::INVALID_ID {
+                    return Err(EINVAL);
+                }
+                field.store(kid, Ordering::Relaxed);
+                dev.state_change(&rtnl);
+                Ok(0)
+            }
+            TUNSETLINK => {
+                if dev.flags() & bindings::net_device_flags_IFF_UP != 0 {
+                    return Err(EBUSY);
+                }
+                // CAST: tun.c stores `(int) arg` into the `unsigned short`.
+                let type_ = arg as u16;
+                dev.set_link_type(&rtnl, type_, link_addr_len(type_))?;
+                Ok(0)
+            }
+            TUNSETDEBUG => {
+                // CAST: tun.c keeps `(u32)arg`.
+                tun.msg_enable.store(arg as u32, Ordering::Relaxed);
+                Ok(0)
+            }
+            TUNSETOFFLOAD => {
+                tun.set_offload(&rtnl, dev, arg)?;
+                Ok(0)
+            }
+            SIOCGIFHWADDR => {
+                let mut sa = ifr.hwaddr();
+                dev.get_mac_address(&mut sa)?;
+                ifr.set_hwaddr(&sa);
+                crate::kapi::user::write_prefix(arg, ifr.as_bytes(), ifreq_len)?;
+                Ok(0)
+            }
+            SIOCSIFHWADDR => {
+                let mut sa = ifr.hwaddr();
+                dev.set_mac_address(&rtnl, &mut sa)?;
+                Ok(0)
+            }
+            TUNGETSNDBUF => {
+                user::write(arg, &this.sndbuf.load(Ordering::Relaxed))?;
+                Ok(0)
+            }
+            TUNSETSNDBUF => {
+                let sndbuf: i32 = user::read(arg)?;
+                if sndbuf <= 0 {
+                    return Err(EINVAL);
+                }
+                tun.sndbuf.store(sndbuf, Ordering::Relaxed);
+                tun.for_each_queue(&rtnl, |q| q.sndbuf.store(sndbuf, Ordering::Relaxed));
+                Ok(0)
+            }
+            TUNGETVNETHDRSZ => {
+                user::write(arg, &tun.vnet_hdr_sz.load(Ordering::Relaxed))?;
+                Ok(0)
+            }
+            TUNSETVNETHDRSZ => {
+                let sz: i32 = user::read(arg)?;
+                if sz < VIRTIO_NET_HDR_LEN {
+                    return Err(EINVAL);
+                }
+                tun.vnet_hdr_sz.store(sz, Ordering::Relaxed);
+                Ok(0)
+            }
+            TUNGETVNETLE => {
+                let le = i32::from(tun.flags() & TUN_VNET_LE != 0);
+                user::write(arg, &le)?;
+                Ok(0)
+            }
+            TUNSETVNETLE => {
+                let le: i32 = user::read(arg)?;
+                let flags = tun.flags();
+                tun.set_flags(
+                    &rtnl,
+                    if le != 0 {
+                        flags | TUN_VNET_LE
+                    } else {
+                        flags & !TUN_VNET_LE
+                    },
+                );
+                Ok(0)
+            }
+            // Without CONFIG_TUN_VNET_CROSS_LE (not in our kernels) tun.c
+            // refuses both.
+            TUNGETVNETBE | TUNSETVNETBE => Err(EINVAL),
+            TUNSETCARRIER => {
+                let carrier: i32 = user::read(arg)?;
+                // tun_net_change_carrier: carrier on needs a queue.
+                if carrier != 0 {
+                    if tun.numqueues() == 0 {
+                        return Err(EPERM);
+                    }
+                    dev.set_carrier(true);
+                } else {
+                    dev.set_carrier(false);
+                }
+                Ok(0)
+            }
+            TUNGETDEVNETNS => dev.open_net_fd(),
+            // Filters and eBPF programs (issue 5) and unknown commands.
             _ => Err(EINVAL),
         }
     }
@@ -236,8 +344,7 @@ impl TunFile {
                 if (flags & IFF_MULTI_QUEUE != 0) != (tun.flags() & IFF_MULTI_QUEUE != 0) {
                     return Err(EINVAL);
                 }
-                // tun_permitted: owner and group arrive with TUNSETOWNER.
-                if !dev.net_capable(bindings::CAP_NET_ADMIN) {
+                if !tun.permitted(dev) {
                     return Err(EPERM);
                 }
                 tun.attach(rtnl, dev, this.into())?;
@@ -416,6 +523,32 @@ impl TunFile {
             mask |= bindings::EPOLLERR;
         }
         mask
+    }
+}
+
+/// `tun_get_addr_len`: the hardware address length of a link type.
+fn link_addr_len(type_: u16) -> u8 {
+    match type_ {
+        // ARPHRD_IP6GRE, ARPHRD_TUNNEL6
+        823 | 769 => 16,
+        // ARPHRD_IPGRE, ARPHRD_TUNNEL, ARPHRD_SIT
+        778 | 768 | 776 => 4,
+        // ARPHRD_ETHER
+        1 => 6,
+        // ARPHRD_IEEE802154, ARPHRD_IEEE802154_MONITOR
+        804 | 805 => 8,
+        // ARPHRD_6LOWPAN (EUI64_ADDR_LEN)
+        825 => 8,
+        // ARPHRD_FDDI, ARPHRD_HIPPI, ARPHRD_IEEE802
+        774 | 780 | 6 => 6,
+        // ARPHRD_ROSE
+        270 => 5,
+        // ARPHRD_NETROM (AX25_ADDR_LEN)
+        0 => 7,
+        // ARPHRD_LOCALTLK
+        773 => 1,
+        // ARPHRD_PHONET_PIPE, ARPHRD_PPP, ARPHRD_NONE and the rest.
+        _ => 0,
     }
 }
 

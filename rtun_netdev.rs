@@ -6,12 +6,13 @@
 //! Lock order: RTNL (all configuration and attach/detach), then RCU read
 //! sections (transmit), then a ring's producer or consumer lock.
 
-use core::sync::atomic::{AtomicU32, Ordering};
+use core::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
 
 use kernel::{bindings, c_str, prelude::*, sync::Arc};
 
 use crate::{
     kapi::{
+        cred::{self, INVALID_ID},
         error::eopnotsupp,
         net::{ExtAck, LinkOps, LinkType, Rtnl},
         netdev::{ArcSlot, DeviceOps, DeviceSetup, NetDevOps, NetDevice, NewNetDevice, Xmit},
@@ -26,6 +27,8 @@ use crate::{
 /// header.
 const MIN_MTU: u32 = 68;
 const MAX_MTU: u32 = 65535;
+/// `sizeof(struct virtio_net_hdr)`, the default vnet header size.
+pub(crate) const VIRTIO_NET_HDR_LEN: i32 = 10;
 /// `TUN_READQ_SIZE`: the default `tx_queue_len`, hence ring size.
 const TUN_READQ_SIZE: u32 = 500;
 
@@ -48,7 +51,40 @@ pub(crate) struct TunStruct {
     flags: AtomicU32,
     numqueues: AtomicU32,
     queues: KVec<ArcSlot<TunFile>>,
+    /// `TUNSETOWNER` / `TUNSETGROUP`: kernel ids, `INVALID_ID` if unset.
+    pub(crate) owner: AtomicU32,
+    pub(crate) group: AtomicU32,
+    /// `TUNSETSNDBUF`, applied to every queue.
+    pub(crate) sndbuf: AtomicI32,
+    /// `TUNSETVNETHDRSZ`.
+    pub(crate) vnet_hdr_sz: AtomicI32,
+    /// `TUNSETDEBUG`.
+    pub(crate) msg_enable: AtomicU32,
+    /// The offloads `TUNSETOFFLOAD` allows (`NETIF_F_*`).
+    set_features: AtomicU64,
 }
+
+/// `TUN_VNET_LE`: the vnet header is little-endian (`TUNSETVNETLE`).
+pub(crate) const TUN_VNET_LE: u32 = 0x8000_0000;
+
+/// `NETIF_F_*` bits of the features tun lets user space choose.
+const fn nf(bit: u32) -> u64 {
+    1 << bit
+}
+const F_HW_CSUM: u64 = nf(bindings::NETIF_F_HW_CSUM_BIT);
+const F_TSO: u64 = nf(bindings::NETIF_F_TSO_BIT);
+const F_TSO6: u64 = nf(bindings::NETIF_F_TSO6_BIT);
+const F_TSO_ECN: u64 = nf(bindings::NETIF_F_TSO_ECN_BIT);
+const F_GSO_UDP_L4: u64 = nf(bindings::NETIF_F_GSO_UDP_L4_BIT);
+const F_VLAN_TX: u64 =
+    nf(bindings::NETIF_F_HW_VLAN_CTAG_TX_BIT) | nf(bindings::NETIF_F_HW_VLAN_STAG_TX_BIT);
+/// `TUN_USER_FEATURES`.
+const TUN_USER_FEATURES: u64 = F_HW_CSUM | F_TSO_ECN | F_TSO | F_TSO6 | F_GSO_UDP_L4;
+/// `tun_net_init`'s `hw_features`.
+const TUN_HW_FEATURES: u64 = nf(bindings::NETIF_F_SG_BIT)
+    | nf(bindings::NETIF_F_FRAGLIST_BIT)
+    | TUN_USER_FEATURES
+    | F_VLAN_TX;
 
 impl TunStruct {
     fn new(flags: u32, queues: u32) -> Result<Self> {
@@ -60,7 +96,68 @@ impl TunStruct {
             flags: AtomicU32::new(flags),
             numqueues: AtomicU32::new(0),
             queues: slots,
+            owner: AtomicU32::new(INVALID_ID),
+            group: AtomicU32::new(INVALID_ID),
+            sndbuf: AtomicI32::new(i32::MAX),
+            vnet_hdr_sz: AtomicI32::new(VIRTIO_NET_HDR_LEN),
+            msg_enable: AtomicU32::new(0),
+            set_features: AtomicU64::new(0),
         })
+    }
+
+    /// `tun_permitted`: the caller matches the owner and group that are
+    /// set (both, if both are), or has `CAP_NET_ADMIN` over the device's
+    /// namespace.
+    pub(crate) fn permitted(&self, dev: &NetDevice) -> bool {
+        let owner = self.owner.load(Ordering::Relaxed);
+        let group = self.group.load(Ordering::Relaxed);
+        let (has_owner, has_group) = (owner != INVALID_ID, group != INVALID_ID);
+        if (has_owner || has_group)
+            && (!has_owner || cred::euid() == owner)
+            && (!has_group || cred::in_egroup(group))
+        {
+            return true;
+        }
+        dev.net_capable(bindings::CAP_NET_ADMIN)
+    }
+
+    /// `set_offload`: accepts exactly tun.c's combinations of `TUN_F_*`.
+    pub(crate) fn set_offload(&self, rtnl: &Rtnl, dev: &NetDevice, arg: usize) -> Result {
+        // CAST: Only the low bits carry flags; the rest must be zero.
+        let mut arg = arg as u64;
+        let mut features = 0;
+        let f = |b: u32| u64::from(b);
+        if arg & f(bindings::TUN_F_CSUM) != 0 {
+            features |= F_HW_CSUM;
+            arg &= !f(bindings::TUN_F_CSUM);
+            if arg & f(bindings::TUN_F_TSO4 | bindings::TUN_F_TSO6) != 0 {
+                if arg & f(bindings::TUN_F_TSO_ECN) != 0 {
+                    features |= F_TSO_ECN;
+                    arg &= !f(bindings::TUN_F_TSO_ECN);
+                }
+                if arg & f(bindings::TUN_F_TSO4) != 0 {
+                    features |= F_TSO;
+                }
+                if arg & f(bindings::TUN_F_TSO6) != 0 {
+                    features |= F_TSO6;
+                }
+                arg &= !f(bindings::TUN_F_TSO4 | bindings::TUN_F_TSO6);
+            }
+            arg &= !f(bindings::TUN_F_UFO);
+            // tun.c: "for now USO4 and USO6 should work simultaneously".
+            let uso = f(bindings::TUN_F_USO4 | bindings::TUN_F_USO6);
+            if arg & uso == uso {
+                features |= F_GSO_UDP_L4;
+                arg &= !uso;
+            }
+        }
+        // Unknown bits let user space probe for features: refuse them.
+        if arg != 0 {
+            return Err(EINVAL);
+        }
+        self.set_features.store(features, Ordering::Relaxed);
+        dev.update_wanted_features(rtnl, TUN_USER_FEATURES, features);
+        Ok(())
     }
 
     /// The device's private data, whether it is a tun or a tap device.
@@ -144,6 +241,15 @@ impl TunStruct {
         }
     }
 
+    /// Calls `f` on every attached queue.
+    pub(crate) fn for_each_queue(&self, rtnl: &Rtnl, f: impl Fn(&TunFile)) {
+        for slot in &self.queues[..self.numqueues() as usize] {
+            if let Some(q) = slot.get_rtnl(rtnl) {
+                f(q);
+            }
+        }
+    }
+
     /// The file of queue `txq`, during an RCU read section.
     fn queue<'a>(&'a self, txq: u32, guard: &'a rcu::Guard) -> Option<&'a TunFile> {
         self.queues.get(txq as usize)?.get(guard)
@@ -183,6 +289,12 @@ fn uninit(tun: &TunStruct, rtnl: &Rtnl) {
     }
 }
 
+/// `tun_net_fix_features`: user-chosen offloads only as `TUNSETOFFLOAD`
+/// allowed.
+fn fix_features(tun: &TunStruct, features: u64) -> u64 {
+    (features & tun.set_features.load(Ordering::Relaxed)) | (features & !TUN_USER_FEATURES)
+}
+
 /// A tun device: IP packets, no link header (`tun_netdev_ops`).
 pub(crate) struct Tun;
 /// A tap device: Ethernet frames (`tap_netdev_ops`).
@@ -199,6 +311,10 @@ impl NetDevOps for Tun {
         uninit(tun, rtnl);
     }
 
+    fn fix_features(_dev: &NetDevice, tun: &TunStruct, features: u64) -> u64 {
+        fix_features(tun, features)
+    }
+
     fn open(dev: &NetDevice, _tun: &TunStruct) -> Result {
         dev.wake_all_queues();
         Ok(())
@@ -212,9 +328,14 @@ impl NetDevOps for Tun {
 impl NetDevOps for Tap {
     type Priv = TunStruct;
     const OPS: &'static DeviceOps<Self> = &TAP_OPS;
+    const ETHER: bool = true;
 
     fn uninit(_dev: &NetDevice, tun: &TunStruct, rtnl: &Rtnl) {
         uninit(tun, rtnl);
+    }
+
+    fn fix_features(_dev: &NetDevice, tun: &TunStruct, features: u64) -> u64 {
+        fix_features(tun, features)
     }
 
     fn open(dev: &NetDevice, _tun: &TunStruct) -> Result {
@@ -265,10 +386,12 @@ pub(crate) fn create<'a>(
     let net = tfile.net();
     if ether {
         let new = NewNetDevice::<Tap>::new(net, &TUN_LINK, name, queues, &setup, tun)?;
+        new.dev().init_features(TUN_HW_FEATURES, !F_VLAN_TX);
         new.priv_().attach(rtnl, new.dev(), tfile)?;
         new.register(rtnl)
     } else {
         let new = NewNetDevice::<Tun>::new(net, &TUN_LINK, name, queues, &setup, tun)?;
+        new.dev().init_features(TUN_HW_FEATURES, !F_VLAN_TX);
         new.priv_().attach(rtnl, new.dev(), tfile)?;
         new.register(rtnl)
     }

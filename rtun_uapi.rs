@@ -52,6 +52,10 @@ pub(crate) const TUNSETFILTEREBPF: u32 = _IOR::<c_int>(T, 225);
 pub(crate) const TUNSETCARRIER: u32 = _IOW::<c_int>(T, 226);
 pub(crate) const TUNGETDEVNETNS: u32 = _IO(T, 227);
 
+/// `SIOCGIFHWADDR` and `SIOCSIFHWADDR`, answered for the attached device.
+pub(crate) const SIOCGIFHWADDR: u32 = bindings::SIOCGIFHWADDR;
+pub(crate) const SIOCSIFHWADDR: u32 = bindings::SIOCSIFHWADDR;
+
 /// `SIOCGSKNS`, the socket ioctl tun answers itself.
 pub(crate) const SIOCGSKNS: u32 = bindings::SIOCGSKNS;
 /// The `_IOC_TYPE` of socket ioctls (`SIOCGIFHWADDR` and friends), whose
@@ -148,6 +152,18 @@ impl IfReq {
         // CAST: Truncation to `short` is what C does.
         let f = flags as u16;
         self.0[IFNAMSIZ..IFNAMSIZ + 2].copy_from_slice(&f.to_ne_bytes());
+    }
+
+    /// `ifr_hwaddr`, a `struct sockaddr`.
+    pub(crate) fn hwaddr(&self) -> [u8; 16] {
+        let mut sa = [0u8; 16];
+        sa.copy_from_slice(&self.0[IFNAMSIZ..IFNAMSIZ + 16]);
+        sa
+    }
+
+    /// Sets `ifr_hwaddr`.
+    pub(crate) fn set_hwaddr(&mut self, sa: &[u8; 16]) {
+        self.0[IFNAMSIZ..IFNAMSIZ + 16].copy_from_slice(sa);
     }
 
     /// `ifr_flags`, widened as tun.c's `int` use of it.

@@ -182,6 +182,100 @@ impl NetDevice {
         }
     }
 
+    /// Changes `dev->type` and `addr_len` while the device is down, with
+    /// the notifications `TUNSETLINK` sends; a notifier may refuse.
+    pub(crate) fn set_link_type(&self, _rtnl: &Rtnl, type_: u16, addr_len: u8) -> Result {
+        // CAST: notifier event numbers are small.
+        let pre = bindings::netdev_cmd_NETDEV_PRE_TYPE_CHANGE as usize;
+        let post = bindings::netdev_cmd_NETDEV_POST_TYPE_CHANGE as usize;
+        // SAFETY: The device is valid and RTNL is held, as the notifier
+        // chain requires.
+        let ret = unsafe { bindings::call_netdevice_notifiers(pre, self.as_raw()) };
+        // `notifier_to_errno`.
+        // CAST: The notifier constants are small.
+        let ret = ret & !(bindings::NOTIFY_STOP_MASK as c_int);
+        if ret > bindings::NOTIFY_OK as c_int {
+            return Err(Error::from_errno(bindings::NOTIFY_OK as c_int - ret));
+        }
+        // SAFETY: RTNL is held and the device is down (checked by the
+        // caller), which is when the type may change.
+        unsafe {
+            (*self.as_raw()).type_ = type_;
+            (*self.as_raw()).addr_len = addr_len;
+            bindings::call_netdevice_notifiers(post, self.as_raw());
+        }
+        Ok(())
+    }
+
+    /// The hardware address as a `struct sockaddr` (`dev_get_mac_address`:
+    /// family = `dev->type`).
+    pub(crate) fn get_mac_address(&self, sa: &mut [u8; 16]) -> Result {
+        // SAFETY: `sa` is a 16-byte `struct sockaddr`; the device and its
+        // namespace are valid; the name is NUL-terminated.
+        to_result(unsafe {
+            bindings::dev_get_mac_address(
+                sa.as_mut_ptr().cast(),
+                bindings::dev_net(self.as_raw()),
+                ptr::addr_of_mut!((*self.as_raw()).name).cast(),
+            )
+        })
+    }
+
+    /// Sets the hardware address from a `struct sockaddr`
+    /// (`dev_set_mac_address_user`).
+    pub(crate) fn set_mac_address(&self, _rtnl: &Rtnl, sa: &mut [u8; 16]) -> Result {
+        // SAFETY: `sa` is a 16-byte `struct sockaddr`; RTNL is held.
+        to_result(unsafe {
+            bindings::dev_set_mac_address_user(
+                self.as_raw(),
+                sa.as_mut_ptr().cast(),
+                ptr::null_mut(),
+            )
+        })
+    }
+
+    /// Replaces the `user` bits of `wanted_features` with `set` and lets
+    /// the core recompute features (`netdev_update_features`).
+    pub(crate) fn update_wanted_features(&self, _rtnl: &Rtnl, user: u64, set: u64) {
+        // SAFETY: RTNL is held, which serialises feature changes.
+        unsafe {
+            let wanted = ptr::addr_of_mut!((*self.as_raw()).wanted_features);
+            *wanted = (*wanted & !user) | set;
+            bindings::netdev_update_features(self.as_raw());
+        }
+    }
+
+    /// Sets `hw_features`, `features` and `vlan_features` before
+    /// registration (`tun_net_init`).
+    pub(crate) fn init_features(&self, hw: u64, vlan_mask: u64) {
+        // SAFETY: Only called on a device not yet registered, which the
+        // caller owns.
+        unsafe {
+            (*self.as_raw()).hw_features = hw;
+            (*self.as_raw()).features = hw;
+            (*self.as_raw()).vlan_features = hw & vlan_mask;
+        }
+    }
+
+    /// Opens a file descriptor for the device's network namespace
+    /// (`TUNGETDEVNETNS`), if the caller is `CAP_NET_ADMIN` there.
+    pub(crate) fn open_net_fd(&self) -> Result<isize> {
+        if !self.net_capable(bindings::CAP_NET_ADMIN) {
+            return Err(EPERM);
+        }
+        // SAFETY: The device's namespace is valid; `get_net_ns` is the getter
+        // for a `struct net`'s `ns_common`.
+        let fd = unsafe {
+            bindings::open_related_ns(
+                ptr::addr_of_mut!((*bindings::dev_net(self.as_raw())).ns),
+                Some(bindings::get_net_ns),
+            )
+        };
+        to_result(fd)?;
+        // CAST: A file descriptor is a non-negative int.
+        Ok(fd as isize)
+    }
+
     /// Finds a device by name in `net` (`__dev_get_by_name`).
     pub(crate) fn get_by_name<'a>(
         _rtnl: &'a Rtnl,
@@ -227,6 +321,10 @@ pub(crate) trait NetDevOps: Sized + 'static {
     /// identifies devices of this kind.
     const OPS: &'static DeviceOps<Self>;
 
+    /// Ethernet devices take their address from user space and validate it
+    /// on open (`eth_mac_addr`, `eth_validate_addr`).
+    const ETHER: bool = false;
+
     /// `ndo_open`.
     fn open(_dev: &NetDevice, _priv: &Self::Priv) -> Result {
         Ok(())
@@ -235,6 +333,11 @@ pub(crate) trait NetDevOps: Sized + 'static {
     /// `ndo_stop`.
     fn stop(_dev: &NetDevice, _priv: &Self::Priv) -> Result {
         Ok(())
+    }
+
+    /// `ndo_fix_features`.
+    fn fix_features(_dev: &NetDevice, _priv: &Self::Priv, features: u64) -> u64 {
+        features
     }
 
     /// `ndo_uninit`: the device is being unregistered (RTNL held).
@@ -262,8 +365,19 @@ impl<T: NetDevOps> DeviceOps<T> {
                 ndo_open: Some(open_callback::<T>),
                 ndo_stop: Some(stop_callback::<T>),
                 ndo_uninit: Some(uninit_callback::<T>),
+                ndo_fix_features: Some(fix_features_callback::<T>),
                 ndo_start_xmit: Some(xmit_callback::<T>),
                 ndo_get_stats64: Some(bindings::dev_get_tstats64),
+                ndo_set_mac_address: if T::ETHER {
+                    Some(bindings::eth_mac_addr)
+                } else {
+                    None
+                },
+                ndo_validate_addr: if T::ETHER {
+                    Some(bindings::eth_validate_addr)
+                } else {
+                    None
+                },
                 // SAFETY: All-zero is a valid `net_device_ops`: no callbacks.
                 ..unsafe { core::mem::MaybeUninit::zeroed().assume_init() }
             }),
@@ -293,6 +407,21 @@ unsafe extern "C" fn stop_callback<T: NetDevOps>(dev: *mut bindings::net_device)
     match dev.priv_of::<T>() {
         Some(p) => T::stop(dev, p).map_or_else(|e| e.to_errno(), |()| 0),
         None => EINVAL.to_errno(),
+    }
+}
+
+/// # Safety
+///
+/// Called by the core, under RTNL, with a device of kind `T`.
+unsafe extern "C" fn fix_features_callback<T: NetDevOps>(
+    dev: *mut bindings::net_device,
+    features: bindings::netdev_features_t,
+) -> bindings::netdev_features_t {
+    // SAFETY: The core passes a valid device.
+    let dev = unsafe { NetDevice::from_raw(dev) };
+    match dev.priv_of::<T>() {
+        Some(p) => T::fix_features(dev, p, features),
+        None => features,
     }
 }
 

@@ -15,6 +15,7 @@
 
 mod datapath;
 mod foundation;
+mod ioctls;
 mod packet;
 mod sys;
 
@@ -81,7 +82,11 @@ fn main() {
     // A panicking test is a failed test, reported like any other.
     panic::set_hook(Box::new(|_| {}));
     let (mut passed, mut failed) = (0, 0);
-    for test in foundation::TESTS.iter().chain(datapath::TESTS) {
+    let all = foundation::TESTS
+        .iter()
+        .chain(datapath::TESTS)
+        .chain(ioctls::TESTS);
+    for test in all {
         if filter.as_deref().is_some_and(|f| !test.name.contains(f)) {
             continue;
         }

@@ -1,0 +1,40 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The calling task's credentials, for tun's owner and group checks.
+
+use kernel::bindings;
+
+/// `(uid_t)-1`, the invalid id.
+pub(crate) const INVALID_ID: u32 = u32::MAX;
+
+fn current_cred() -> *const bindings::cred {
+    // SAFETY: `current` is valid in process context, and its `cred` stays
+    // valid while the task runs (it is replaced only by the task itself).
+    unsafe { (*bindings::get_current()).cred }
+}
+
+/// Maps `uid` from the caller's user namespace to a kernel uid
+/// (`make_kuid(current_user_ns(), uid)`); `INVALID_ID` if it has none.
+pub(crate) fn make_kuid(uid: u32) -> u32 {
+    // SAFETY: The caller's cred and its user namespace are valid (see
+    // `current_cred`).
+    unsafe { bindings::make_kuid((*current_cred()).user_ns, uid) }.val
+}
+
+/// As [`make_kuid`], for group ids.
+pub(crate) fn make_kgid(gid: u32) -> u32 {
+    // SAFETY: As in `make_kuid`.
+    unsafe { bindings::make_kgid((*current_cred()).user_ns, gid) }.val
+}
+
+/// The caller's effective kernel uid.
+pub(crate) fn euid() -> u32 {
+    // SAFETY: As in `make_kuid`.
+    unsafe { (*current_cred()).euid.val }
+}
+
+/// Whether the caller is in kernel group `gid` (`in_egroup_p`).
+pub(crate) fn in_egroup(gid: u32) -> bool {
+    // SAFETY: Reads the caller's own credentials.
+    unsafe { bindings::in_egroup_p(bindings::kgid_t { val: gid }) != 0 }
+}
