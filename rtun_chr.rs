@@ -499,8 +499,7 @@ impl TunFile {
             dev.rx_dropped();
             return Err(EIO);
         }
-        skb.netif_rx();
-        dev.rx_add(len32);
+        skb.receive(&dev, len32);
         Ok(total)
     }
 
@@ -510,6 +509,7 @@ impl TunFile {
             return bindings::EPOLLERR;
         };
         self.wq.poll_wait(file, table);
+        self.wq.after_poll_wait();
         let mut mask = 0;
         if !self.tx_ring.is_empty() {
             mask |= bindings::EPOLLIN | bindings::EPOLLRDNORM;

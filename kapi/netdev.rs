@@ -157,17 +157,16 @@ impl NetDevice {
         unsafe { bindings::dev_core_stats_rx_dropped_inc(self.as_raw()) }
     }
 
-    /// Counts a received packet of `len` bytes in the per-CPU stats.
-    pub(crate) fn rx_add(&self, len: u32) {
-        // SAFETY: The device is valid and uses `NETDEV_PCPU_STAT_TSTATS`
-        // (set by `DeviceOps`' setup), so `tstats` is allocated.
-        unsafe { bindings::dev_sw_netstats_rx_add(self.as_raw(), len) }
-    }
-
     /// Counts a packet of `len` bytes handed to a reader.
     pub(crate) fn tx_add(&self, len: u32) {
-        // SAFETY: As for `rx_add`.
-        unsafe { bindings::dev_sw_netstats_tx_add(self.as_raw(), 1, len) }
+        // SAFETY: The device is valid and uses `NETDEV_PCPU_STAT_TSTATS`
+        // (set by `NewNetDevice::new`), so `tstats` is allocated; the
+        // per-CPU update needs preemption off, which disabling BH implies.
+        unsafe {
+            bindings::local_bh_disable();
+            bindings::dev_sw_netstats_tx_add(self.as_raw(), 1, len);
+            bindings::local_bh_enable();
+        }
     }
 
     /// Whether the calling task has `cap` over the device's network

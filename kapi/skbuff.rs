@@ -171,12 +171,22 @@ impl SkBuff {
         }
     }
 
-    /// Hands the packet to the stack (`netif_rx`).
-    pub(crate) fn netif_rx(self) {
+    /// Hands the packet to the stack on this CPU, now
+    /// (`netif_receive_skb` with BH disabled, as `tun_rx_batched` does
+    /// unbatched), and counts `len` received bytes on `dev`.
+    pub(crate) fn receive(self, dev: &NetDevice, len: u32) {
         let skb = self.as_raw();
         core::mem::forget(self);
-        // SAFETY: We pass our reference to the stack, which consumes it.
-        unsafe { bindings::netif_rx(skb) };
+        // SAFETY: BH is disabled around the receive as the stack expects of
+        // process-context callers; we pass our reference, which the stack
+        // consumes. The per-CPU stats need preemption off, which disabling
+        // BH implies.
+        unsafe {
+            bindings::local_bh_disable();
+            bindings::netif_receive_skb(skb);
+            bindings::dev_sw_netstats_rx_add(dev.as_raw(), len);
+            bindings::local_bh_enable();
+        }
     }
 
     /// Detaches the skb from its sending socket and conntrack, so that it

@@ -52,6 +52,21 @@ impl WaitQueue {
     /// Wakes interruptible sleepers and pollers interested in `mask`
     /// (`wake_up_interruptible_poll`).
     pub(crate) fn wake_poll(&self, mask: u32) {
+        // `wq_has_sleeper`: the full barrier orders the caller's publication
+        // (a packet in the ring) before the emptiness check below; it pairs
+        // with the barrier a sleeper passes between queueing itself and
+        // checking its condition (`prepare_to_wait`'s `set_current_state`,
+        // or `poll_wait` followed by `after_poll_wait`).
+        core::sync::atomic::fence(core::sync::atomic::Ordering::SeqCst);
+        // SAFETY: The queue is initialised; a racy read of `head.next` is
+        // what `waitqueue_active` does.
+        let idle = unsafe {
+            let head = core::ptr::addr_of_mut!((*self.as_raw()).head);
+            core::ptr::addr_of!((*head).next).read_volatile() == head
+        };
+        if idle {
+            return;
+        }
         // CAST: `poll_to_key` passes the mask as the wake key pointer.
         // SAFETY: The queue is initialised.
         unsafe {
@@ -70,6 +85,12 @@ impl WaitQueue {
         // queue outlives the file's registration (it lives in the file's
         // private data, freed after the last poll ends).
         unsafe { bindings::poll_wait(file.as_raw(), self.as_raw(), table.0) };
+    }
+
+    /// The barrier between registering with `poll_wait` and checking for
+    /// readiness (`sock_poll_wait`'s `smp_mb`), pairing with `wake_poll`.
+    pub(crate) fn after_poll_wait(&self) {
+        core::sync::atomic::fence(core::sync::atomic::Ordering::SeqCst);
     }
 
     /// Sleeps until `cond` holds; `ERESTARTSYS` if a signal arrives first.

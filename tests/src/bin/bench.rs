@@ -1,0 +1,175 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! rtun vs tun.ko throughput, in one guest boot (see `./dev bench`).
+//!
+//!   bench TUN.KO RTUN.KO SAMPLES
+//!
+//! For each sample, loads tun.ko, measures every case, unloads it, then
+//! does the same with rtun.ko, so that both see the same machine state in
+//! turn. Prints per-case medians (packets per second) and rtun/tun.
+//!
+//! Cases: `write-64`/`write-1500`: packets written into a TUN device and
+//! dropped by the stack (not for this host, forwarding off);
+//! `read-64`/`read-1500`: packets the stack sends through the device, read
+//! back, in bursts of 256 (below the 500-packet ring).
+
+#[path = "../packet.rs"]
+#[allow(dead_code)]
+mod packet;
+#[path = "../sys.rs"]
+#[allow(dead_code)]
+mod sys;
+
+use std::{
+    fs::File,
+    io::{Read, Write},
+    net::UdpSocket,
+    time::{Duration, Instant},
+};
+
+const CASE_TIME: Duration = Duration::from_millis(300);
+
+fn udp_packet(src: [u8; 4], dst: [u8; 4], len: usize) -> Vec<u8> {
+    let payload = len - 28;
+    let mut p = vec![0x45, 0];
+    p.extend_from_slice(&(len as u16).to_be_bytes());
+    p.extend_from_slice(&[0, 0, 0x40, 0, 64, 17, 0, 0]);
+    p.extend_from_slice(&src);
+    p.extend_from_slice(&dst);
+    let c = packet::csum(&p);
+    p[10..12].copy_from_slice(&c.to_be_bytes());
+    p.extend_from_slice(&[0x30, 0x39, 0x30, 0x39]);
+    p.extend_from_slice(&((payload + 8) as u16).to_be_bytes());
+    p.extend_from_slice(&[0, 0]);
+    p.resize(len, 0x5a);
+    p
+}
+
+fn setup() -> Result<File, String> {
+    let (f, name) = sys::tun_create("rtbench", sys::IFF_TUN | sys::IFF_NO_PI)?;
+    sys::ip(&[
+        "addr",
+        "add",
+        "10.98.0.1",
+        "peer",
+        "10.98.0.2",
+        "dev",
+        &name,
+    ])?;
+    sys::ip(&["link", "set", &name, "up"])?;
+    Ok(f)
+}
+
+/// Packets per second written into the device.
+fn write_pps(f: &mut File, len: usize) -> f64 {
+    let pkt = udp_packet([10, 98, 0, 2], [10, 99, 99, 99], len);
+    let start = Instant::now();
+    let mut n = 0u64;
+    while start.elapsed() < CASE_TIME {
+        for _ in 0..64 {
+            if f.write(&pkt).is_ok() {
+                n += 1;
+            }
+        }
+    }
+    n as f64 / start.elapsed().as_secs_f64()
+}
+
+/// Packets per second sent by the stack and read from the device.
+fn read_pps(f: &mut File, len: usize) -> f64 {
+    let Ok(sock) = UdpSocket::bind("10.98.0.1:0") else {
+        return 0.0;
+    };
+    let payload = vec![0x5au8; len - 28];
+    let mut buf = vec![0u8; 2048];
+    let start = Instant::now();
+    let mut n = 0u64;
+    while start.elapsed() < CASE_TIME {
+        for _ in 0..256 {
+            let _ = sock.send_to(&payload, "10.98.0.2:9");
+        }
+        for _ in 0..256 {
+            if sys::poll1(f, libc::POLLIN, 0) & libc::POLLIN == 0 {
+                break;
+            }
+            if f.read(&mut buf).is_ok() {
+                n += 1;
+            }
+        }
+    }
+    n as f64 / start.elapsed().as_secs_f64()
+}
+
+const CASES: [&str; 4] = ["write-64", "write-1500", "read-64", "read-1500"];
+
+fn measure() -> Result<[f64; 4], String> {
+    let mut f = setup()?;
+    // Let IPv6 autoconfiguration chatter pass before reading.
+    std::thread::sleep(Duration::from_millis(50));
+    let mut buf = [0u8; 2048];
+    while sys::poll1(&f, libc::POLLIN, 0) & libc::POLLIN != 0 {
+        let _ = f.read(&mut buf);
+    }
+    Ok([
+        write_pps(&mut f, 64),
+        write_pps(&mut f, 1500),
+        read_pps(&mut f, 64),
+        read_pps(&mut f, 1500),
+    ])
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    let m = v.len() / 2;
+    if v.len() % 2 == 1 {
+        v[m]
+    } else {
+        (v[m - 1] + v[m]) / 2.0
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.len() != 4 {
+        eprintln!("usage: bench TUN.KO RTUN.KO SAMPLES");
+        std::process::exit(2);
+    }
+    let samples: usize = args[3].parse().unwrap_or(10);
+    let drivers = [("tun", &args[1]), ("rtun", &args[2])];
+    let mut results = vec![vec![Vec::new(); CASES.len()]; 2];
+    for s in 0..samples {
+        for (d, (name, ko)) in drivers.iter().enumerate() {
+            if let Err(e) = sys::insmod(ko) {
+                eprintln!("bench: insmod {ko}: {}", sys::errno_name(e));
+                std::process::exit(1);
+            }
+            match measure() {
+                Ok(r) => {
+                    for (c, v) in r.iter().enumerate() {
+                        results[d][c].push(*v);
+                    }
+                }
+                Err(e) => {
+                    eprintln!("bench: {name}: {e}");
+                    std::process::exit(1);
+                }
+            }
+            // The device goes with its file; wait for its teardown.
+            std::thread::sleep(Duration::from_millis(20));
+            while sys::rmmod(name).is_err() {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        eprintln!("bench: sample {}/{samples}", s + 1);
+    }
+    println!(
+        "{:<12} {:>14} {:>14} {:>10}",
+        "case (pps)", "tun.ko", "rtun.ko", "rtun/tun"
+    );
+    for (c, case) in CASES.iter().enumerate() {
+        let t = median(&mut results[0][c]);
+        let r = median(&mut results[1][c]);
+        println!("{case:<12} {t:>14.0} {r:>14.0} {:>10.3}", r / t);
+    }
+    println!("({samples} samples per driver, medians, alternating loads in one boot)");
+}
