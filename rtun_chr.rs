@@ -41,6 +41,15 @@ use crate::{
 const RX_HEADROOM: u32 = 64;
 /// `ETH_HLEN`.
 const ETH_HLEN: usize = 14;
+/// `VLAN_HLEN`: an 802.1Q tag.
+const VLAN_HLEN: usize = 4;
+/// Where a VLAN tag goes in an Ethernet frame: after both MAC addresses
+/// (`offsetof(struct vlan_ethhdr, h_vlan_proto)`).
+const VLAN_OFFSET: u32 = 12;
+/// `sizeof(struct virtio_net_hdr)`.
+const VNET_HDR_LEN: usize = 10;
+/// `VIRTIO_NET_HDR_F_NEEDS_CSUM`.
+const VIRTIO_NET_HDR_F_NEEDS_CSUM: u8 = 1;
 
 /// The state of one open `/dev/net/tun` file.
 ///
@@ -419,27 +428,61 @@ impl TunFile {
         skb.ok_or(EFAULT)
     }
 
-    /// `tun_do_read` + `tun_put_user`: one packet, with its PI header
-    /// unless `IFF_NO_PI`; truncated silently to the buffer.
+    /// `tun_do_read` + `tun_put_user`: one packet, after its PI header
+    /// unless `IFF_NO_PI` and its virtio-net header with `IFF_VNET_HDR`,
+    /// with an out-of-band VLAN tag put back in; truncated silently to the
+    /// buffer.
     fn read(&self, kiocb: &Kiocb, to: &mut IovIter) -> Result<usize> {
         let dev = self.dev.get().ok_or_else(ebadfd)?;
         let tun = TunStruct::of(&dev).ok_or_else(ebadfd)?;
         let len = to.count();
         let skb = self.recv(kiocb.nonblock())?;
-        let mut total = skb.len() as usize;
-        if tun.flags() & IFF_NO_PI == 0 {
+        let flags = tun.flags();
+        let vlan = skb.vlan_tag();
+        let vlan_hlen = if vlan.is_some() { VLAN_HLEN } else { 0 };
+        let vnet_hdr_sz = if flags & IFF_VNET_HDR != 0 {
+            // CAST: At least 10 (TUNSETVNETHDRSZ checks), so non-negative.
+            tun.vnet_hdr_sz.load(Ordering::Relaxed) as usize
+        } else {
+            0
+        };
+        let mut total = skb.len() as usize + vlan_hlen + vnet_hdr_sz;
+        if flags & IFF_NO_PI == 0 {
             if to.count() < TUN_PI_LEN {
                 return Err(EINVAL);
             }
             total += TUN_PI_LEN;
-            let flags = if to.count() < total { TUN_PKT_STRIP } else { 0 };
+            let pi_flags = if to.count() < total { TUN_PKT_STRIP } else { 0 };
             let mut pi = [0u8; TUN_PI_LEN];
-            pi[..2].copy_from_slice(&flags.to_ne_bytes());
+            pi[..2].copy_from_slice(&pi_flags.to_ne_bytes());
             pi[2..].copy_from_slice(&skb.protocol_be().to_ne_bytes());
             to.write_all(&pi)?;
         }
-        skb.copy_to_iter(0, to, skb.len())?;
-        dev.tx_add(skb.len());
+        if vnet_hdr_sz != 0 {
+            if to.count() < vnet_hdr_sz {
+                return Err(EINVAL);
+            }
+            // CAST: VLAN_HLEN is 4.
+            let hdr = skb.vnet_hdr(tun.little_endian(), vlan_hlen as i32)?;
+            to.write_all(&hdr)?;
+            to.advance(vnet_hdr_sz - hdr.len());
+        }
+        let mut offset = 0;
+        let mut done = false;
+        if let Some(tag) = vlan {
+            // The tag goes between the MAC addresses and the EtherType;
+            // tun.c stops quietly wherever the buffer ends.
+            offset = VLAN_OFFSET;
+            done = skb.copy_to_iter(0, to, offset).is_err()
+                || to.count() == 0
+                || to.write_all(&tag).is_err()
+                || to.count() == 0;
+        }
+        if !done {
+            skb.copy_to_iter(offset, to, skb.len() - offset)?;
+        }
+        // CAST: VLAN_HLEN is 4.
+        dev.tx_add(skb.len() + vlan_hlen as u32);
         skb.consume();
         Ok(total.min(len))
     }
@@ -451,6 +494,7 @@ impl TunFile {
         let total = from.count();
         let mut len = total;
         let flags = tun.flags();
+        let le = tun.little_endian();
         let mut proto: u16 = 0;
         if flags & IFF_NO_PI == 0 {
             if len < TUN_PI_LEN {
@@ -461,21 +505,53 @@ impl TunFile {
             from.read_all(&mut pi)?;
             proto = u16::from_ne_bytes([pi[2], pi[3]]);
         }
+        let mut gso = [0u8; VNET_HDR_LEN];
+        let mut hdr_len = 0usize;
+        if flags & IFF_VNET_HDR != 0 {
+            // CAST: At least 10 (TUNSETVNETHDRSZ checks), so non-negative.
+            let sz = tun.vnet_hdr_sz.load(Ordering::Relaxed) as usize;
+            if len < sz {
+                return Err(EINVAL);
+            }
+            len -= sz;
+            from.read_all(&mut gso)?;
+            let field = |at: usize| {
+                let b = [gso[at], gso[at + 1]];
+                usize::from(if le {
+                    u16::from_le_bytes(b)
+                } else {
+                    u16::from_be_bytes(b)
+                })
+            };
+            hdr_len = field(2);
+            let csum_end = field(6) + field(8) + 2;
+            if gso[0] & VIRTIO_NET_HDR_F_NEEDS_CSUM != 0 && csum_end > hdr_len {
+                // CAST: tun.c's `cpu_to_tun16` truncates the same way.
+                let v = csum_end as u16;
+                gso[2..4].copy_from_slice(&if le { v.to_le_bytes() } else { v.to_be_bytes() });
+                hdr_len = usize::from(v);
+            }
+            if hdr_len > len {
+                return Err(EINVAL);
+            }
+            from.advance(sz - VNET_HDR_LEN);
+        }
         let is_tap = flags & TUN_TYPE_MASK == IFF_TAP;
-        if is_tap && len < ETH_HLEN {
+        if is_tap && (len < ETH_HLEN || (hdr_len != 0 && hdr_len < ETH_HLEN)) {
             return Err(EINVAL);
         }
-        // tun_alloc_skb's sanity limit: nothing bigger than a 64 KiB
-        // packet plus link header fits.
+        // Nothing bigger than a 64 KiB packet plus link header fits an skb.
         let len32 = u32::try_from(len).map_err(|_| EINVAL)?;
         if len32 > MAX_PACKET {
             return Err(EINVAL);
         }
         let mut skb = SkBuff::alloc(RX_HEADROOM, len32)?;
-        if let Err(e) = skb.put_from_iter(from, len32) {
+        if skb.put_from_iter(from, len32).is_err() {
             dev.rx_dropped();
-            return Err(e);
+            return Err(EFAULT);
         }
+        // tun.c counts these in `rx_frame_errors`, not `rx_dropped`.
+        skb.apply_vnet_hdr(&gso, le)?;
         if is_tap {
             skb.eth_type_trans(&dev);
         } else {

@@ -177,6 +177,12 @@ impl TunStruct {
         self.numqueues.load(Ordering::Relaxed)
     }
 
+    /// `tun_is_little_endian`: `TUNSETVNETLE`, or the legacy virtio byte
+    /// order, which is little-endian on every architecture rtun builds for.
+    pub(crate) fn little_endian(&self) -> bool {
+        self.flags() & TUN_VNET_LE != 0 || cfg!(target_endian = "little")
+    }
+
     /// What `TUNGETIFF` reports (`tun_flags`).
     pub(crate) fn iff_flags(&self) -> u32 {
         self.flags() & (TUN_FEATURES | IFF_PERSIST | IFF_TUN | IFF_TAP)

@@ -66,6 +66,14 @@ impl IovIter {
     }
 }
 
+impl IovIter {
+    /// Skips `n` bytes (`iov_iter_advance`).
+    pub(crate) fn advance(&mut self, n: usize) {
+        // SAFETY: The iterator is valid and ours.
+        unsafe { bindings::iov_iter_advance(self.as_raw(), n) }
+    }
+}
+
 /// The I/O control block of a `read_iter`/`write_iter` call.
 ///
 /// # Invariants

@@ -204,6 +204,64 @@ impl SkBuff {
         Ok(())
     }
 
+    /// The 802.1Q tag held out of band (`skb_vlan_tag_present`), as the
+    /// 4 bytes to insert after the MAC addresses: protocol and TCI.
+    pub(crate) fn vlan_tag(&self) -> Option<[u8; 4]> {
+        // SAFETY: The skb is valid; `vlan_proto` is a plain field of the
+        // `headers` group.
+        unsafe {
+            if !bindings::skb_vlan_tag_present(self.as_raw()) {
+                return None;
+            }
+            let proto = (*self.as_raw())
+                .__bindgen_anon_4
+                .__bindgen_anon_1
+                .as_ref()
+                .__bindgen_anon_2
+                .__bindgen_anon_1
+                .vlan_proto;
+            let tci = bindings::skb_vlan_tag_get(self.as_raw()).to_be();
+            let mut tag = [0u8; 4];
+            tag[..2].copy_from_slice(&proto.to_ne_bytes());
+            tag[2..].copy_from_slice(&tci.to_ne_bytes());
+            Some(tag)
+        }
+    }
+
+    /// The virtio-net header describing this packet's checksum and GSO
+    /// state (`virtio_net_hdr_from_skb`); `EINVAL` for a state it cannot
+    /// express.
+    pub(crate) fn vnet_hdr(&self, little_endian: bool, vlan_hlen: i32) -> Result<[u8; 10]> {
+        let mut hdr = bindings::virtio_net_hdr::default();
+        // SAFETY: Valid skb and header.
+        let ret = unsafe {
+            bindings::virtio_net_hdr_from_skb(
+                self.as_raw(),
+                &mut hdr,
+                little_endian,
+                true,
+                vlan_hlen,
+            )
+        };
+        if ret != 0 {
+            return Err(EINVAL);
+        }
+        // SAFETY: `virtio_net_hdr` is 10 plain bytes.
+        Ok(unsafe { core::mem::transmute::<bindings::virtio_net_hdr, [u8; 10]>(hdr) })
+    }
+
+    /// Applies a virtio-net header from user space: checksum offload and
+    /// GSO (`virtio_net_hdr_to_skb`); `EINVAL` if it is inconsistent.
+    pub(crate) fn apply_vnet_hdr(&mut self, hdr: &[u8; 10], little_endian: bool) -> Result {
+        // SAFETY: `virtio_net_hdr` is 10 plain bytes, any value valid.
+        let hdr: bindings::virtio_net_hdr = unsafe { core::mem::transmute(*hdr) };
+        // SAFETY: Valid skb we own, valid header.
+        if unsafe { bindings::virtio_net_hdr_to_skb(self.as_raw(), &hdr, little_endian) } != 0 {
+            return Err(EINVAL);
+        }
+        Ok(())
+    }
+
     /// `skb->queue_mapping`.
     pub(crate) fn queue_mapping(&self) -> u16 {
         // SAFETY: The skb is valid.

@@ -33,6 +33,8 @@ pub const TESTS: &[Test] = tests![
     tun_blocking_read_woken,
     tun_write_errors,
     tap_arp_reply,
+    tun_vnet_hdr_ping,
+    tap_vnet_hdr_errors,
     link_del_under_reader,
 ];
 
@@ -522,5 +524,72 @@ fn link_del_under_reader(_: &Ctx) -> TestResult {
     expect_errno(io_errno(f.write(&buf)), libc::EBADFD, "write after delete")?;
     let ev = poll1(&f, libc::POLLIN, 0);
     ensure!(ev & libc::POLLERR != 0, "poll after delete gave {ev:#x}");
+    Ok(())
+}
+
+/// With `IFF_VNET_HDR` a virtio-net header precedes every packet both ways,
+/// `TUNSETVNETHDRSZ` bytes long.
+fn tun_vnet_hdr_ping(_: &Ctx) -> TestResult {
+    let (mut f, _name) = tun_up("rtvnetping", IFF_TUN | IFF_NO_PI | IFF_VNET_HDR, 98)?;
+    let (peer, me) = ([10, 98, 0, 2], [10, 98, 0, 1]);
+    for (sz, seq) in [(10usize, 1u16), (12, 2)] {
+        let mut s = sz as i32;
+        ioctl_ptr(&f, TUNSETVNETHDRSZ, &mut s).map_err(errno_name)?;
+        let mut pkt = vec![0u8; sz];
+        pkt.extend(echo_request(peer, me, seq, b"vnet"));
+        ensure!(
+            f.write(&pkt).map_err(|e| e.to_string())? == pkt.len(),
+            "short write"
+        );
+        let got = read_until(&mut f, |p| {
+            p.len() > sz && is_echo_reply(&p[sz..], peer, me, seq)
+        })?;
+        ensure!(got[1] == 0, "gso_type {} for a plain reply", got[1]);
+        ensure!(got[0] & !2 == 0, "vnet flags {:#x}", got[0]);
+    }
+    Ok(())
+}
+
+/// The virtio-net header's lengths are checked against the packet.
+fn tap_vnet_hdr_errors(_: &Ctx) -> TestResult {
+    let (mut f, name) = tun_create("rtvneterr", IFF_TAP | IFF_NO_PI | IFF_VNET_HDR)?;
+    ip(&["link", "set", &name, "up"])?;
+    expect_errno(
+        io_errno(f.write(&[0u8; 9])),
+        libc::EINVAL,
+        "shorter than the header",
+    )?;
+    let frame = |hdr_len: u16, flags: u8, csum: (u16, u16)| {
+        let mut p = vec![flags, 0];
+        p.extend_from_slice(&hdr_len.to_le_bytes());
+        p.extend_from_slice(&0u16.to_le_bytes());
+        p.extend_from_slice(&csum.0.to_le_bytes());
+        p.extend_from_slice(&csum.1.to_le_bytes());
+        p.extend_from_slice(&[0xff; 6]);
+        p.extend_from_slice(&[0x02, 0, 0, 0, 0, 1, 0x88, 0xb5]);
+        p.extend_from_slice(&[0u8; 46]);
+        p
+    };
+    expect_errno(
+        io_errno(f.write(&frame(61, 0, (0, 0)))),
+        libc::EINVAL,
+        "hdr_len beyond frame",
+    )?;
+    expect_errno(
+        io_errno(f.write(&frame(5, 0, (0, 0)))),
+        libc::EINVAL,
+        "hdr_len below ETH_HLEN",
+    )?;
+    // NEEDS_CSUM raises hdr_len to csum_start + csum_offset + 2.
+    expect_errno(
+        io_errno(f.write(&frame(14, 1, (50, 10)))),
+        libc::EINVAL,
+        "csum end beyond frame",
+    )?;
+    let ok = frame(0, 0, (0, 0));
+    ensure!(
+        f.write(&ok).map_err(|e| e.to_string())? == ok.len(),
+        "plain frame refused"
+    );
     Ok(())
 }
