@@ -78,6 +78,9 @@ pub(crate) struct TunFile {
     shutdown: AtomicBool,
     /// The socket send buffer tun.c keeps per queue (`sk_sndbuf`).
     sndbuf: AtomicI32,
+    /// Detached from its multi-queue device with `TUNSETQUEUE`, but still
+    /// bound to it (tun.c's `tfile->detached`). RTNL.
+    detached: AtomicBool,
 }
 
 impl TunFile {
@@ -91,6 +94,7 @@ impl TunFile {
             queue_index: AtomicU32::new(0),
             shutdown: AtomicBool::new(false),
             sndbuf: AtomicI32::new(i32::MAX),
+            detached: AtomicBool::new(false),
         })
     }
 
@@ -112,6 +116,14 @@ impl TunFile {
 
     pub(crate) fn set_queue_index(&self, _rtnl: &Rtnl, index: u32) {
         self.queue_index.store(index, Ordering::Relaxed);
+    }
+
+    pub(crate) fn is_detached(&self, _rtnl: &Rtnl) -> bool {
+        self.detached.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_detached(&self, _rtnl: &Rtnl, detached: bool) {
+        self.detached.store(detached, Ordering::Relaxed);
     }
 
     /// Wakes readers and pollers waiting for `mask` (`sk_data_ready`).
@@ -148,7 +160,7 @@ impl TunFile {
                 user::write(arg, &TUN_GETFEATURES)?;
                 return Ok(0);
             }
-            TUNSETQUEUE => return this.set_queue(&ifr),
+            TUNSETQUEUE => return Self::set_queue(this, &ifr),
             SIOCGSKNS => {
                 if !this.net.ns_capable(bindings::CAP_NET_ADMIN) {
                     return Err(EPERM);
@@ -192,7 +204,12 @@ impl TunFile {
                 let mut out = IfReq::zeroed();
                 out.set_name(&dev.name());
                 // No socket filters yet: every queue reports IFF_NOFILTER.
-                out.set_flags(tun.iff_flags() | IFF_NOFILTER);
+                let detached = if this.is_detached(&rtnl) {
+                    IFF_DETACH_QUEUE
+                } else {
+                    0
+                };
+                out.set_flags(tun.iff_flags() | IFF_NOFILTER | detached);
                 crate::kapi::user::write_prefix(arg, out.as_bytes(), ifreq_len)?;
                 Ok(0)
             }
@@ -328,6 +345,9 @@ impl TunFile {
         ifr: &mut IfReq,
     ) -> Result<&'a NetDevice> {
         let flags = ifr.flags();
+        if this.is_detached(rtnl) {
+            return Err(EINVAL);
+        }
         if flags & IFF_NAPI_FRAGS != 0 {
             if !this.net.ns_capable(bindings::CAP_NET_ADMIN) {
                 return Err(EPERM);
@@ -358,7 +378,7 @@ impl TunFile {
                 }
                 tun.attach(rtnl, dev, this.into())?;
                 this.dev.set(rtnl, dev);
-                if tun.flags() & IFF_MULTI_QUEUE != 0 && tun.numqueues() > 1 {
+                if tun.flags() & IFF_MULTI_QUEUE != 0 && tun.numqueues() + tun.numdisabled() > 1 {
                     dev.state_change(rtnl);
                     return Ok(dev);
                 }
@@ -383,12 +403,29 @@ impl TunFile {
         Ok(dev)
     }
 
-    /// `tun_set_queue`: `IFF_ATTACH_QUEUE` needs a device this file was
-    /// detached from and `IFF_DETACH_QUEUE` an attached multi-queue device.
-    /// Detached queues arrive with the rest of multi-queue support.
-    fn set_queue(&self, _ifr: &IfReq) -> Result<isize> {
-        let _rtnl = Rtnl::lock();
-        Err(EINVAL)
+    /// `tun_set_queue`: `IFF_ATTACH_QUEUE` re-enables a queue this file
+    /// detached; `IFF_DETACH_QUEUE` disables an attached queue of a
+    /// multi-queue device.
+    fn set_queue(this: ArcBorrow<'_, Self>, ifr: &IfReq) -> Result<isize> {
+        let rtnl = Rtnl::lock();
+        let flags = ifr.flags();
+        let dev = this.dev.get_rtnl(&rtnl).ok_or(EINVAL)?;
+        let tun = TunStruct::of(dev).ok_or(EINVAL)?;
+        if flags & IFF_ATTACH_QUEUE != 0 {
+            if !this.is_detached(&rtnl) {
+                return Err(EINVAL);
+            }
+            tun.attach(&rtnl, dev, this.into())?;
+        } else if flags & IFF_DETACH_QUEUE != 0 {
+            if tun.flags() & IFF_MULTI_QUEUE == 0 || this.is_detached(&rtnl) {
+                return Err(EINVAL);
+            }
+            tun.detach(&rtnl, dev, &this, false);
+        } else {
+            return Err(EINVAL);
+        }
+        dev.state_change(&rtnl);
+        Ok(0)
     }
 
     /// `tun_detach(tfile, true)` on close: give up the queue; a device left
@@ -399,10 +436,10 @@ impl TunFile {
             return;
         };
         if let Some(tun) = TunStruct::of(dev) {
-            tun.detach(&rtnl, dev, self);
+            tun.detach(&rtnl, dev, self, true);
             self.dev.clear(&rtnl);
             self.tx_ring.purge();
-            if tun.numqueues() == 0 {
+            if tun.numqueues() == 0 && tun.numdisabled() == 0 {
                 dev.set_carrier(false);
                 if tun.flags() & IFF_PERSIST == 0 && dev.is_registered(&rtnl) {
                     dev.unregister(&rtnl);

@@ -40,17 +40,15 @@ const EPOLLRDBAND: u32 = 0x80;
 
 /// A tun or tap device's private data (tun.c's `struct tun_struct`).
 ///
-/// # Invariants
-///
-/// `queues[..numqueues]` are the attached files, each with its
-/// `queue_index` equal to its slot; later slots are empty. Both change only
-/// under RTNL.
 pub(crate) struct TunStruct {
     /// `IFF_TUN`/`IFF_TAP`, the `TUN_FEATURES` set by the last attaching
     /// file, and `IFF_PERSIST`. Written under RTNL.
     flags: AtomicU32,
-    numqueues: AtomicU32,
-    queues: KVec<ArcSlot<TunFile>>,
+    /// The attached queues (tun.c's `tfiles[]`/`numqueues`), which transmit
+    /// reads under RCU.
+    queues: QueueList,
+    /// Queues detached with `TUNSETQUEUE` (tun.c's `disabled` list).
+    disabled: QueueList,
     /// `TUNSETOWNER` / `TUNSETGROUP`: kernel ids, `INVALID_ID` if unset.
     pub(crate) owner: AtomicU32,
     pub(crate) group: AtomicU32,
@@ -86,16 +84,86 @@ const TUN_HW_FEATURES: u64 = nf(bindings::NETIF_F_SG_BIT)
     | TUN_USER_FEATURES
     | F_VLAN_TX;
 
-impl TunStruct {
-    fn new(flags: u32, queues: u32) -> Result<Self> {
-        let mut slots = KVec::with_capacity(queues as usize, GFP_KERNEL)?;
-        for _ in 0..queues {
+/// A list of queues: files in slots `0..len`, each knowing its slot.
+///
+/// # Invariants
+///
+/// `slots[..len]` hold files whose `queue_index` is their slot; later slots
+/// are empty. Both change only under RTNL.
+struct QueueList {
+    slots: KVec<ArcSlot<TunFile>>,
+    len: AtomicU32,
+}
+
+impl QueueList {
+    fn new(capacity: u32) -> Result<Self> {
+        let mut slots = KVec::with_capacity(capacity as usize, GFP_KERNEL)?;
+        for _ in 0..capacity {
             slots.push(ArcSlot::new(), GFP_KERNEL)?;
         }
         Ok(Self {
+            slots,
+            len: AtomicU32::new(0),
+        })
+    }
+
+    fn len(&self) -> u32 {
+        self.len.load(Ordering::Relaxed)
+    }
+
+    /// Appends `tfile`; `E2BIG` when full.
+    fn push(&self, rtnl: &Rtnl, tfile: Arc<TunFile>) -> Result {
+        let n = self.len();
+        let slot = self.slots.get(n as usize).ok_or(E2BIG)?;
+        tfile.set_queue_index(rtnl, n);
+        // The slot is empty (type invariant), so nothing is retired.
+        drop(slot.replace(rtnl, Some(tfile)));
+        self.len.store(n + 1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Removes the file in slot `index`, moving the last one into the hole
+    /// (`__tun_detach`); returns it once no RCU reader can see it there.
+    fn remove(&self, rtnl: &Rtnl, index: u32) -> Option<Arc<TunFile>> {
+        let n = self.len();
+        if index >= n {
+            return None;
+        }
+        let last = n - 1;
+        let retired = if index == last {
+            self.slots[index as usize].replace(rtnl, None)
+        } else {
+            if let Some(moved) = self.slots[last as usize].get_rtnl(rtnl) {
+                moved.set_queue_index(rtnl, index);
+            }
+            self.slots[index as usize].move_from(rtnl, &self.slots[last as usize])
+        };
+        self.len.store(last, Ordering::Relaxed);
+        retired.map(|r| r.wait())
+    }
+
+    /// The file in slot `index`, during an RCU read section.
+    fn get<'a>(&'a self, index: u32, guard: &'a rcu::Guard) -> Option<&'a TunFile> {
+        self.slots.get(index as usize)?.get(guard)
+    }
+
+    /// Calls `f` on every file.
+    fn for_each(&self, rtnl: &Rtnl, f: impl Fn(&TunFile)) {
+        for slot in &self.slots[..self.len() as usize] {
+            if let Some(q) = slot.get_rtnl(rtnl) {
+                f(q);
+            }
+        }
+    }
+}
+
+impl TunStruct {
+    fn new(flags: u32, queues: u32) -> Result<Self> {
+        Ok(Self {
             flags: AtomicU32::new(flags),
-            numqueues: AtomicU32::new(0),
-            queues: slots,
+            queues: QueueList::new(queues)?,
+            // Only multi-queue devices detach queues.
+            disabled: QueueList::new(if queues > 1 { queues } else { 0 })?,
             owner: AtomicU32::new(INVALID_ID),
             group: AtomicU32::new(INVALID_ID),
             sndbuf: AtomicI32::new(i32::MAX),
@@ -174,7 +242,11 @@ impl TunStruct {
     }
 
     pub(crate) fn numqueues(&self) -> u32 {
-        self.numqueues.load(Ordering::Relaxed)
+        self.queues.len()
+    }
+
+    pub(crate) fn numdisabled(&self) -> u32 {
+        self.disabled.len()
     }
 
     /// `tun_is_little_endian`: `TUNSETVNETLE`, or the legacy virtio byte
@@ -188,60 +260,62 @@ impl TunStruct {
         self.flags() & (TUN_FEATURES | IFF_PERSIST | IFF_TUN | IFF_TAP)
     }
 
-    /// Attaches `tfile` as the next queue (`tun_attach`).
+    /// Attaches `tfile` as the next queue, or re-enables it if it was
+    /// detached with `TUNSETQUEUE` (`tun_attach`).
     pub(crate) fn attach(&self, rtnl: &Rtnl, dev: &NetDevice, tfile: Arc<TunFile>) -> Result {
+        let detached = tfile.is_detached(rtnl);
         let n = self.numqueues();
         if self.flags() & IFF_MULTI_QUEUE == 0 && n == 1 {
             return Err(EBUSY);
         }
-        let slot = self.queues.get(n as usize).ok_or(E2BIG)?;
-        tfile
-            .tx_ring()
-            .resize(dev.tx_queue_len())
-            .map_err(|_| ENOMEM)?;
-        tfile.set_queue_index(rtnl, n);
-        // The slot is empty (type invariant), so nothing is retired.
-        drop(slot.replace(rtnl, Some(tfile)));
-        self.numqueues.store(n + 1, Ordering::Relaxed);
+        if !detached && n + self.numdisabled() == MAX_TAP_QUEUES {
+            return Err(E2BIG);
+        }
+        if detached {
+            self.disabled.remove(rtnl, tfile.queue_index(rtnl));
+            tfile.set_detached(rtnl, false);
+        } else {
+            tfile
+                .tx_ring()
+                .resize(dev.tx_queue_len())
+                .map_err(|_| ENOMEM)?;
+        }
+        self.queues.push(rtnl, tfile)?;
         // Only fails for 0 queues or more than allocated, excluded above.
         let _ = dev.set_real_num_tx_queues(rtnl, n + 1);
         Ok(())
     }
 
-    /// Removes `tfile`'s queue, moving the last queue into its slot
-    /// (`__tun_detach`'s array update). Returns with readers of the old
-    /// slot gone (`synchronize_net`).
-    pub(crate) fn detach(&self, rtnl: &Rtnl, dev: &NetDevice, tfile: &TunFile) {
-        let n = self.numqueues();
-        let index = tfile.queue_index(rtnl);
-        if index >= n {
-            return;
-        }
-        let last = n - 1;
-        let retired = if index == last {
-            self.queues[index as usize].replace(rtnl, None)
-        } else {
-            if let Some(moved) = self.queues[last as usize].get_rtnl(rtnl) {
-                moved.set_queue_index(rtnl, index);
+    /// Takes `tfile` off the device (`__tun_detach`): for good when
+    /// `clean` (the file is closing), else onto the disabled list
+    /// (`TUNSETQUEUE` with `IFF_DETACH_QUEUE`). Returns with no RCU reader
+    /// left that could reach it through the queue array.
+    pub(crate) fn detach(&self, rtnl: &Rtnl, dev: &NetDevice, tfile: &TunFile, clean: bool) {
+        if !tfile.is_detached(rtnl) {
+            let Some(arc) = self.queues.remove(rtnl, tfile.queue_index(rtnl)) else {
+                return;
+            };
+            tfile.tx_ring().purge();
+            let n = self.numqueues();
+            if n > 0 {
+                let _ = dev.set_real_num_tx_queues(rtnl, n);
             }
-            self.queues[index as usize].move_from(rtnl, &self.queues[last as usize])
-        };
-        self.numqueues.store(last, Ordering::Relaxed);
-        if last > 0 {
-            let _ = dev.set_real_num_tx_queues(rtnl, last);
-        }
-        if let Some(r) = retired {
-            drop(r.wait());
+            if !clean {
+                tfile.set_detached(rtnl, true);
+                // Room for every queue was allocated, so this cannot fail.
+                let _ = self.disabled.push(rtnl, arc);
+            }
+        } else if clean {
+            self.disabled.remove(rtnl, tfile.queue_index(rtnl));
         }
     }
 
-    /// Detaches every queue: the device is going away (`tun_detach_all`).
+    /// Detaches every queue, enabled or not: the device is going away
+    /// (`tun_detach_all`).
     pub(crate) fn detach_all(&self, rtnl: &Rtnl) {
-        let n = self.numqueues();
-        self.numqueues.store(0, Ordering::Relaxed);
-        for slot in &self.queues[..n as usize] {
-            if let Some(r) = slot.replace(rtnl, None) {
-                let tfile = r.wait();
+        for list in [&self.queues, &self.disabled] {
+            while let Some(tfile) = list.remove(rtnl, 0) {
+                tfile.set_detached(rtnl, false);
                 tfile.shut_down(rtnl);
             }
         }
@@ -249,17 +323,22 @@ impl TunStruct {
 
     /// Calls `f` on every attached queue.
     pub(crate) fn for_each_queue(&self, rtnl: &Rtnl, f: impl Fn(&TunFile)) {
-        for slot in &self.queues[..self.numqueues() as usize] {
-            if let Some(q) = slot.get_rtnl(rtnl) {
-                f(q);
-            }
-        }
+        self.queues.for_each(rtnl, f);
     }
 
     /// The file of queue `txq`, during an RCU read section.
     fn queue<'a>(&'a self, txq: u32, guard: &'a rcu::Guard) -> Option<&'a TunFile> {
-        self.queues.get(txq as usize)?.get(guard)
+        self.queues.get(txq, guard)
     }
+}
+
+/// `tun_automq_select_queue` without the flow table: a symmetric flow
+/// hash scaled onto the attached queues. (tun.c also steers a flow to the
+/// queue it last arrived on; rtun does not learn flows yet.)
+fn select_queue(tun: &TunStruct, hash: u32) -> u16 {
+    let n = tun.numqueues();
+    // CAST: `reciprocal_scale` yields less than `n` <= 256.
+    ((u64::from(hash) * u64::from(n)) >> 32) as u16
 }
 
 /// `tun_net_xmit`: queue the packet on its queue's ring and wake the
@@ -313,6 +392,10 @@ impl NetDevOps for Tun {
     type Priv = TunStruct;
     const OPS: &'static DeviceOps<Self> = &TUN_OPS;
 
+    fn select_queue(_dev: &NetDevice, tun: &TunStruct, hash: u32) -> u16 {
+        select_queue(tun, hash)
+    }
+
     fn uninit(_dev: &NetDevice, tun: &TunStruct, rtnl: &Rtnl) {
         uninit(tun, rtnl);
     }
@@ -334,6 +417,10 @@ impl NetDevOps for Tun {
 impl NetDevOps for Tap {
     type Priv = TunStruct;
     const OPS: &'static DeviceOps<Self> = &TAP_OPS;
+
+    fn select_queue(_dev: &NetDevice, tun: &TunStruct, hash: u32) -> u16 {
+        select_queue(tun, hash)
+    }
     const ETHER: bool = true;
 
     fn uninit(_dev: &NetDevice, tun: &TunStruct, rtnl: &Rtnl) {

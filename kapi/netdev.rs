@@ -334,6 +334,11 @@ pub(crate) trait NetDevOps: Sized + 'static {
         Ok(())
     }
 
+    /// `ndo_select_queue`, given the packet's symmetric flow hash.
+    fn select_queue(_dev: &NetDevice, _priv: &Self::Priv, _hash: u32) -> u16 {
+        0
+    }
+
     /// `ndo_fix_features`.
     fn fix_features(_dev: &NetDevice, _priv: &Self::Priv, features: u64) -> u64 {
         features
@@ -365,6 +370,7 @@ impl<T: NetDevOps> DeviceOps<T> {
                 ndo_stop: Some(stop_callback::<T>),
                 ndo_uninit: Some(uninit_callback::<T>),
                 ndo_fix_features: Some(fix_features_callback::<T>),
+                ndo_select_queue: Some(select_queue_callback::<T>),
                 ndo_start_xmit: Some(xmit_callback::<T>),
                 ndo_get_stats64: Some(bindings::dev_get_tstats64),
                 ndo_set_mac_address: if T::ETHER {
@@ -407,6 +413,25 @@ unsafe extern "C" fn stop_callback<T: NetDevOps>(dev: *mut bindings::net_device)
         Some(p) => T::stop(dev, p).map_or_else(|e| e.to_errno(), |()| 0),
         None => EINVAL.to_errno(),
     }
+}
+
+/// # Safety
+///
+/// Called by the core on transmit with a device of kind `T` and its skb.
+unsafe extern "C" fn select_queue_callback<T: NetDevOps>(
+    dev: *mut bindings::net_device,
+    skb: *mut bindings::sk_buff,
+    _sb_dev: *mut bindings::net_device,
+) -> u16 {
+    // SAFETY: The core passes a valid device.
+    let dev = unsafe { NetDevice::from_raw(dev) };
+    let Some(p) = dev.priv_of::<T>() else {
+        return 0;
+    };
+    // SAFETY: The skb is valid for the call; a NULL net is what
+    // `__skb_get_hash_symmetric` passes.
+    let hash = unsafe { bindings::__skb_get_hash_symmetric_net(ptr::null(), skb) };
+    T::select_queue(dev, p, hash)
 }
 
 /// # Safety

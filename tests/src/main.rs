@@ -16,6 +16,7 @@
 mod datapath;
 mod foundation;
 mod ioctls;
+mod multiqueue;
 mod packet;
 mod sys;
 
@@ -85,7 +86,8 @@ fn main() {
     let all = foundation::TESTS
         .iter()
         .chain(datapath::TESTS)
-        .chain(ioctls::TESTS);
+        .chain(ioctls::TESTS)
+        .chain(multiqueue::TESTS);
     for test in all {
         if filter.as_deref().is_some_and(|f| !test.name.contains(f)) {
             continue;
