@@ -37,8 +37,6 @@ use crate::{
     rtun_uapi::*,
 };
 
-/// `NET_SKB_PAD`-like headroom for packets user space writes.
-const RX_HEADROOM: u32 = 64;
 /// `ETH_HLEN`.
 const ETH_HLEN: usize = 14;
 /// `VLAN_HLEN`: an 802.1Q tag.
@@ -582,7 +580,7 @@ impl TunFile {
         if len32 > MAX_PACKET {
             return Err(EINVAL);
         }
-        let mut skb = SkBuff::alloc(RX_HEADROOM, len32)?;
+        let mut skb = SkBuff::alloc_rx(&dev, len32)?;
         if skb.put_from_iter(from, len32).is_err() {
             dev.rx_dropped();
             return Err(EFAULT);

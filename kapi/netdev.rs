@@ -159,14 +159,22 @@ impl NetDevice {
 
     /// Counts a packet of `len` bytes handed to a reader.
     pub(crate) fn tx_add(&self, len: u32) {
-        // SAFETY: The device is valid and uses `NETDEV_PCPU_STAT_TSTATS`
-        // (set by `NewNetDevice::new`), so `tstats` is allocated; the
-        // per-CPU update needs preemption off, which disabling BH implies.
+        // The per-CPU update must not migrate mid-way. Without
+        // CONFIG_PREEMPTION process context is never preempted; with it,
+        // disabling BH also disables preemption.
+        #[cfg(CONFIG_PREEMPTION)]
+        // SAFETY: Paired with the enable below.
         unsafe {
-            bindings::local_bh_disable();
-            bindings::dev_sw_netstats_tx_add(self.as_raw(), 1, len);
-            bindings::local_bh_enable();
-        }
+            bindings::local_bh_disable()
+        };
+        // SAFETY: The device is valid and uses `NETDEV_PCPU_STAT_TSTATS`
+        // (set by `NewNetDevice::new`), so `tstats` is allocated.
+        unsafe { bindings::dev_sw_netstats_tx_add(self.as_raw(), 1, len) };
+        #[cfg(CONFIG_PREEMPTION)]
+        // SAFETY: Disabled above.
+        unsafe {
+            bindings::local_bh_enable()
+        };
     }
 
     /// Whether the calling task has `cap` over the device's network
@@ -299,8 +307,20 @@ impl NetDevice {
         // SAFETY: Devices with `T`'s ops table are made only by
         // `NewNetDevice::<T>`, whose private area holds an initialised
         // `T::Priv` until `priv_destructor`, after the last reference.
-        Some(unsafe { &*bindings::netdev_priv(self.as_raw()).cast::<T::Priv>() })
+        Some(unsafe { &*priv_ptr(self.as_raw()).cast::<T::Priv>() })
     }
+}
+
+/// `netdev_priv`: the private area is the flexible array `dev->priv` at
+/// the end of the device (an offset `kernel/check-layout.py` verifies);
+/// computed here rather than through a helper call on every packet.
+///
+/// # Safety
+///
+/// `dev` must point to a valid `struct net_device`.
+unsafe fn priv_ptr(dev: *mut bindings::net_device) -> *mut core::ffi::c_void {
+    // SAFETY: In bounds of the device's allocation, per the caller.
+    unsafe { ptr::addr_of_mut!((*dev).priv_).cast() }
 }
 
 /// The result of `ndo_start_xmit`.
@@ -548,7 +568,7 @@ impl<T: NetDevOps> NewNetDevice<T> {
         let raw = dev.as_ptr();
         // SAFETY: The private area is `size_of::<T::Priv>()` bytes, aligned
         // to `NETDEV_ALIGN` (checked above), and not yet initialised.
-        let slot = unsafe { bindings::netdev_priv(raw) }.cast::<T::Priv>();
+        let slot = unsafe { priv_ptr(raw) }.cast::<T::Priv>();
         // SAFETY: `slot` is valid for writes and never moves: the private
         // area is part of the device's allocation.
         if let Err(e) = unsafe { init.__pinned_init(slot) } {
@@ -598,7 +618,7 @@ impl<T: NetDevOps> NewNetDevice<T> {
     /// The private data.
     pub(crate) fn priv_(&self) -> &T::Priv {
         // SAFETY: Initialised (type invariant).
-        unsafe { &*bindings::netdev_priv(self.dev.as_ptr()).cast::<T::Priv>() }
+        unsafe { &*priv_ptr(self.dev.as_ptr()).cast::<T::Priv>() }
     }
 
     /// Registers the device (`register_netdevice`). From here on the core
@@ -642,7 +662,7 @@ impl<T: NetDevOps> Drop for NewNetDevice<T> {
 unsafe fn free<T: NetDevOps>(dev: *mut bindings::net_device) {
     // SAFETY: Per the contract, the private data is initialised and ours.
     unsafe {
-        ptr::drop_in_place(bindings::netdev_priv(dev).cast::<T::Priv>());
+        ptr::drop_in_place(priv_ptr(dev).cast::<T::Priv>());
         bindings::free_netdev(dev);
     }
 }
@@ -653,7 +673,7 @@ unsafe fn free<T: NetDevOps>(dev: *mut bindings::net_device) {
 unsafe extern "C" fn priv_destructor<T: NetDevOps>(dev: *mut bindings::net_device) {
     // SAFETY: The private data was initialised before registration and
     // nothing references it any more.
-    unsafe { ptr::drop_in_place(bindings::netdev_priv(dev).cast::<T::Priv>()) };
+    unsafe { ptr::drop_in_place(priv_ptr(dev).cast::<T::Priv>()) };
 }
 
 /// # Safety

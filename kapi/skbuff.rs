@@ -42,18 +42,14 @@ impl SkBuff {
         self.0.as_ptr()
     }
 
-    /// Allocates an skb for `len` bytes of packet data, with `headroom`
-    /// reserved in front.
-    pub(crate) fn alloc(headroom: u32, len: u32) -> Result<Self> {
-        // SAFETY: `alloc_skb` may sleep with GFP_KERNEL; callers are in
-        // process context.
-        let skb = unsafe { bindings::alloc_skb(headroom + len, bindings::GFP_KERNEL) };
-        let skb = NonNull::new(skb).ok_or(ENOMEM)?;
-        // CAST: `headroom` is small (NET_SKB_PAD and friends).
-        // SAFETY: The new skb has `headroom + len` bytes of tailroom.
-        unsafe { bindings::skb_reserve(skb.as_ptr(), headroom as i32) };
-        // INVARIANT: `alloc_skb` returned the only reference.
-        Ok(Self(skb))
+    /// Allocates an skb for `len` bytes received on `dev`, with the usual
+    /// headroom (`__netdev_alloc_skb`: small packets come from the per-CPU
+    /// page fragment cache, as tun.c's `tun_build_skb` does).
+    pub(crate) fn alloc_rx(dev: &NetDevice, len: u32) -> Result<Self> {
+        // SAFETY: Valid device; GFP_KERNEL in process context.
+        let skb = unsafe { bindings::__netdev_alloc_skb(dev.as_raw(), len, bindings::GFP_KERNEL) };
+        // INVARIANT: The allocator returned the only reference.
+        Ok(Self(NonNull::new(skb).ok_or(ENOMEM)?))
     }
 
     /// `skb->len`: bytes of packet data.
@@ -264,8 +260,8 @@ impl SkBuff {
 
     /// `skb->queue_mapping`.
     pub(crate) fn queue_mapping(&self) -> u16 {
-        // SAFETY: The skb is valid.
-        unsafe { bindings::skb_get_queue_mapping(self.as_raw()) }
+        // SAFETY: The skb is valid; `queue_mapping` is a plain field.
+        unsafe { (*self.as_raw()).queue_mapping }
     }
 
     /// Frees a packet that was delivered (`consume_skb`): not a drop.

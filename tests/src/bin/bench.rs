@@ -100,9 +100,47 @@ fn read_pps(f: &mut File, len: usize) -> f64 {
     n as f64 / start.elapsed().as_secs_f64()
 }
 
-const CASES: [&str; 4] = ["write-64", "write-1500", "read-64", "read-1500"];
+const CASES: [&str; 6] = [
+    "write-64",
+    "write-1500",
+    "read-64",
+    "read-1500",
+    "mq1-write-64",
+    "mq4-write-64",
+];
 
-fn measure() -> Result<[f64; 4], String> {
+/// Packets per second written by `queues` threads, one per queue of a
+/// multi-queue device.
+fn mq_write_pps(queues: usize) -> Result<f64, String> {
+    let flags = sys::IFF_TUN | sys::IFF_NO_PI | sys::IFF_MULTI_QUEUE;
+    let files: Vec<File> = (0..queues)
+        .map(|_| sys::tun_create("rtbenchmq", flags).map(|(f, _)| f))
+        .collect::<Result<_, _>>()?;
+    sys::ip(&["link", "set", "rtbenchmq", "up"])?;
+    let start = Instant::now();
+    let threads: Vec<_> = files
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut f)| {
+            std::thread::spawn(move || {
+                let pkt = udp_packet([10, 97, 0, i as u8 + 2], [10, 99, 99, 99], 64);
+                let mut n = 0u64;
+                while start.elapsed() < CASE_TIME {
+                    for _ in 0..64 {
+                        if f.write(&pkt).is_ok() {
+                            n += 1;
+                        }
+                    }
+                }
+                n
+            })
+        })
+        .collect();
+    let total: u64 = threads.into_iter().map(|t| t.join().unwrap_or(0)).sum();
+    Ok(total as f64 / start.elapsed().as_secs_f64())
+}
+
+fn measure() -> Result<[f64; 6], String> {
     let mut f = setup()?;
     // Let IPv6 autoconfiguration chatter pass before reading.
     std::thread::sleep(Duration::from_millis(50));
@@ -110,11 +148,20 @@ fn measure() -> Result<[f64; 4], String> {
     while sys::poll1(&f, libc::POLLIN, 0) & libc::POLLIN != 0 {
         let _ = f.read(&mut buf);
     }
-    Ok([
+    let single = [
         write_pps(&mut f, 64),
         write_pps(&mut f, 1500),
         read_pps(&mut f, 64),
         read_pps(&mut f, 1500),
+    ];
+    drop(f);
+    Ok([
+        single[0],
+        single[1],
+        single[2],
+        single[3],
+        mq_write_pps(1)?,
+        mq_write_pps(4)?,
     ])
 }
 
