@@ -17,6 +17,14 @@ cache=${RTUN_CACHE:-$HOME/.cache/rtun}
 cargo build --quiet --release --locked --manifest-path "$here/Cargo.toml" ||
 	{ echo "tests/run.sh: building the tests failed" >&2; exit 1; }
 bin=$here/target/release/rtun-tests
+
+# The kernel's own tun selftest, from the cached source, unmodified.
+kst=$cache/kselftest-net-tun
+ksrc=$cache/linux/tools/testing/selftests
+if [ ! -x "$kst" ] || [ "$ksrc/net/tun.c" -nt "$kst" ]; then
+	gcc -O2 -I "$ksrc" -o "$kst" "$ksrc/net/tun.c" ||
+		{ echo "tests/run.sh: building selftests/net/tun.c failed" >&2; exit 1; }
+fi
 mkdir -p "$cache/logs"
 
 summary=()
@@ -29,7 +37,7 @@ for driver in tun rtun; do
 	echo "== $driver ($ko)"
 	# Stream the guest's lines and keep them to count.
 	res=$cache/logs/tests-$driver.out
-	"$repo/qemu/vm.sh" --driver "$driver" -- "$bin" --module "$ko" "$@" | tee "$res"
+	"$repo/qemu/vm.sh" --driver "$driver" -- "$bin" --module "$ko" --kselftest-tun "$kst" "$@" | tee "$res"
 	vm=${PIPESTATUS[0]}
 	out=$(cat "$res")
 	line=$(grep -E "^$driver: [0-9]+ passed, [0-9]+ failed$" <<<"$out" | tail -1)

@@ -8,7 +8,7 @@
 //! that load and unload it. The same test passing on both drivers is the
 //! claim that rtun is a drop-in for tun.
 //!
-//!   rtun-tests --module PATH.ko [FILTER]
+//!   rtun-tests --module PATH.ko [--kselftest-tun PATH] [FILTER]
 //!
 //! Prints `ok NAME` or `FAIL NAME: why` per test, then
 //! `<module>: N passed, M failed`; exits non-zero if any failed.
@@ -28,6 +28,8 @@ pub struct Ctx {
     pub module_path: String,
     /// The module name (`tun` or `rtun`), for tests that unload it.
     pub module_name: String,
+    /// The kernel's own `tools/testing/selftests/net/tun.c`, built.
+    pub kselftest_tun: Option<String>,
 }
 
 /// A test's verdict: `Err` says what differed from tun's behaviour.
@@ -61,9 +63,11 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let mut module_path = None;
     let mut filter = None;
+    let mut kselftest_tun = None;
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--module" => module_path = args.next(),
+            "--kselftest-tun" => kselftest_tun = args.next(),
             _ => filter = Some(arg),
         }
     }
@@ -78,6 +82,7 @@ fn main() {
     let ctx = Ctx {
         module_path,
         module_name,
+        kselftest_tun,
     };
 
     // A panicking test is a failed test, reported like any other.

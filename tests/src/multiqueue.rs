@@ -7,7 +7,41 @@ use std::{fs, net::UdpSocket};
 
 use crate::{ensure, sys::*, tests, Ctx, Test, TestResult};
 
-pub const TESTS: &[Test] = tests![mq_attach_8, mq_flows_spread, mq_setqueue, mq_flags_kept];
+pub const TESTS: &[Test] = tests![
+    mq_attach_8,
+    mq_flows_spread,
+    mq_setqueue,
+    mq_flags_kept,
+    kselftest_net_tun,
+];
+
+/// The kernel's own selftest, `tools/testing/selftests/net/tun.c` of the
+/// 6.12 source, built unmodified: detach, re-attach, delete and close in
+/// every order on a multi-queue TAP device.
+fn kselftest_net_tun(ctx: &Ctx) -> TestResult {
+    let bin = ctx
+        .kselftest_tun
+        .as_deref()
+        .ok_or("no --kselftest-tun given")?;
+    let out = std::process::Command::new(bin)
+        .output()
+        .map_err(|e| format!("{bin}: {e}"))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    ensure!(
+        out.status.success(),
+        "kselftest failed: {}",
+        stdout
+            .lines()
+            .filter(|l| l.contains("not ok") || l.starts_with('#'))
+            .collect::<Vec<_>>()
+            .join(" | ")
+    );
+    ensure!(
+        stdout.contains("# PASSED: 5 / 5"),
+        "kselftest output: {stdout}"
+    );
+    Ok(())
+}
 
 const MQ: u32 = IFF_TUN | IFF_NO_PI | IFF_MULTI_QUEUE;
 
