@@ -14,7 +14,7 @@ use crate::{
     kapi::{
         cred::{self, INVALID_ID},
         error::eopnotsupp,
-        net::{ExtAck, LinkOps, LinkType, Rtnl},
+        net::{ExtAck, LinkOps, LinkType, NetdevEvent, Rtnl},
         netdev::{ArcSlot, DeviceOps, DeviceSetup, NetDevOps, NetDevice, NewNetDevice, Xmit},
         rcu,
         skbuff::SkBuff,
@@ -34,6 +34,12 @@ const TUN_READQ_SIZE: u32 = 500;
 
 /// What wakes a reader: `sock_def_readable`'s mask.
 pub(crate) const EPOLL_READABLE: u32 = bindings::EPOLLIN | bindings::EPOLLRDNORM | EPOLLRDBAND;
+
+/// What wakes a writer: `sk_write_space`'s mask.
+pub(crate) const EPOLL_WRITABLE: u32 = bindings::EPOLLOUT | bindings::EPOLLWRNORM | EPOLLWRBAND;
+
+/// `EPOLLWRBAND`, which bindgen does not export.
+const EPOLLWRBAND: u32 = 0x200;
 
 /// `EPOLLRDBAND`, which bindgen does not export.
 const EPOLLRDBAND: u32 = 0x80;
@@ -148,7 +154,7 @@ impl QueueList {
     }
 
     /// Calls `f` on every file.
-    fn for_each(&self, rtnl: &Rtnl, f: impl Fn(&TunFile)) {
+    fn for_each(&self, rtnl: &Rtnl, mut f: impl FnMut(&TunFile)) {
         for slot in &self.slots[..self.len() as usize] {
             if let Some(q) = slot.get_rtnl(rtnl) {
                 f(q);
@@ -506,9 +512,31 @@ impl LinkType for TunLink {
         Err(eopnotsupp())
     }
 
-    /// `NETDEV_CHANGE_TX_QUEUE_LEN` resizes the queues' rings; not yet done:
-    /// rings keep the size they had at attach.
-    fn netdev_event(_dev: &NetDevice, _event: usize) -> Result {
-        Ok(())
+    /// `tun_device_event`: a new `tx_queue_len` resizes every queue's ring
+    /// (`tun_queue_resize`; failure vetoes the change), and a device coming
+    /// up wakes writers waiting for it.
+    fn netdev_event(dev: &NetDevice, event: NetdevEvent, rtnl: &Rtnl) -> Result {
+        let Some(tun) = TunStruct::of(dev) else {
+            return Ok(());
+        };
+        match event {
+            NetdevEvent::ChangeTxQueueLen => {
+                let len = dev.tx_queue_len();
+                let mut ret = Ok(());
+                for list in [&tun.queues, &tun.disabled] {
+                    list.for_each(rtnl, |q| {
+                        if q.tx_ring().resize(len).is_err() {
+                            ret = Err(ENOMEM);
+                        }
+                    });
+                }
+                ret
+            }
+            NetdevEvent::Up => {
+                tun.for_each_queue(rtnl, |q| q.wake_readers(EPOLL_WRITABLE));
+                Ok(())
+            }
+            NetdevEvent::Other => Ok(()),
+        }
     }
 }

@@ -146,6 +146,16 @@ impl ExtAck<'_> {
     }
 }
 
+/// The netdevice notifier events rtun acts on.
+pub(crate) enum NetdevEvent {
+    /// `NETDEV_UP`.
+    Up,
+    /// `NETDEV_CHANGE_TX_QUEUE_LEN`.
+    ChangeTxQueueLen,
+    /// Anything else.
+    Other,
+}
+
 /// A kind of link (`ip link ... type <KIND>`), with the netdevice events of
 /// its own devices.
 pub(crate) trait LinkType {
@@ -156,7 +166,7 @@ pub(crate) trait LinkType {
     fn validate(extack: &mut ExtAck<'_>) -> Result;
 
     /// Handles a netdevice notifier event for a device of this kind.
-    fn netdev_event(_dev: &NetDevice, _event: usize) -> Result {
+    fn netdev_event(_dev: &NetDevice, _event: NetdevEvent, _rtnl: &Rtnl) -> Result {
         Ok(())
     }
 }
@@ -282,8 +292,15 @@ unsafe extern "C" fn event_callback<T: LinkType>(
     if unsafe { (*dev).rtnl_link_ops }.cast_mut() != this.ops.get() {
         return bindings::NOTIFY_DONE as c_int;
     }
+    let event = match u32::try_from(event) {
+        Ok(bindings::netdev_cmd_NETDEV_UP) => NetdevEvent::Up,
+        Ok(bindings::netdev_cmd_NETDEV_CHANGE_TX_QUEUE_LEN) => NetdevEvent::ChangeTxQueueLen,
+        _ => NetdevEvent::Other,
+    };
+    // SAFETY: Netdevice notifiers run with RTNL held.
+    let rtnl = unsafe { Rtnl::assume_held() };
     // SAFETY: `dev` is valid for the call.
-    match T::netdev_event(unsafe { NetDevice::from_raw(dev) }, event) {
+    match T::netdev_event(unsafe { NetDevice::from_raw(dev) }, event, &rtnl) {
         Ok(()) => bindings::NOTIFY_DONE as c_int,
         // CAST: NOTIFY_BAD fits an int.
         Err(_) => bindings::NOTIFY_BAD as c_int,

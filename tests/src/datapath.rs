@@ -34,6 +34,7 @@ pub const TESTS: &[Test] = tests![
     tun_write_errors,
     tap_arp_reply,
     tun_vnet_hdr_ping,
+    txqueuelen_sizes_ring,
     tap_vnet_hdr_errors,
     link_del_under_reader,
 ];
@@ -591,5 +592,55 @@ fn tap_vnet_hdr_errors(_: &Ctx) -> TestResult {
         f.write(&ok).map_err(|e| e.to_string())? == ok.len(),
         "plain frame refused"
     );
+    Ok(())
+}
+
+/// The ring holds `tx_queue_len` packets: changing it resizes the ring,
+/// and what does not fit is dropped and counted.
+fn txqueuelen_sizes_ring(_: &Ctx) -> TestResult {
+    let (mut f, name) = tun_create("rttxqlen", IFF_TUN | IFF_NO_PI)?;
+    // No IPv6 chatter in the ring.
+    fs::write(format!("/proc/sys/net/ipv6/conf/{name}/disable_ipv6"), "1")
+        .map_err(|e| e.to_string())?;
+    ip(&[
+        "addr",
+        "add",
+        "10.89.0.1",
+        "peer",
+        "10.89.0.2",
+        "dev",
+        &name,
+    ])?;
+    ip(&["link", "set", &name, "up", "txqueuelen", "4"])?;
+    let dropped_before: u64 = sysfs(&name, "statistics/tx_dropped")?.parse().unwrap_or(0);
+    let sock = std::net::UdpSocket::bind("10.89.0.1:0").map_err(|e| e.to_string())?;
+    for _ in 0..20 {
+        sock.send_to(b"fill", "10.89.0.2:9")
+            .map_err(|e| e.to_string())?;
+    }
+    let mut buf = [0u8; 2048];
+    let mut got = 0;
+    while poll1(&f, libc::POLLIN, 50) & libc::POLLIN != 0 {
+        f.read(&mut buf).map_err(|e| e.to_string())?;
+        got += 1;
+    }
+    ensure!(got == 4, "read {got} packets from a 4-slot ring");
+    let dropped: u64 = sysfs(&name, "statistics/tx_dropped")?.parse().unwrap_or(0);
+    ensure!(
+        dropped - dropped_before == 16,
+        "tx_dropped rose by {}",
+        dropped - dropped_before
+    );
+    ip(&["link", "set", &name, "txqueuelen", "500"])?;
+    for _ in 0..20 {
+        sock.send_to(b"fill", "10.89.0.2:9")
+            .map_err(|e| e.to_string())?;
+    }
+    let mut got = 0;
+    while poll1(&f, libc::POLLIN, 50) & libc::POLLIN != 0 {
+        f.read(&mut buf).map_err(|e| e.to_string())?;
+        got += 1;
+    }
+    ensure!(got == 20, "read {got} of 20 after growing the ring");
     Ok(())
 }
