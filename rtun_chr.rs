@@ -22,6 +22,7 @@ use crate::{
     kapi::{
         cred,
         error::ebadfd,
+        fasync::Fasync,
         file::File,
         iov::{IovIter, Kiocb},
         miscdevice::MiscDevice,
@@ -79,6 +80,8 @@ pub(crate) struct TunFile {
     /// Detached from its multi-queue device with `TUNSETQUEUE`, but still
     /// bound to it (tun.c's `tfile->detached`). RTNL.
     detached: AtomicBool,
+    /// SIGIO subscribers (`O_ASYNC`).
+    fasync: Fasync,
 }
 
 impl TunFile {
@@ -93,6 +96,7 @@ impl TunFile {
             shutdown: AtomicBool::new(false),
             sndbuf: AtomicI32::new(i32::MAX),
             detached: AtomicBool::new(false),
+            fasync: Fasync::new(),
         })
     }
 
@@ -127,6 +131,13 @@ impl TunFile {
     /// Wakes readers and pollers waiting for `mask` (`sk_data_ready`).
     pub(crate) fn wake_readers(&self, mask: u32) {
         self.wq.wake_poll(mask);
+    }
+
+    /// A packet arrived: SIGIO to `O_ASYNC` subscribers, then wake readers
+    /// (`tun_net_xmit`'s order).
+    pub(crate) fn packet_ready(&self) {
+        self.fasync.notify_readable();
+        self.wq.wake_poll(rtun_netdev::EPOLL_READABLE);
     }
 
     /// The device went away: unpublish it, drop queued packets, and wake
@@ -697,6 +708,10 @@ impl MiscDevice for TunChr {
         from: &mut IovIter,
     ) -> Result<usize> {
         tfile.write(kiocb, from)
+    }
+
+    fn fasync(tfile: ArcBorrow<'_, TunFile>, file: &File, fd: i32, on: bool) -> Result {
+        tfile.fasync.set(file, fd, on)
     }
 
     fn poll(tfile: ArcBorrow<'_, TunFile>, file: &File, table: &PollTable) -> u32 {

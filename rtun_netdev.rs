@@ -360,7 +360,7 @@ fn xmit(mut skb: SkBuff, dev: &NetDevice, tun: &TunStruct, guard: &rcu::Guard) -
     }
     match tfile.tx_ring().produce(skb) {
         Ok(()) => {
-            tfile.wake_readers(EPOLL_READABLE);
+            tfile.packet_ready();
             Xmit::Ok
         }
         Err(skb) => {

@@ -81,6 +81,16 @@ pub(crate) trait MiscDevice: Sized {
         kernel::build_error(VTABLE_DEFAULT_ERROR)
     }
 
+    /// Handles `fcntl(F_SETFL, O_ASYNC)` (`on`) and its removal.
+    fn fasync(
+        _device: <Self::Ptr as ForeignOwnable>::Borrowed<'_>,
+        _file: &File,
+        _fd: i32,
+        _on: bool,
+    ) -> Result {
+        kernel::build_error(VTABLE_DEFAULT_ERROR)
+    }
+
     /// Handles `ioctl(2)`.
     fn ioctl(
         _device: <Self::Ptr as ForeignOwnable>::Borrowed<'_>,
@@ -203,6 +213,11 @@ impl<T: MiscDevice> Vtable<T> {
         },
         write_iter: if T::HAS_WRITE_ITER {
             Some(write_iter_callback::<T>)
+        } else {
+            None
+        },
+        fasync: if T::HAS_FASYNC {
+            Some(fasync_callback::<T>)
         } else {
             None
         },
@@ -352,4 +367,23 @@ unsafe extern "C" fn poll_callback<T: MiscDevice>(
     // SAFETY: The file is valid during the call.
     let file = unsafe { File::from_raw(raw_file) };
     T::poll(device, file, &PollTable(table))
+}
+
+/// # Safety
+///
+/// Called by the VFS with an open file of this device (also from `__fput`,
+/// before `release`, to unsubscribe).
+unsafe extern "C" fn fasync_callback<T: MiscDevice>(
+    fd: c_int,
+    raw_file: *mut bindings::file,
+    on: c_int,
+) -> c_int {
+    // SAFETY: As in `ioctl_callback`.
+    let device = unsafe { T::Ptr::borrow((*raw_file).private_data) };
+    // SAFETY: The file is valid during the call.
+    let file = unsafe { File::from_raw(raw_file) };
+    match T::fasync(device, file, fd, on != 0) {
+        Ok(()) => 0,
+        Err(err) => err.to_errno(),
+    }
 }

@@ -35,6 +35,7 @@ pub const TESTS: &[Test] = tests![
     tap_arp_reply,
     tun_vnet_hdr_ping,
     txqueuelen_sizes_ring,
+    sigio_on_packet,
     tap_vnet_hdr_errors,
     link_del_under_reader,
 ];
@@ -642,5 +643,45 @@ fn txqueuelen_sizes_ring(_: &Ctx) -> TestResult {
         got += 1;
     }
     ensure!(got == 20, "read {got} of 20 after growing the ring");
+    Ok(())
+}
+
+static SIGIOS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+extern "C" fn on_sigio(_: libc::c_int) {
+    SIGIOS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// With `O_ASYNC` the process gets SIGIO when a packet is queued, and no
+/// more once it is turned off.
+fn sigio_on_packet(_: &Ctx) -> TestResult {
+    use std::{os::fd::AsRawFd, sync::atomic::Ordering};
+    let (f, _name) = tun_up("rtsigio", IFF_TUN | IFF_NO_PI, 88)?;
+    // SAFETY: Installs an async-signal-safe handler.
+    unsafe { libc::signal(libc::SIGIO, on_sigio as *const () as libc::sighandler_t) };
+    let fd = f.as_raw_fd();
+    // SAFETY: Plain fcntl calls on our descriptor.
+    let fl = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    // SAFETY: As above.
+    ensure!(
+        unsafe { libc::fcntl(fd, libc::F_SETFL, fl | libc::O_ASYNC) } == 0,
+        "F_SETFL O_ASYNC"
+    );
+    let before = SIGIOS.load(Ordering::Relaxed);
+    let sock = std::net::UdpSocket::bind("10.88.0.1:0").map_err(|e| e.to_string())?;
+    sock.send_to(b"sigio", "10.88.0.2:9")
+        .map_err(|e| e.to_string())?;
+    thread::sleep(Duration::from_millis(100));
+    let after = SIGIOS.load(Ordering::Relaxed);
+    // SAFETY: As above.
+    unsafe { libc::fcntl(fd, libc::F_SETFL, fl) };
+    sock.send_to(b"quiet", "10.88.0.2:9")
+        .map_err(|e| e.to_string())?;
+    thread::sleep(Duration::from_millis(100));
+    let last = SIGIOS.load(Ordering::Relaxed);
+    // SAFETY: Restores the default disposition.
+    unsafe { libc::signal(libc::SIGIO, libc::SIG_DFL) };
+    ensure!(after > before, "no SIGIO for a queued packet");
+    ensure!(last == after, "SIGIO after O_ASYNC was cleared");
     Ok(())
 }
