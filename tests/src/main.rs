@@ -19,6 +19,7 @@ mod ioctls;
 mod multiqueue;
 mod packet;
 mod sys;
+mod traffic;
 
 use std::panic::{self, AssertUnwindSafe};
 
@@ -92,7 +93,8 @@ fn main() {
         .iter()
         .chain(datapath::TESTS)
         .chain(ioctls::TESTS)
-        .chain(multiqueue::TESTS);
+        .chain(multiqueue::TESTS)
+        .chain(traffic::TESTS);
     for test in all {
         if filter.as_deref().is_some_and(|f| !test.name.contains(f)) {
             continue;
