@@ -78,7 +78,7 @@ if [ "$(cat "$out/.rtun-config-stamp" 2>/dev/null)" != "$cfg_key" ]; then
 fi
 
 if [ "$(cat "$out/.rtun-stamp" 2>/dev/null)" != "$cfg_key" ] || [ ! -f "$out/arch/x86/boot/bzImage" ]; then
-	echo "kernel: building $flavour in $out (log: $log; ~15 min cold on 2 cores)" >&2
+	echo "kernel: building $flavour in $out (log: $log; ~6-8 min cold on 2 cores)" >&2
 	start=$SECONDS
 	mk -j"$(nproc)" bzImage modules >> "$log" 2>&1 || { tail -30 "$log" >&2; die "kernel build failed, see $log"; }
 	# bindgen's view of the C structs rtun touches must be C's.
