@@ -386,66 +386,63 @@ fn fix_features(tun: &TunStruct, features: u64) -> u64 {
     (features & tun.set_features.load(Ordering::Relaxed)) | (features & !TUN_USER_FEATURES)
 }
 
-/// A tun device: IP packets, no link header (`tun_netdev_ops`).
-pub(crate) struct Tun;
-/// A tap device: Ethernet frames (`tap_netdev_ops`).
-pub(crate) struct Tap;
+/// Defines a kind of tun device. tun and tap devices share every
+/// operation; their separate ops tables are what tell them apart (as
+/// `tun_netdev_ops` and `tap_netdev_ops` do), and only tap takes Ethernet
+/// addresses from user space.
+macro_rules! tun_kind {
+    ($(#[$doc:meta])* $name:ident, $ops:ident, ether: $ether:expr) => {
+        $(#[$doc])*
+        pub(crate) struct $name;
 
-static TUN_OPS: DeviceOps<Tun> = DeviceOps::new();
-static TAP_OPS: DeviceOps<Tap> = DeviceOps::new();
+        static $ops: DeviceOps<$name> = DeviceOps::new();
 
-impl NetDevOps for Tun {
-    type Priv = TunStruct;
-    const OPS: &'static DeviceOps<Self> = &TUN_OPS;
+        impl NetDevOps for $name {
+            type Priv = TunStruct;
+            const OPS: &'static DeviceOps<Self> = &$ops;
+            const ETHER: bool = $ether;
 
-    fn select_queue(_dev: &NetDevice, tun: &TunStruct, hash: u32) -> u16 {
-        select_queue(tun, hash)
-    }
+            fn select_queue(_dev: &NetDevice, tun: &TunStruct, hash: u32) -> u16 {
+                select_queue(tun, hash)
+            }
 
-    fn uninit(_dev: &NetDevice, tun: &TunStruct, rtnl: &Rtnl) {
-        uninit(tun, rtnl);
-    }
+            fn uninit(_dev: &NetDevice, tun: &TunStruct, rtnl: &Rtnl) {
+                uninit(tun, rtnl);
+            }
 
-    fn fix_features(_dev: &NetDevice, tun: &TunStruct, features: u64) -> u64 {
-        fix_features(tun, features)
-    }
+            fn fix_features(_dev: &NetDevice, tun: &TunStruct, features: u64) -> u64 {
+                fix_features(tun, features)
+            }
 
-    fn open(dev: &NetDevice, _tun: &TunStruct) -> Result {
-        dev.wake_all_queues();
-        Ok(())
-    }
+            fn open(dev: &NetDevice, _tun: &TunStruct) -> Result {
+                dev.wake_all_queues();
+                Ok(())
+            }
 
-    fn start_xmit(skb: SkBuff, dev: &NetDevice, tun: &TunStruct, guard: &rcu::Guard) -> Xmit {
-        xmit(skb, dev, tun, guard)
-    }
+            fn start_xmit(
+                skb: SkBuff,
+                dev: &NetDevice,
+                tun: &TunStruct,
+                guard: &rcu::Guard,
+            ) -> Xmit {
+                xmit(skb, dev, tun, guard)
+            }
+        }
+    };
 }
 
-impl NetDevOps for Tap {
-    type Priv = TunStruct;
-    const OPS: &'static DeviceOps<Self> = &TAP_OPS;
-
-    fn select_queue(_dev: &NetDevice, tun: &TunStruct, hash: u32) -> u16 {
-        select_queue(tun, hash)
-    }
-    const ETHER: bool = true;
-
-    fn uninit(_dev: &NetDevice, tun: &TunStruct, rtnl: &Rtnl) {
-        uninit(tun, rtnl);
-    }
-
-    fn fix_features(_dev: &NetDevice, tun: &TunStruct, features: u64) -> u64 {
-        fix_features(tun, features)
-    }
-
-    fn open(dev: &NetDevice, _tun: &TunStruct) -> Result {
-        dev.wake_all_queues();
-        Ok(())
-    }
-
-    fn start_xmit(skb: SkBuff, dev: &NetDevice, tun: &TunStruct, guard: &rcu::Guard) -> Xmit {
-        xmit(skb, dev, tun, guard)
-    }
-}
+tun_kind!(
+    /// A tun device: IP packets, no link header.
+    Tun,
+    TUN_OPS,
+    ether: false
+);
+tun_kind!(
+    /// A tap device: Ethernet frames.
+    Tap,
+    TAP_OPS,
+    ether: true
+);
 
 /// Creates and registers a device for `TUNSETIFF` with `tfile` attached as
 /// its first queue (`tun_set_iff`'s creation branch with `tun_net_init`).

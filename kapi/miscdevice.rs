@@ -272,6 +272,35 @@ unsafe extern "C" fn release_callback<T: MiscDevice>(
     0
 }
 
+/// The handler behind both ioctl entry points.
+type IoctlFn<T> = fn(
+    <<T as MiscDevice>::Ptr as ForeignOwnable>::Borrowed<'_>,
+    &File,
+    u32,
+    usize,
+) -> Result<isize>;
+
+/// # Safety
+///
+/// `raw_file` must be an open file of this device, for the call.
+unsafe fn do_ioctl<T: MiscDevice>(
+    raw_file: *mut bindings::file,
+    cmd: c_uint,
+    arg: usize,
+    f: IoctlFn<T>,
+) -> isize {
+    // SAFETY: `private_data` holds what `open_callback` stored, and
+    // `release_callback` cannot run while this call holds the file.
+    let device = unsafe { T::Ptr::borrow((*raw_file).private_data) };
+    // SAFETY: The file is valid during the call.
+    let file = unsafe { File::from_raw(raw_file) };
+    match f(device, file, cmd, arg) {
+        Ok(ret) => ret,
+        // CAST: An errno widens losslessly to `long`.
+        Err(err) => err.to_errno() as isize,
+    }
+}
+
 /// # Safety
 ///
 /// Called by the VFS with an open file of this device.
@@ -280,16 +309,8 @@ unsafe extern "C" fn ioctl_callback<T: MiscDevice>(
     cmd: c_uint,
     arg: usize,
 ) -> isize {
-    // SAFETY: `private_data` holds what `open_callback` stored, and
-    // `release_callback` cannot run while this call holds the file.
-    let device = unsafe { T::Ptr::borrow((*raw_file).private_data) };
-    // SAFETY: The file is valid during the call.
-    let file = unsafe { File::from_raw(raw_file) };
-    match T::ioctl(device, file, cmd, arg) {
-        Ok(ret) => ret,
-        // CAST: An errno widens losslessly to `long`.
-        Err(err) => err.to_errno() as isize,
-    }
+    // SAFETY: As the VFS promises.
+    unsafe { do_ioctl::<T>(raw_file, cmd, arg, T::ioctl) }
 }
 
 /// # Safety
@@ -300,13 +321,36 @@ unsafe extern "C" fn compat_ioctl_callback<T: MiscDevice>(
     cmd: c_uint,
     arg: usize,
 ) -> isize {
-    // SAFETY: As in `ioctl_callback`.
-    let device = unsafe { T::Ptr::borrow((*raw_file).private_data) };
-    // SAFETY: The file is valid during the call.
-    let file = unsafe { File::from_raw(raw_file) };
-    match T::compat_ioctl(device, file, cmd, arg) {
-        Ok(ret) => ret,
-        // CAST: An errno widens losslessly to `long`.
+    // SAFETY: As the VFS promises.
+    unsafe { do_ioctl::<T>(raw_file, cmd, arg, T::compat_ioctl) }
+}
+
+/// The handler behind both `read_iter` and `write_iter`.
+type RwFn<T> = fn(
+    <<T as MiscDevice>::Ptr as ForeignOwnable>::Borrowed<'_>,
+    &Kiocb,
+    &mut IovIter,
+) -> Result<usize>;
+
+/// # Safety
+///
+/// `kiocb` must be a valid kiocb on an open file of this device and `iter`
+/// a valid iterator, both for the call.
+unsafe fn do_rw<T: MiscDevice>(
+    kiocb: *mut bindings::kiocb,
+    iter: *mut bindings::iov_iter,
+    f: RwFn<T>,
+) -> isize {
+    // SAFETY: The kiocb is valid for the call.
+    let kiocb = unsafe { Kiocb::from_raw(kiocb) };
+    // SAFETY: As in `do_ioctl`: the file is open for the call.
+    let device = unsafe { T::Ptr::borrow((*kiocb.file().as_raw()).private_data) };
+    // SAFETY: The iterator is valid and ours for the call.
+    let iter = unsafe { IovIter::from_raw(iter) };
+    match f(device, kiocb, iter) {
+        // CAST: A byte count of one call fits `ssize_t`.
+        Ok(n) => n as isize,
+        // CAST: An errno widens losslessly.
         Err(err) => err.to_errno() as isize,
     }
 }
@@ -319,18 +363,8 @@ unsafe extern "C" fn read_iter_callback<T: MiscDevice>(
     kiocb: *mut bindings::kiocb,
     to: *mut bindings::iov_iter,
 ) -> isize {
-    // SAFETY: The kiocb is valid for the call.
-    let kiocb = unsafe { Kiocb::from_raw(kiocb) };
-    // SAFETY: As in `ioctl_callback`: the file is open for the call.
-    let device = unsafe { T::Ptr::borrow((*kiocb.file().as_raw()).private_data) };
-    // SAFETY: The iterator is valid and ours for the call.
-    let to = unsafe { IovIter::from_raw(to) };
-    match T::read_iter(device, kiocb, to) {
-        // CAST: A byte count of one call fits `ssize_t`.
-        Ok(n) => n as isize,
-        // CAST: An errno widens losslessly.
-        Err(err) => err.to_errno() as isize,
-    }
+    // SAFETY: As the VFS promises.
+    unsafe { do_rw::<T>(kiocb, to, T::read_iter) }
 }
 
 /// # Safety
@@ -340,18 +374,8 @@ unsafe extern "C" fn write_iter_callback<T: MiscDevice>(
     kiocb: *mut bindings::kiocb,
     from: *mut bindings::iov_iter,
 ) -> isize {
-    // SAFETY: The kiocb is valid for the call.
-    let kiocb = unsafe { Kiocb::from_raw(kiocb) };
-    // SAFETY: As in `ioctl_callback`: the file is open for the call.
-    let device = unsafe { T::Ptr::borrow((*kiocb.file().as_raw()).private_data) };
-    // SAFETY: The iterator is valid and ours for the call.
-    let from = unsafe { IovIter::from_raw(from) };
-    match T::write_iter(device, kiocb, from) {
-        // CAST: A byte count of one call fits `ssize_t`.
-        Ok(n) => n as isize,
-        // CAST: An errno widens losslessly.
-        Err(err) => err.to_errno() as isize,
-    }
+    // SAFETY: As the VFS promises.
+    unsafe { do_rw::<T>(kiocb, from, T::write_iter) }
 }
 
 /// # Safety

@@ -38,6 +38,7 @@ pub const TESTS: &[Test] = tests![
     sigio_on_packet,
     tap_vnet_hdr_errors,
     link_del_under_reader,
+    blocked_reader_woken_by_delete,
 ];
 
 fn gone(name: &str) -> bool {
@@ -48,18 +49,6 @@ fn sysfs(name: &str, attr: &str) -> Result<String, String> {
     fs::read_to_string(format!("/sys/class/net/{name}/{attr}"))
         .map(|s| s.trim().to_owned())
         .map_err(|e| format!("{name}/{attr}: {e}"))
-}
-
-fn expect_errno(r: Result<impl Sized, i32>, want: i32, what: &str) -> TestResult {
-    match r {
-        Err(e) if e == want => Ok(()),
-        Err(e) => Err(format!(
-            "{what}: {} (want {})",
-            errno_name(e),
-            errno_name(want)
-        )),
-        Ok(_) => Err(format!("{what}: succeeded (want {})", errno_name(want))),
-    }
 }
 
 fn io_errno(r: std::io::Result<usize>) -> Result<usize, i32> {
@@ -683,5 +672,27 @@ fn sigio_on_packet(_: &Ctx) -> TestResult {
     unsafe { libc::signal(libc::SIGIO, libc::SIG_DFL) };
     ensure!(after > before, "no SIGIO for a queued packet");
     ensure!(last == after, "SIGIO after O_ASYNC was cleared");
+    Ok(())
+}
+
+/// A reader blocked in `read` when the device is deleted wakes up with
+/// tun.c's error for a queue shut down under it (`EFAULT`), and the file
+/// then reads `EBADFD`.
+fn blocked_reader_woken_by_delete(_: &Ctx) -> TestResult {
+    let (f, name) = tun_create("rtdelwake", IFF_TUN | IFF_NO_PI)?;
+    fs::write(format!("/proc/sys/net/ipv6/conf/{name}/disable_ipv6"), "1")
+        .map_err(|e| e.to_string())?;
+    ip(&["link", "set", &name, "up"])?;
+    let mut reader = f.try_clone().map_err(|e| e.to_string())?;
+    let t = thread::spawn(move || {
+        let mut buf = [0u8; 2048];
+        io_errno(reader.read(&mut buf))
+    });
+    thread::sleep(Duration::from_millis(300));
+    ip(&["link", "del", &name])?;
+    let r = t.join().map_err(|_| "reader panicked")?;
+    expect_errno(r, libc::EFAULT, "blocked read across delete")?;
+    let mut buf = [0u8; 16];
+    expect_errno(io_errno((&f).read(&mut buf)), libc::EBADFD, "read after")?;
     Ok(())
 }

@@ -31,19 +31,6 @@ pub const TESTS: &[Test] = tests![
     insmod_rmmod_20,
 ];
 
-/// Expects `ret` to be the error `want`.
-fn expect_err(ret: SysResult, want: i32, what: &str) -> TestResult {
-    match ret {
-        Err(e) if e == want => Ok(()),
-        Err(e) => Err(format!(
-            "{what}: {} (want {})",
-            errno_name(e),
-            errno_name(want)
-        )),
-        Ok(v) => Err(format!("{what}: returned {v} (want {})", errno_name(want))),
-    }
-}
-
 fn open() -> Result<fs::File, String> {
     open_tun().map_err(|e| format!("open /dev/net/tun: {e}"))
 }
@@ -106,7 +93,7 @@ fn getfeatures(_: &Ctx) -> TestResult {
         | IFF_NAPI
         | IFF_NAPI_FRAGS;
     ensure!(features == want, "features {features:#x}, want {want:#x}");
-    expect_err(
+    expect_errno(
         ioctl_ptr(&f, TUNGETFEATURES, std::ptr::null_mut::<u32>()),
         libc::EFAULT,
         "TUNGETFEATURES(NULL)",
@@ -151,11 +138,11 @@ fn unattached_ioctls_ebadfd(_: &Ctx) -> TestResult {
     let mut errors = Vec::new();
     for (name, cmd) in cmds {
         let mut buf = IfReq::default();
-        if let Err(e) = expect_err(ioctl_ptr(&f, cmd, &mut buf), libc::EBADFD, name) {
+        if let Err(e) = expect_errno(ioctl_ptr(&f, cmd, &mut buf), libc::EBADFD, name) {
             errors.push(e);
         }
         // Integer-argument style (TUNSETPERSIST 1, TUNSETNOCSUM 0, ...).
-        if let Err(e) = expect_err(ioctl_val(&f, cmd, 1), libc::EBADFD, name) {
+        if let Err(e) = expect_errno(ioctl_val(&f, cmd, 1), libc::EBADFD, name) {
             if cmd != SIOCGIFHWADDR && cmd != SIOCSIFHWADDR && cmd != SIOCGIFFLAGS {
                 errors.push(format!("{e} (by value)"));
             }
@@ -170,28 +157,28 @@ fn unattached_ioctls_ebadfd(_: &Ctx) -> TestResult {
 fn unattached_ioctls_efault(_: &Ctx) -> TestResult {
     let f = open()?;
     let null = std::ptr::null_mut::<IfReq>();
-    expect_err(
+    expect_errno(
         ioctl_ptr(&f, TUNSETQUEUE, null),
         libc::EFAULT,
         "TUNSETQUEUE(NULL)",
     )?;
-    expect_err(
+    expect_errno(
         ioctl_ptr(&f, SIOCGIFHWADDR, null),
         libc::EFAULT,
         "SIOCGIFHWADDR(NULL)",
     )?;
-    expect_err(
+    expect_errno(
         ioctl_ptr(&f, SIOCSIFHWADDR, null),
         libc::EFAULT,
         "SIOCSIFHWADDR(NULL)",
     )?;
-    expect_err(
+    expect_errno(
         ioctl_ptr(&f, TUNSETIFINDEX, null),
         libc::EFAULT,
         "TUNSETIFINDEX(NULL)",
     )?;
     // Commands that need a device do not read their argument first.
-    expect_err(
+    expect_errno(
         ioctl_ptr(&f, TUNGETIFF, null),
         libc::EBADFD,
         "TUNGETIFF(NULL)",
@@ -207,7 +194,7 @@ fn unattached_setqueue_einval(_: &Ctx) -> TestResult {
             flags: flags as u16 as i16,
             ..Default::default()
         };
-        expect_err(
+        expect_errno(
             ioctl_ptr(&f, TUNSETQUEUE, &mut ifr),
             libc::EINVAL,
             &format!("TUNSETQUEUE({flags:#x})"),
@@ -220,7 +207,7 @@ fn unattached_setqueue_einval(_: &Ctx) -> TestResult {
 fn unattached_setifindex(_: &Ctx) -> TestResult {
     let f = open()?;
     let mut idx: i32 = -1;
-    expect_err(
+    expect_errno(
         ioctl_ptr(&f, TUNSETIFINDEX, &mut idx),
         libc::EINVAL,
         "TUNSETIFINDEX(-1)",
@@ -281,7 +268,7 @@ fn open_close_threads(_: &Ctx) -> TestResult {
                     let f = open()?;
                     let mut features = 0u32;
                     ioctl_ptr(&f, TUNGETFEATURES, &mut features).map_err(errno_name)?;
-                    expect_err(ioctl_val(&f, TUNGETIFF, 0), libc::EBADFD, "TUNGETIFF")?;
+                    expect_errno(ioctl_val(&f, TUNGETIFF, 0), libc::EBADFD, "TUNGETIFF")?;
                 }
                 Ok(())
             })
@@ -312,7 +299,7 @@ fn rmmod_refused_while_open(ctx: &Ctx) -> TestResult {
     let f = open()?;
     let one = count()?;
     ensure!(one > idle, "refcnt {one} with a file open, {idle} without");
-    expect_err(
+    expect_errno(
         rmmod(&ctx.module_name),
         libc::EWOULDBLOCK,
         "rmmod with a file open",

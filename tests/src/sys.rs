@@ -149,6 +149,26 @@ pub fn fstat(fd: &impl AsRawFd) -> Result<libc::stat, i32> {
     Ok(st)
 }
 
+/// Expects the error `want` from a call described by `what`.
+pub fn expect_errno<T: std::fmt::Debug>(
+    r: Result<T, i32>,
+    want: i32,
+    what: &str,
+) -> Result<(), String> {
+    match r {
+        Err(e) if e == want => Ok(()),
+        Err(e) => Err(format!(
+            "{what}: {} (want {})",
+            errno_name(e),
+            errno_name(want)
+        )),
+        Ok(v) => Err(format!(
+            "{what}: returned {v:?} (want {})",
+            errno_name(want)
+        )),
+    }
+}
+
 /// The name of an errno, for messages.
 pub fn errno_name(e: i32) -> String {
     let name = match e {
