@@ -8,6 +8,8 @@
 
 use core::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
 
+use core::fmt::Write;
+
 use kernel::{bindings, c_str, prelude::*, sync::Arc};
 
 use crate::{
@@ -18,6 +20,7 @@ use crate::{
         netdev::{ArcSlot, DeviceOps, DeviceSetup, NetDevOps, NetDevice, NewNetDevice, Xmit},
         rcu,
         skbuff::SkBuff,
+        sysfs::{AttrGroup, AttrList, RoAttr},
     },
     rtun_chr::TunFile,
     rtun_uapi::*,
@@ -479,19 +482,65 @@ pub(crate) fn create<'a>(
         ifindex: tfile.ifindex(),
     };
     let tun = TunStruct::new(type_flag | (ifr_flags & TUN_FEATURES), queues)?;
-    let net = tfile.net();
     if ether {
-        let new = NewNetDevice::<Tap>::new(net, &TUN_LINK, name, queues, &setup, tun)?;
-        new.dev().init_features(TUN_HW_FEATURES, !F_VLAN_TX);
-        new.priv_().attach(rtnl, new.dev(), tfile)?;
-        new.register(rtnl)
+        register::<Tap>(rtnl, tfile, name, queues, &setup, tun)
     } else {
-        let new = NewNetDevice::<Tun>::new(net, &TUN_LINK, name, queues, &setup, tun)?;
-        new.dev().init_features(TUN_HW_FEATURES, !F_VLAN_TX);
-        new.priv_().attach(rtnl, new.dev(), tfile)?;
-        new.register(rtnl)
+        register::<Tun>(rtnl, tfile, name, queues, &setup, tun)
     }
 }
+
+/// Allocates a device of kind `K`, attaches `tfile` as its first queue and
+/// registers it (`tun_net_init` runs the attach from `ndo_init`; here it
+/// precedes `register_netdevice`).
+fn register<'a, K: NetDevOps<Priv = TunStruct>>(
+    rtnl: &'a Rtnl,
+    tfile: Arc<TunFile>,
+    name: &CStr,
+    queues: u32,
+    setup: &DeviceSetup,
+    tun: TunStruct,
+) -> Result<&'a NetDevice> {
+    let new = NewNetDevice::<K>::new(
+        tfile.net(),
+        &TUN_LINK,
+        &TUN_ATTR_GROUP,
+        name,
+        queues,
+        setup,
+        tun,
+    )?;
+    new.dev().init_features(TUN_HW_FEATURES, !F_VLAN_TX);
+    new.priv_().attach(rtnl, new.dev(), tfile)?;
+    new.register(rtnl)
+}
+
+/// `/sys/class/net/<dev>/tun_flags`: what `TUNGETIFF` reports, and what
+/// `ip tuntap show` reads.
+static TUN_FLAGS_ATTR: RoAttr = RoAttr::new(c_str!("tun_flags"), |dev, out| {
+    let flags = TunStruct::of(dev).map_or(0, TunStruct::iff_flags);
+    writeln!(out, "0x{flags:x}")
+});
+
+/// `owner`: the uid set with `TUNSETOWNER` as the reader sees it, or -1.
+static OWNER_ATTR: RoAttr = RoAttr::new(c_str!("owner"), |dev, out| {
+    match TunStruct::of(dev).map(|t| t.owner.load(Ordering::Relaxed)) {
+        Some(id) if id != INVALID_ID => writeln!(out, "{}", cred::uid_for_caller(id)),
+        _ => writeln!(out, "-1"),
+    }
+});
+
+/// `group`: as `owner`, for `TUNSETGROUP`.
+static GROUP_ATTR: RoAttr = RoAttr::new(c_str!("group"), |dev, out| {
+    match TunStruct::of(dev).map(|t| t.group.load(Ordering::Relaxed)) {
+        Some(id) if id != INVALID_ID => writeln!(out, "{}", cred::gid_for_caller(id)),
+        _ => writeln!(out, "-1"),
+    }
+});
+
+static TUN_ATTRS: AttrList<3> = AttrList::new([&TUN_FLAGS_ATTR, &OWNER_ATTR, &GROUP_ATTR]);
+
+/// tun.c's `tun_attr_group`.
+static TUN_ATTR_GROUP: AttrGroup = AttrGroup::new(&TUN_ATTRS);
 
 /// Link kind `tun`, as `tun_link_ops`.
 pub(crate) struct TunLink;

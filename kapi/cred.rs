@@ -38,3 +38,16 @@ pub(crate) fn in_egroup(gid: u32) -> bool {
     // SAFETY: Reads the caller's own credentials.
     unsafe { bindings::in_egroup_p(bindings::kgid_t { val: gid }) != 0 }
 }
+
+/// A kernel uid as the caller's user namespace sees it
+/// (`from_kuid_munged`: the overflow id if it does not map).
+pub(crate) fn uid_for_caller(kuid: u32) -> u32 {
+    // SAFETY: As in `make_kuid`.
+    unsafe { bindings::from_kuid_munged((*current_cred()).user_ns, bindings::kuid_t { val: kuid }) }
+}
+
+/// As [`uid_for_caller`], for group ids.
+pub(crate) fn gid_for_caller(kgid: u32) -> u32 {
+    // SAFETY: As in `make_kuid`.
+    unsafe { bindings::from_kgid_munged((*current_cred()).user_ns, bindings::kgid_t { val: kgid }) }
+}

@@ -22,5 +22,6 @@ pub(crate) mod netdev;
 pub(crate) mod ptr_ring;
 pub(crate) mod rcu;
 pub(crate) mod skbuff;
+pub(crate) mod sysfs;
 pub(crate) mod user;
 pub(crate) mod wait;

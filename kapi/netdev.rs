@@ -542,6 +542,7 @@ impl<T: NetDevOps> NewNetDevice<T> {
     pub(crate) fn new<L: super::net::LinkType>(
         net: &super::net::NetRef,
         link: &'static super::net::LinkOps<L>,
+        attrs: &'static super::sysfs::AttrGroup,
         name: &CStr,
         queues: u32,
         setup: &DeviceSetup,
@@ -585,6 +586,7 @@ impl<T: NetDevOps> NewNetDevice<T> {
             // which outlives it (namespaces delete their devices first).
             (*raw).nd_net.net = net.as_raw();
             (*raw).rtnl_link_ops = link.as_ptr();
+            (*raw).sysfs_groups[0] = attrs.as_ptr();
             (*raw).tx_queue_len = setup.tx_queue_len;
             (*raw).ifindex = setup.ifindex;
             (*raw).set_pcpu_stat_type(bindings::netdev_stat_type_NETDEV_PCPU_STAT_TSTATS);

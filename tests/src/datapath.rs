@@ -236,8 +236,19 @@ fn persist(ctx: &Ctx) -> TestResult {
 /// iproute2's `ip tuntap` (TUNSETIFF + TUNSETPERSIST) adds and deletes.
 fn ip_tuntap_add_del(_: &Ctx) -> TestResult {
     for mode in ["tun", "tap"] {
-        ip(&["tuntap", "add", "dev", "rttuntap", "mode", mode])?;
+        ip(&[
+            "tuntap", "add", "dev", "rttuntap", "mode", mode, "user", "1000",
+        ])?;
         ensure!(!gone("rttuntap"), "ip tuntap add {mode} made no device");
+        let show = ip(&["tuntap", "show", "dev", "rttuntap"])?;
+        ensure!(
+            show.contains(&format!("rttuntap: {mode} persist user 1000")),
+            "ip tuntap show: {show:?}"
+        );
+        let want_flags = if mode == "tun" { "0x1801" } else { "0x1802" };
+        ensure!(sysfs("rttuntap", "tun_flags")? == want_flags, "tun_flags");
+        ensure!(sysfs("rttuntap", "owner")? == "1000", "owner");
+        ensure!(sysfs("rttuntap", "group")? == "-1", "group");
         ip(&["tuntap", "del", "dev", "rttuntap", "mode", mode])?;
         ensure!(gone("rttuntap"), "ip tuntap del {mode} left the device");
     }
