@@ -96,7 +96,7 @@ pub(crate) struct ShowBuf {
 
 impl fmt::Write for ShowBuf {
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        let room = (bindings::PAGE_SIZE as usize).saturating_sub(self.len);
+        let room = bindings::PAGE_SIZE.saturating_sub(self.len);
         let n = s.len().min(room);
         // SAFETY: `buf` is the page sysfs handed us; `len + n` stays within
         // it.
