@@ -16,7 +16,7 @@ use crate::{
     kapi::{
         cred::{self, INVALID_ID},
         error::eopnotsupp,
-        net::{ExtAck, LinkOps, LinkType, NetdevEvent, Rtnl},
+        net::{nla_total_size, ExtAck, LinkOps, LinkType, NetdevEvent, NlAttrs, Rtnl},
         netdev::{ArcSlot, DeviceOps, DeviceSetup, NetDevOps, NetDevice, NewNetDevice, Xmit},
         rcu,
         skbuff::SkBuff,
@@ -556,6 +556,39 @@ impl LinkType for TunLink {
     fn validate(extack: &mut ExtAck<'_>) -> Result {
         extack.set_msg(c_str!("tun/tap creation via rtnetlink is not supported."));
         Err(eopnotsupp())
+    }
+
+    /// `tun_get_size`.
+    fn info_size(_dev: &NetDevice) -> usize {
+        2 * nla_total_size(4) + 5 * nla_total_size(1) + 2 * nla_total_size(4)
+    }
+
+    /// `tun_fill_info`: what `ip -d link show` prints after `tun`.
+    fn fill_info(dev: &NetDevice, msg: &mut NlAttrs<'_>) -> Result {
+        let Some(tun) = TunStruct::of(dev) else {
+            return Ok(());
+        };
+        let flags = tun.flags();
+        let bit = |f: u32| u8::from(flags & f != 0);
+        // CAST: The type bits are IFF_TUN (1) or IFF_TAP (2).
+        msg.put_u8(bindings::IFLA_TUN_TYPE, (flags & TUN_TYPE_MASK) as u8)?;
+        let owner = tun.owner.load(Ordering::Relaxed);
+        if owner != INVALID_ID {
+            msg.put_u32(bindings::IFLA_TUN_OWNER, cred::uid_for_caller(owner))?;
+        }
+        let group = tun.group.load(Ordering::Relaxed);
+        if group != INVALID_ID {
+            msg.put_u32(bindings::IFLA_TUN_GROUP, cred::gid_for_caller(group))?;
+        }
+        msg.put_u8(bindings::IFLA_TUN_PI, 1 - bit(IFF_NO_PI))?;
+        msg.put_u8(bindings::IFLA_TUN_VNET_HDR, bit(IFF_VNET_HDR))?;
+        msg.put_u8(bindings::IFLA_TUN_PERSIST, bit(IFF_PERSIST))?;
+        msg.put_u8(bindings::IFLA_TUN_MULTI_QUEUE, bit(IFF_MULTI_QUEUE))?;
+        if flags & IFF_MULTI_QUEUE != 0 {
+            msg.put_u32(bindings::IFLA_TUN_NUM_QUEUES, tun.numqueues())?;
+            msg.put_u32(bindings::IFLA_TUN_NUM_DISABLED_QUEUES, tun.numdisabled())?;
+        }
+        Ok(())
     }
 
     /// `tun_device_event`: a new `tx_queue_len` resizes every queue's ring

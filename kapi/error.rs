@@ -20,4 +20,6 @@ errno! {
     ebadfd => EBADFD;
     /// Operation not supported: e.g. creating a tun link over rtnetlink.
     eopnotsupp => EOPNOTSUPP;
+    /// Message too long: a netlink attribute did not fit.
+    emsgsize => EMSGSIZE;
 }

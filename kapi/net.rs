@@ -146,6 +146,48 @@ impl ExtAck<'_> {
     }
 }
 
+/// A netlink message being filled with attributes.
+pub(crate) struct NlAttrs<'a> {
+    skb: *mut bindings::sk_buff,
+    _p: PhantomData<&'a mut bindings::sk_buff>,
+}
+
+impl NlAttrs<'_> {
+    fn put(&mut self, attr: u32, data: &[u8]) -> Result {
+        // CAST: Attribute types and our lengths are small.
+        // SAFETY: `skb` is the message under construction, ours during the
+        // callback; `data` is valid for reads of its length.
+        let ret = unsafe {
+            bindings::nla_put(
+                self.skb,
+                attr as i32,
+                data.len() as i32,
+                data.as_ptr().cast(),
+            )
+        };
+        if ret == 0 {
+            Ok(())
+        } else {
+            Err(super::error::emsgsize())
+        }
+    }
+
+    /// `nla_put_u8`.
+    pub(crate) fn put_u8(&mut self, attr: u32, v: u8) -> Result {
+        self.put(attr, &[v])
+    }
+
+    /// `nla_put_u32`.
+    pub(crate) fn put_u32(&mut self, attr: u32, v: u32) -> Result {
+        self.put(attr, &v.to_ne_bytes())
+    }
+}
+
+/// `nla_total_size(len)`: an attribute's header and payload, aligned.
+pub(crate) const fn nla_total_size(len: usize) -> usize {
+    (4 + len + 3) & !3
+}
+
 /// The netdevice notifier events rtun acts on.
 pub(crate) enum NetdevEvent {
     /// `NETDEV_UP`.
@@ -164,6 +206,16 @@ pub(crate) trait LinkType {
 
     /// Validates a `RTM_NEWLINK` request for this kind.
     fn validate(extack: &mut ExtAck<'_>) -> Result;
+
+    /// Room `fill_info` needs in a netlink message (`get_size`).
+    fn info_size(_dev: &NetDevice) -> usize {
+        0
+    }
+
+    /// Adds the kind's attributes to `IFLA_INFO_DATA` (`fill_info`).
+    fn fill_info(_dev: &NetDevice, _msg: &mut NlAttrs<'_>) -> Result {
+        Ok(())
+    }
 
     /// Handles a netdevice notifier event for a device of this kind.
     fn netdev_event(_dev: &NetDevice, _event: NetdevEvent, _rtnl: &Rtnl) -> Result {
@@ -194,6 +246,8 @@ impl<T: LinkType> LinkOps<T> {
                 // What rtnetlink defaults to for kinds with a `setup`: `ip
                 // link del` unregisters the device.
                 dellink: Some(bindings::unregister_netdevice_queue),
+                get_size: Some(get_size_callback::<T>),
+                fill_info: Some(fill_info_callback::<T>),
                 // SAFETY: All-zero is a valid `rtnl_link_ops` tail.
                 ..unsafe { core::mem::MaybeUninit::zeroed().assume_init() }
             }),
@@ -304,5 +358,32 @@ unsafe extern "C" fn event_callback<T: LinkType>(
         Ok(()) => bindings::NOTIFY_DONE as c_int,
         // CAST: NOTIFY_BAD fits an int.
         Err(_) => bindings::NOTIFY_BAD as c_int,
+    }
+}
+
+/// # Safety
+///
+/// Called by rtnetlink with a device of this kind.
+unsafe extern "C" fn get_size_callback<T: LinkType>(dev: *const bindings::net_device) -> usize {
+    // SAFETY: The device is valid for the call.
+    T::info_size(unsafe { NetDevice::from_raw(dev.cast_mut()) })
+}
+
+/// # Safety
+///
+/// Called by rtnetlink, under RTNL, with the message being built and a
+/// device of this kind.
+unsafe extern "C" fn fill_info_callback<T: LinkType>(
+    skb: *mut bindings::sk_buff,
+    dev: *const bindings::net_device,
+) -> c_int {
+    let mut msg = NlAttrs {
+        skb,
+        _p: PhantomData,
+    };
+    // SAFETY: The device is valid for the call.
+    match T::fill_info(unsafe { NetDevice::from_raw(dev.cast_mut()) }, &mut msg) {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
     }
 }

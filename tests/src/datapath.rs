@@ -25,6 +25,7 @@ pub const TESTS: &[Test] = tests![
     getiff,
     persist,
     ip_tuntap_add_del,
+    ip_detail_link_info,
     unattached_read_write_poll,
     tun_ping_no_pi,
     tun_ping_pi,
@@ -706,4 +707,60 @@ fn blocked_reader_woken_by_delete(_: &Ctx) -> TestResult {
     let mut buf = [0u8; 16];
     expect_errno(io_errno((&f).read(&mut buf)), libc::EBADFD, "read after")?;
     Ok(())
+}
+
+/// `ip -d link show` prints the kind's attributes (`IFLA_INFO_DATA`).
+fn ip_detail_link_info(_: &Ctx) -> TestResult {
+    let flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR | IFF_MULTI_QUEUE;
+    let (f, name) = tun_create("rtdetail", flags)?;
+    let (_g, _) = tun_create("rtdetail", flags)?;
+    ioctl_val(&f, TUNSETOWNER, 1000).map_err(errno_name)?;
+    let mut ifr = IfReq::new("", IFF_DETACH_QUEUE);
+    ioctl_ptr(&f, TUNSETQUEUE, &mut ifr).map_err(errno_name)?;
+    let all = ip(&["-d", "link", "show", "dev", &name])?;
+    let out = all
+        .lines()
+        .find(|l| l.contains("tun type"))
+        .unwrap_or("")
+        .to_owned();
+    // uid 1000 prints as its name when the passwd file has one.
+    let user = uid_name(1000);
+    for want in [
+        "tun type tap",
+        "pi off",
+        "vnet_hdr on",
+        "multi_queue",
+        "numqueues 1",
+        "numdisabled 1",
+        "persist off",
+        &user,
+    ] {
+        ensure!(out.contains(want), "no {want:?} in {out:?}");
+    }
+    ensure!(
+        !out.contains(" group "),
+        "group shown though unset: {out:?}"
+    );
+    let (_t, tname) = tun_create("rtdetail1", IFF_TUN)?;
+    let out = ip(&["-d", "link", "show", "dev", &tname])?;
+    ensure!(
+        out.contains("tun type tun pi on vnet_hdr off"),
+        "tun: {out:?}"
+    );
+    ensure!(
+        !out.contains("numqueues"),
+        "single queue shows numqueues: {out:?}"
+    );
+    Ok(())
+}
+
+/// `user NAME` as iproute2 prints uid `uid`: its passwd name, or the number.
+fn uid_name(uid: u32) -> String {
+    let name = fs::read_to_string("/etc/passwd").ok().and_then(|p| {
+        p.lines().find_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            (f.len() > 2 && f[2] == uid.to_string()).then(|| f[0].to_owned())
+        })
+    });
+    format!("user {}", name.unwrap_or_else(|| uid.to_string()))
 }
