@@ -16,6 +16,7 @@ use crate::{
     kapi::{
         cred::{self, INVALID_ID},
         error::eopnotsupp,
+        ethtool::{EthtoolDriver, EthtoolOps, LinkKsettings, RtnlCell},
         net::{nla_total_size, ExtAck, LinkOps, LinkType, NetdevEvent, NlAttrs, Rtnl},
         netdev::{ArcSlot, DeviceOps, DeviceSetup, NetDevOps, NetDevice, NewNetDevice, Xmit},
         rcu,
@@ -69,6 +70,10 @@ pub(crate) struct TunStruct {
     pub(crate) msg_enable: AtomicU32,
     /// The offloads `TUNSETOFFLOAD` allows (`NETIF_F_*`).
     set_features: AtomicU64,
+    /// What `ethtool` reports and `ethtool -s` sets (`link_ksettings`).
+    ksettings: RtnlCell<LinkKsettings>,
+    /// `ethtool -C rx-frames` (`rx_batched`); stored, rtun does not batch.
+    rx_batched: AtomicU32,
 }
 
 /// `TUN_VNET_LE`: the vnet header is little-endian (`TUNSETVNETLE`).
@@ -179,6 +184,8 @@ impl TunStruct {
             vnet_hdr_sz: AtomicI32::new(VIRTIO_NET_HDR_LEN),
             msg_enable: AtomicU32::new(0),
             set_features: AtomicU64::new(0),
+            ksettings: RtnlCell::new(LinkKsettings::fixed(bindings::SPEED_10000, true)),
+            rx_batched: AtomicU32::new(0),
         })
     }
 
@@ -504,6 +511,7 @@ fn register<'a, K: NetDevOps<Priv = TunStruct>>(
         tfile.net(),
         &TUN_LINK,
         &TUN_ATTR_GROUP,
+        &TUN_ETHTOOL,
         name,
         queues,
         setup,
@@ -541,6 +549,61 @@ static TUN_ATTRS: AttrList<3> = AttrList::new([&TUN_FLAGS_ATTR, &OWNER_ATTR, &GR
 
 /// tun.c's `tun_attr_group`.
 static TUN_ATTR_GROUP: AttrGroup = AttrGroup::new(&TUN_ATTRS);
+
+/// tun.c's `tun_ethtool_ops`.
+struct TunEthtool;
+
+static TUN_ETHTOOL: EthtoolOps<TunEthtool> = EthtoolOps::new();
+
+/// `NAPI_POLL_WEIGHT`: the most frames tun batches.
+const NAPI_POLL_WEIGHT: u32 = 64;
+
+impl EthtoolDriver for TunEthtool {
+    type Priv = TunStruct;
+
+    fn priv_of(dev: &NetDevice) -> Option<&TunStruct> {
+        TunStruct::of(dev)
+    }
+
+    fn drvinfo(tun: &TunStruct) -> (&'static CStr, &'static CStr, &'static CStr) {
+        let bus = if tun.flags() & TUN_TYPE_MASK == IFF_TAP {
+            c_str!("tap")
+        } else {
+            c_str!("tun")
+        };
+        (c_str!("tun"), c_str!("1.6"), bus)
+    }
+
+    fn msglevel(tun: &TunStruct) -> u32 {
+        tun.msg_enable.load(Ordering::Relaxed)
+    }
+
+    fn set_msglevel(tun: &TunStruct, v: u32) {
+        tun.msg_enable.store(v, Ordering::Relaxed);
+    }
+
+    fn channels(tun: &TunStruct) -> (u32, u32) {
+        let max = if tun.flags() & IFF_MULTI_QUEUE != 0 {
+            MAX_TAP_QUEUES
+        } else {
+            1
+        };
+        (tun.numqueues(), max)
+    }
+
+    fn rx_max_frames(tun: &TunStruct) -> u32 {
+        tun.rx_batched.load(Ordering::Relaxed)
+    }
+
+    fn set_rx_max_frames(tun: &TunStruct, v: u32) {
+        tun.rx_batched
+            .store(v.min(NAPI_POLL_WEIGHT), Ordering::Relaxed);
+    }
+
+    fn ksettings(tun: &TunStruct) -> &RtnlCell<LinkKsettings> {
+        &tun.ksettings
+    }
+}
 
 /// Link kind `tun`, as `tun_link_ops`.
 pub(crate) struct TunLink;

@@ -12,6 +12,7 @@
 
 pub(crate) mod cred;
 pub(crate) mod error;
+pub(crate) mod ethtool;
 pub(crate) mod fasync;
 pub(crate) mod file;
 pub(crate) mod iov;

@@ -539,10 +539,15 @@ impl<T: NetDevOps> NewNetDevice<T> {
     /// Allocates a device with `queues` TX and RX queues in `net`, named
     /// after `name` (a `%d` template or a name), and initialises its
     /// private data.
-    pub(crate) fn new<L: super::net::LinkType>(
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "mirrors alloc_netdev_mqs and tun_setup"
+    )]
+    pub(crate) fn new<L: super::net::LinkType, E: super::ethtool::EthtoolDriver>(
         net: &super::net::NetRef,
         link: &'static super::net::LinkOps<L>,
         attrs: &'static super::sysfs::AttrGroup,
+        ethtool: &'static super::ethtool::EthtoolOps<E>,
         name: &CStr,
         queues: u32,
         setup: &DeviceSetup,
@@ -587,6 +592,7 @@ impl<T: NetDevOps> NewNetDevice<T> {
             (*raw).nd_net.net = net.as_raw();
             (*raw).rtnl_link_ops = link.as_ptr();
             (*raw).sysfs_groups[0] = attrs.as_ptr();
+            (*raw).ethtool_ops = ethtool.as_ptr();
             (*raw).tx_queue_len = setup.tx_queue_len;
             (*raw).ifindex = setup.ifindex;
             (*raw).set_pcpu_stat_type(bindings::netdev_stat_type_NETDEV_PCPU_STAT_TSTATS);

@@ -18,6 +18,7 @@ mod foundation;
 mod ioctls;
 mod multiqueue;
 mod packet;
+mod surface;
 mod sys;
 mod traffic;
 
@@ -94,7 +95,8 @@ fn main() {
         .chain(datapath::TESTS)
         .chain(ioctls::TESTS)
         .chain(multiqueue::TESTS)
-        .chain(traffic::TESTS);
+        .chain(traffic::TESTS)
+        .chain(surface::TESTS);
     for test in all {
         if filter.as_deref().is_some_and(|f| !test.name.contains(f)) {
             continue;
