@@ -25,7 +25,7 @@ use crate::{
         fasync::Fasync,
         file::File,
         iov::{IovIter, Kiocb},
-        miscdevice::MiscDevice,
+        miscdevice::{MiscDevice, SeqFile},
         module,
         net::{NetRef, Rtnl},
         netdev::{DevSlot, NetDevice},
@@ -712,6 +712,20 @@ impl MiscDevice for TunChr {
 
     fn fasync(tfile: ArcBorrow<'_, TunFile>, file: &File, fd: i32, on: bool) -> Result {
         tfile.fasync.set(file, fd, on)
+    }
+
+    /// `tun_chr_show_fdinfo`: the attached device's name, or nothing.
+    fn show_fdinfo(tfile: ArcBorrow<'_, TunFile>, _file: &File, m: &mut SeqFile<'_>) {
+        let name = {
+            let rtnl = Rtnl::lock();
+            tfile.dev.get_rtnl(&rtnl).map(|d| d.name())
+        };
+        m.write(b"iff:\t");
+        if let Some(name) = name {
+            let len = name.iter().position(|&b| b == 0).unwrap_or(name.len());
+            m.write(&name[..len]);
+        }
+        m.write(b"\n");
     }
 
     fn poll(tfile: ArcBorrow<'_, TunFile>, file: &File, table: &PollTable) -> u32 {

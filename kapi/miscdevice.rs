@@ -37,6 +37,22 @@ pub(crate) struct MiscDeviceOptions {
     pub(crate) nodename: Option<&'static CStr>,
 }
 
+/// A `seq_file` being written (`/proc` output).
+pub(crate) struct SeqFile<'a> {
+    m: *mut bindings::seq_file,
+    _p: PhantomData<&'a mut bindings::seq_file>,
+}
+
+impl SeqFile<'_> {
+    /// Appends `data` (`seq_write`); output that does not fit is dropped
+    /// and retried by the seq_file core with a bigger buffer.
+    pub(crate) fn write(&mut self, data: &[u8]) {
+        // SAFETY: `m` is the seq_file of the current `show`, ours for the
+        // call; `data` is valid for reads of its length.
+        unsafe { bindings::seq_write(self.m, data.as_ptr().cast(), data.len()) };
+    }
+}
+
 /// The file operations of a misc device.
 #[vtable]
 pub(crate) trait MiscDevice: Sized {
@@ -88,6 +104,15 @@ pub(crate) trait MiscDevice: Sized {
         _fd: i32,
         _on: bool,
     ) -> Result {
+        kernel::build_error(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Adds lines to `/proc/<pid>/fdinfo/<fd>`.
+    fn show_fdinfo(
+        _device: <Self::Ptr as ForeignOwnable>::Borrowed<'_>,
+        _file: &File,
+        _m: &mut SeqFile<'_>,
+    ) {
         kernel::build_error(VTABLE_DEFAULT_ERROR)
     }
 
@@ -218,6 +243,11 @@ impl<T: MiscDevice> Vtable<T> {
         },
         fasync: if T::HAS_FASYNC {
             Some(fasync_callback::<T>)
+        } else {
+            None
+        },
+        show_fdinfo: if T::HAS_SHOW_FDINFO {
+            Some(show_fdinfo_callback::<T>)
         } else {
             None
         },
@@ -410,4 +440,18 @@ unsafe extern "C" fn fasync_callback<T: MiscDevice>(
         Ok(()) => 0,
         Err(err) => err.to_errno(),
     }
+}
+
+/// # Safety
+///
+/// Called by procfs with a seq_file and an open file of this device.
+unsafe extern "C" fn show_fdinfo_callback<T: MiscDevice>(
+    m: *mut bindings::seq_file,
+    raw_file: *mut bindings::file,
+) {
+    // SAFETY: As in `do_ioctl`: the file is open for the call.
+    let device = unsafe { T::Ptr::borrow((*raw_file).private_data) };
+    // SAFETY: The file is valid during the call.
+    let file = unsafe { File::from_raw(raw_file) };
+    T::show_fdinfo(device, file, &mut SeqFile { m, _p: PhantomData });
 }

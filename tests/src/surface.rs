@@ -6,7 +6,7 @@ use std::process::Command;
 
 use crate::{ensure, sys::*, tests, Ctx, Test, TestResult};
 
-pub const TESTS: &[Test] = tests![ethtool_info_and_settings];
+pub const TESTS: &[Test] = tests![ethtool_info_and_settings, fdinfo_iff];
 
 fn ethtool(args: &[&str]) -> Result<String, String> {
     let out = Command::new("ethtool")
@@ -62,5 +62,19 @@ fn ethtool_info_and_settings(_: &Ctx) -> TestResult {
     let (_t, tname) = tun_create("rtethtool1", IFF_TUN)?;
     let info = ethtool(&["-i", &tname])?;
     ensure!(info.contains("bus-info: tun"), "tun bus-info: {info:?}");
+    Ok(())
+}
+
+/// `/proc/self/fdinfo/<fd>` names the attached device (`iff:`), empty when
+/// unattached.
+fn fdinfo_iff(_: &Ctx) -> TestResult {
+    use std::os::fd::AsRawFd;
+    let fdinfo = |fd: i32| std::fs::read_to_string(format!("/proc/self/fdinfo/{fd}"));
+    let un = open_tun().map_err(|e| e.to_string())?;
+    let text = fdinfo(un.as_raw_fd()).map_err(|e| e.to_string())?;
+    ensure!(text.contains("iff:\t\n"), "unattached fdinfo {text:?}");
+    let (f, name) = tun_create("rtfdinfo", IFF_TUN)?;
+    let text = fdinfo(f.as_raw_fd()).map_err(|e| e.to_string())?;
+    ensure!(text.contains(&format!("iff:\t{name}\n")), "fdinfo {text:?}");
     Ok(())
 }
