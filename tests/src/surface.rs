@@ -6,7 +6,11 @@ use std::process::Command;
 
 use crate::{ensure, sys::*, tests, Ctx, Test, TestResult};
 
-pub const TESTS: &[Test] = tests![ethtool_info_and_settings, fdinfo_iff];
+pub const TESTS: &[Test] = tests![
+    ethtool_info_and_settings,
+    fdinfo_iff,
+    create_in_user_namespace
+];
 
 fn ethtool(args: &[&str]) -> Result<String, String> {
     let out = Command::new("ethtool")
@@ -76,5 +80,55 @@ fn fdinfo_iff(_: &Ctx) -> TestResult {
     let (f, name) = tun_create("rtfdinfo", IFF_TUN)?;
     let text = fdinfo(f.as_raw_fd()).map_err(|e| e.to_string())?;
     ensure!(text.contains(&format!("iff:\t{name}\n")), "fdinfo {text:?}");
+    Ok(())
+}
+
+/// A process in a new user and network namespace (as slirp4netns or
+/// rootless containers run) creates a device there: `CAP_NET_ADMIN` over
+/// the namespace suffices, and the device lives in it.
+fn create_in_user_namespace(_: &Ctx) -> TestResult {
+    // SAFETY: Single-threaded here; the child only makes system calls and
+    // exits.
+    let pid = unsafe { libc::fork() };
+    ensure!(pid >= 0, "fork failed");
+    if pid == 0 {
+        let code = (|| -> Result<(), i32> {
+            // SAFETY: Plain system calls in the child.
+            if unsafe { libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNET) } != 0 {
+                return Err(10);
+            }
+            std::fs::write("/proc/self/setgroups", "deny").map_err(|_| 11)?;
+            std::fs::write("/proc/self/uid_map", "0 0 1").map_err(|_| 12)?;
+            std::fs::write("/proc/self/gid_map", "0 0 1").map_err(|_| 13)?;
+            let (f, name) = tun_create("rtuserns", IFF_TAP | IFF_NO_PI).map_err(|_| 14)?;
+            // The device is in the child's namespace (sysfs shows the
+            // parent's, so ask the kernel by name).
+            let cname = std::ffi::CString::new(name).map_err(|_| 15)?;
+            // SAFETY: A NUL-terminated name.
+            if unsafe { libc::if_nametoindex(cname.as_ptr()) } == 0 {
+                return Err(15);
+            }
+            let fd = ioctl_val(&f, SIOCGSKNS, 0).map_err(|_| 16)?;
+            let ns = own_fd(fd);
+            let got = fstat(&ns).map_err(|_| 17)?;
+            let want = stat("/proc/self/ns/net").map_err(|_| 18)?;
+            if (got.st_dev, got.st_ino) != (want.st_dev, want.st_ino) {
+                return Err(19);
+            }
+            Ok(())
+        })();
+        // SAFETY: Leaves the child without running the parent's destructors.
+        unsafe { libc::_exit(code.err().unwrap_or(0)) };
+    }
+    let mut status = 0;
+    // SAFETY: Waits for our child.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    ensure!(libc::WIFEXITED(status), "child died");
+    let code = libc::WEXITSTATUS(status);
+    ensure!(code == 0, "child failed at step {code}");
+    ensure!(
+        std::fs::metadata("/sys/class/net/rtuserns").is_err(),
+        "device visible outside its namespace"
+    );
     Ok(())
 }
