@@ -11,6 +11,7 @@ mod kapi;
 mod rtun_chr;
 mod rtun_netdev;
 mod rtun_ring;
+mod rtun_txfilter;
 mod rtun_uapi;
 
 use kapi::{

@@ -342,6 +342,12 @@ impl TunFile {
                 Ok(0)
             }
             TUNGETDEVNETNS => dev.open_net_fd(),
+            TUNSETTXFILTER => {
+                if tun.flags() & TUN_TYPE_MASK != IFF_TAP {
+                    return Err(EINVAL);
+                }
+                tun.txflt.update(&rtnl, arg)
+            }
             // Filters and eBPF programs (issue 5) and unknown commands.
             _ => Err(EINVAL),
         }

@@ -24,6 +24,7 @@ use crate::{
         sysfs::{AttrGroup, AttrList, RoAttr},
     },
     rtun_chr::TunFile,
+    rtun_txfilter::TxFilter,
     rtun_uapi::*,
 };
 
@@ -74,6 +75,8 @@ pub(crate) struct TunStruct {
     ksettings: RtnlCell<LinkKsettings>,
     /// `ethtool -C rx-frames` (`rx_batched`); stored, rtun does not batch.
     rx_batched: AtomicU32,
+    /// `TUNSETTXFILTER` (TAP only).
+    pub(crate) txflt: TxFilter,
 }
 
 /// `TUN_VNET_LE`: the vnet header is little-endian (`TUNSETVNETLE`).
@@ -186,6 +189,7 @@ impl TunStruct {
             set_features: AtomicU64::new(0),
             ksettings: RtnlCell::new(LinkKsettings::fixed(bindings::SPEED_10000, true)),
             rx_batched: AtomicU32::new(0),
+            txflt: TxFilter::new(),
         })
     }
 
@@ -364,6 +368,11 @@ fn xmit(mut skb: SkBuff, dev: &NetDevice, tun: &TunStruct, guard: &rcu::Guard) -
         dev.tx_dropped();
         return Xmit::Drop;
     };
+    // Filters can be set on TAP devices only, so this is a no-op for TUN.
+    if !tun.txflt.accepts(skb.dest_mac()) {
+        dev.tx_dropped();
+        return Xmit::Drop;
+    }
     if skb.orphan().is_err() {
         dev.tx_dropped();
         return Xmit::Drop;

@@ -122,6 +122,21 @@ impl SkBuff {
         kernel::error::to_result(ret)
     }
 
+    /// The first six bytes of packet data (an Ethernet destination), if the
+    /// linear area holds them.
+    pub(crate) fn dest_mac(&self) -> Option<[u8; 6]> {
+        // SAFETY: The skb is valid; `skb_headlen` bytes at `data` are
+        // readable, and we read six only if there are six.
+        unsafe {
+            if bindings::skb_headlen(self.as_raw()) < 6 {
+                return None;
+            }
+            Some(core::ptr::read_unaligned(
+                (*self.as_raw()).data.cast::<[u8; 6]>(),
+            ))
+        }
+    }
+
     /// The first byte of packet data, if there is one in the linear area.
     pub(crate) fn first_byte(&self) -> Option<u8> {
         // SAFETY: The skb is valid; `skb_headlen` bytes at `data` are

@@ -45,3 +45,12 @@ pub(crate) fn write_prefix(arg: usize, buf: &[u8], len: usize) -> Result {
         .writer()
         .write_slice(&buf[..len])
 }
+
+/// Reads `len` bytes from `arg` into a new vector (`memdup_user`).
+pub(crate) fn read_vec(arg: usize, len: usize) -> Result<KVec<u8>> {
+    let mut v = KVec::new();
+    UserSlice::new(arg as UserPtr, len)
+        .reader()
+        .read_all(&mut v, GFP_KERNEL)?;
+    Ok(v)
+}

@@ -9,7 +9,8 @@ use crate::{ensure, sys::*, tests, Ctx, Test, TestResult};
 pub const TESTS: &[Test] = tests![
     ethtool_info_and_settings,
     fdinfo_iff,
-    create_in_user_namespace
+    create_in_user_namespace,
+    tap_txfilter,
 ];
 
 fn ethtool(args: &[&str]) -> Result<String, String> {
@@ -130,5 +131,117 @@ fn create_in_user_namespace(_: &Ctx) -> TestResult {
         std::fs::metadata("/sys/class/net/rtuserns").is_err(),
         "device visible outside its namespace"
     );
+    Ok(())
+}
+
+/// `struct tun_filter` with `addrs`.
+fn tun_filter(flags: u16, addrs: &[[u8; 6]]) -> Vec<u8> {
+    let mut v = flags.to_ne_bytes().to_vec();
+    v.extend_from_slice(&(addrs.len() as u16).to_ne_bytes());
+    for a in addrs {
+        v.extend_from_slice(a);
+    }
+    v
+}
+
+/// `TUNSETTXFILTER`: TAP only; exact addresses pass, others are dropped;
+/// multicast past the eighth address is hashed; a unicast address there
+/// turns the filter off (return 0).
+fn tap_txfilter(_: &Ctx) -> TestResult {
+    use std::io::Read;
+    let (t, _) = tun_create("rttxflt0", IFF_TUN)?;
+    let mut buf = tun_filter(0, &[[2, 0, 0, 0, 0, 1]]);
+    expect_errno(
+        ioctl_ptr(&t, TUNSETTXFILTER, buf.as_mut_ptr()),
+        libc::EINVAL,
+        "TUN",
+    )?;
+    let (f, name) = tun_create("rttxflt", IFF_TAP | IFF_NO_PI)?;
+    expect_errno(
+        ioctl_ptr(&f, TUNSETTXFILTER, std::ptr::null_mut::<u8>()),
+        libc::EFAULT,
+        "NULL",
+    )?;
+    std::fs::write(format!("/proc/sys/net/ipv6/conf/{name}/disable_ipv6"), "1")
+        .map_err(|e| e.to_string())?;
+    ip(&["addr", "add", "10.87.0.1/24", "dev", &name])?;
+    ip(&["link", "set", &name, "up"])?;
+    let (good, bad) = ([2, 0, 0, 0, 0, 0x11], [2, 0, 0, 0, 0, 0x22]);
+    ip(&[
+        "neigh",
+        "add",
+        "10.87.0.2",
+        "lladdr",
+        "02:00:00:00:00:11",
+        "dev",
+        &name,
+    ])?;
+    ip(&[
+        "neigh",
+        "add",
+        "10.87.0.3",
+        "lladdr",
+        "02:00:00:00:00:22",
+        "dev",
+        &name,
+    ])?;
+    let mut buf = tun_filter(0, &[good]);
+    let n = ioctl_ptr(&f, TUNSETTXFILTER, buf.as_mut_ptr()).map_err(errno_name)?;
+    ensure!(n == 1, "TUNSETTXFILTER returned {n}");
+    let sock = std::net::UdpSocket::bind("10.87.0.1:0").map_err(|e| e.to_string())?;
+    let count_to = |dest: &str, mac: [u8; 6]| -> Result<usize, String> {
+        for _ in 0..5 {
+            sock.send_to(b"flt", (dest, 9)).map_err(|e| e.to_string())?;
+        }
+        let mut got = 0;
+        let mut b = [0u8; 2048];
+        while poll1(&f, libc::POLLIN, 100) & libc::POLLIN != 0 {
+            let n = (&f).read(&mut b).map_err(|e| e.to_string())?;
+            if n >= 14 && b[..6] == mac {
+                got += 1;
+            }
+        }
+        Ok(got)
+    };
+    ensure!(
+        count_to("10.87.0.2", good)? == 5,
+        "frames to the allowed address lost"
+    );
+    ensure!(
+        count_to("10.87.0.3", bad)? == 0,
+        "frames to another address passed"
+    );
+    // Eight exact addresses, then a multicast: hashed.
+    let mut addrs = vec![[2, 0, 0, 0, 1, 0]; 8];
+    addrs.push([0x01, 0x00, 0x5e, 0, 0, 1]);
+    let mut buf = tun_filter(0, &addrs);
+    ensure!(
+        ioctl_ptr(&f, TUNSETTXFILTER, buf.as_mut_ptr()) == Ok(8),
+        "8 exact + 1 hashed"
+    );
+    ensure!(
+        count_to("10.87.0.2", good)? == 0,
+        "filtered-out address passed"
+    );
+    // A unicast address past the eighth: no filter at all.
+    addrs.push([2, 0, 0, 0, 2, 0]);
+    let mut buf = tun_filter(0, &addrs);
+    ensure!(
+        ioctl_ptr(&f, TUNSETTXFILTER, buf.as_mut_ptr()) == Ok(0),
+        "unicast in hash part"
+    );
+    ensure!(
+        count_to("10.87.0.3", bad)? == 5,
+        "disabled filter dropped frames"
+    );
+    // Count 0 disables.
+    let mut buf = tun_filter(0, &[good]);
+    ioctl_ptr(&f, TUNSETTXFILTER, buf.as_mut_ptr()).map_err(errno_name)?;
+    let mut off = tun_filter(0, &[]);
+    ensure!(
+        ioctl_ptr(&f, TUNSETTXFILTER, off.as_mut_ptr()) == Ok(0),
+        "count 0"
+    );
+    ensure!(count_to("10.87.0.3", bad)? == 5, "count 0 did not disable");
     Ok(())
 }
