@@ -9,6 +9,7 @@ use kernel::{c_str, prelude::*};
 
 mod kapi;
 mod rtun_chr;
+mod rtun_flows;
 mod rtun_netdev;
 mod rtun_ring;
 mod rtun_txfilter;

@@ -622,12 +622,22 @@ impl TunFile {
             skb.set_protocol_be(proto);
             skb.set_dev(&dev);
         }
-        skb.prepare_rx(self.queue_index.load(Ordering::Relaxed));
+        let queue = self.queue_index.load(Ordering::Relaxed);
+        skb.prepare_rx(queue);
+        // Learn the flow's queue, for replies (`tun_flow_update`).
+        let rxhash = if tun.numqueues() > 1 && !self.detached.load(Ordering::Relaxed) {
+            Some(skb.symmetric_hash())
+        } else {
+            None
+        };
         if dev.flags() & bindings::net_device_flags_IFF_UP == 0 {
             dev.rx_dropped();
             return Err(EIO);
         }
         skb.receive(&dev, len32);
+        if let Some(hash) = rxhash {
+            tun.flows.update(hash, queue);
+        }
         Ok(total)
     }
 

@@ -24,6 +24,7 @@ use crate::{
         sysfs::{AttrGroup, AttrList, RoAttr},
     },
     rtun_chr::TunFile,
+    rtun_flows::Flows,
     rtun_txfilter::TxFilter,
     rtun_uapi::*,
 };
@@ -77,6 +78,8 @@ pub(crate) struct TunStruct {
     rx_batched: AtomicU32,
     /// `TUNSETTXFILTER` (TAP only).
     pub(crate) txflt: TxFilter,
+    /// Which queue each recent flow was written on.
+    pub(crate) flows: Flows,
 }
 
 /// `TUN_VNET_LE`: the vnet header is little-endian (`TUNSETVNETLE`).
@@ -190,6 +193,7 @@ impl TunStruct {
             ksettings: RtnlCell::new(LinkKsettings::fixed(bindings::SPEED_10000, true)),
             rx_batched: AtomicU32::new(0),
             txflt: TxFilter::new(),
+            flows: Flows::new()?,
         })
     }
 
@@ -317,6 +321,8 @@ impl TunStruct {
             };
             tfile.tx_ring().purge();
             let n = self.numqueues();
+            // The queue that was last moved into the hole.
+            self.flows.forget_from(n);
             if n > 0 {
                 let _ = dev.set_real_num_tx_queues(rtnl, n);
             }
@@ -352,13 +358,17 @@ impl TunStruct {
     }
 }
 
-/// `tun_automq_select_queue` without the flow table: a symmetric flow
-/// hash scaled onto the attached queues. (tun.c also steers a flow to the
-/// queue it last arrived on; rtun does not learn flows yet.)
+/// `tun_automq_select_queue`: the queue the flow was last written on,
+/// else its symmetric hash scaled onto the attached queues.
 fn select_queue(tun: &TunStruct, hash: u32) -> u16 {
     let n = tun.numqueues();
-    // CAST: `reciprocal_scale` yields less than `n` <= 256.
-    ((u64::from(hash) * u64::from(n)) >> 32) as u16
+    let q = match tun.flows.find(hash) {
+        Some(q) if q < n => q,
+        // `reciprocal_scale`.
+        _ => ((u64::from(hash) * u64::from(n)) >> 32) as u32,
+    };
+    // CAST: Below `n` <= 256.
+    q as u16
 }
 
 /// `tun_net_xmit`: queue the packet on its queue's ring and wake the

@@ -24,5 +24,6 @@ pub(crate) mod ptr_ring;
 pub(crate) mod rcu;
 pub(crate) mod skbuff;
 pub(crate) mod sysfs;
+pub(crate) mod time;
 pub(crate) mod user;
 pub(crate) mod wait;

@@ -273,6 +273,12 @@ impl SkBuff {
         Ok(())
     }
 
+    /// The symmetric flow hash (`__skb_get_hash_symmetric`).
+    pub(crate) fn symmetric_hash(&self) -> u32 {
+        // SAFETY: Valid skb; a NULL net is what the C macro passes.
+        unsafe { bindings::__skb_get_hash_symmetric_net(core::ptr::null(), self.as_raw()) }
+    }
+
     /// `skb->queue_mapping`.
     pub(crate) fn queue_mapping(&self) -> u16 {
         // SAFETY: The skb is valid; `queue_mapping` is a plain field.
