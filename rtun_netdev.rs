@@ -171,7 +171,7 @@ impl QueueList {
     fn for_each(&self, rtnl: &Rtnl, mut f: impl FnMut(&TunFile)) {
         for slot in &self.slots[..self.len() as usize] {
             if let Some(q) = slot.get_rtnl(rtnl) {
-                f(q);
+                f(&q);
             }
         }
     }
@@ -536,7 +536,7 @@ fn register<'a, K: NetDevOps<Priv = TunStruct>>(
         setup,
         tun,
     )?;
-    new.dev().init_features(TUN_HW_FEATURES, !F_VLAN_TX);
+    new.init_features(TUN_HW_FEATURES, !F_VLAN_TX);
     new.priv_().attach(rtnl, new.dev(), tfile)?;
     new.register(rtnl)
 }

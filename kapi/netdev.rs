@@ -252,18 +252,6 @@ impl NetDevice {
         }
     }
 
-    /// Sets `hw_features`, `features` and `vlan_features` before
-    /// registration (`tun_net_init`).
-    pub(crate) fn init_features(&self, hw: u64, vlan_mask: u64) {
-        // SAFETY: Only called on a device not yet registered, which the
-        // caller owns.
-        unsafe {
-            (*self.as_raw()).hw_features = hw;
-            (*self.as_raw()).features = hw;
-            (*self.as_raw()).vlan_features = hw & vlan_mask;
-        }
-    }
-
     /// Opens a file descriptor for the device's network namespace
     /// (`TUNGETDEVNETNS`), if the caller is `CAP_NET_ADMIN` there.
     pub(crate) fn open_net_fd(&self) -> Result<isize> {
@@ -623,6 +611,19 @@ impl<T: NetDevOps> NewNetDevice<T> {
         unsafe { NetDevice::from_raw(self.dev.as_ptr()) }
     }
 
+    /// Sets `hw_features`, `features` and `vlan_features` before
+    /// registration (`tun_net_init`).
+    pub(crate) fn init_features(&self, hw: u64, vlan_mask: u64) {
+        let raw = self.dev.as_ptr();
+        // SAFETY: The device is ours and not registered (type invariant),
+        // so nothing else looks at its features.
+        unsafe {
+            (*raw).hw_features = hw;
+            (*raw).features = hw;
+            (*raw).vlan_features = hw & vlan_mask;
+        }
+    }
+
     /// The private data.
     pub(crate) fn priv_(&self) -> &T::Priv {
         // SAFETY: Initialised (type invariant).
@@ -759,11 +760,19 @@ impl<T> ArcSlot<T> {
         (!p.is_null()).then(|| unsafe { &*p })
     }
 
-    /// The object, under RTNL, which excludes writers.
-    pub(crate) fn get_rtnl<'a>(&'a self, _rtnl: &'a Rtnl) -> Option<&'a T> {
+    /// A new reference to the object, under RTNL, which excludes other
+    /// writers. (A reference count, not a borrow: the same task may replace
+    /// the slot and release the old object while still using it.)
+    pub(crate) fn get_rtnl(&self, _rtnl: &Rtnl) -> Option<Arc<T>> {
         let p = self.0.load(Ordering::Acquire);
-        // SAFETY: Writers hold RTNL; the object stays published while we do.
-        (!p.is_null()).then(|| unsafe { &*p })
+        if p.is_null() {
+            return None;
+        }
+        // SAFETY: The slot owns a reference from `Arc::into_raw` (type
+        // invariant) that RTNL keeps alive; it is borrowed here without being
+        // released (`ManuallyDrop`) and cloned.
+        let owned = core::mem::ManuallyDrop::new(unsafe { Arc::from_raw(p) });
+        Some(Arc::clone(&owned))
     }
 
     /// Moves `src`'s object into this slot, leaving `src` empty; returns
