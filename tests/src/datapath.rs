@@ -29,6 +29,7 @@ pub const TESTS: &[Test] = tests![
     unattached_read_write_poll,
     tun_ping_no_pi,
     tun_ping_pi,
+    tun_ping6,
     tun_busybox_ping_answered,
     tun_read_truncated,
     tun_blocking_read_woken,
@@ -355,6 +356,36 @@ fn tun_busybox_ping_answered(_: &Ctx) -> TestResult {
         "responder answered {}",
         answered.load(Ordering::Relaxed)
     );
+    Ok(())
+}
+
+/// IPv6 through a TUN device: an ICMPv6 echo written without PI (the
+/// protocol taken from the version nibble) is answered, and with PI the
+/// reply carries `ETH_P_IPV6`.
+fn tun_ping6(_: &Ctx) -> TestResult {
+    for (flags, pi) in [(IFF_TUN | IFF_NO_PI, false), (IFF_TUN, true)] {
+        let (mut f, name) = tun_create("rtping6", flags)?;
+        ip(&["-6", "addr", "add", "fd00:85::1/64", "dev", &name, "nodad"])?;
+        ip(&["link", "set", &name, "up"])?;
+        let me: [u8; 16] = [0xfd, 0, 0, 0x85, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+        let mut peer = me;
+        peer[15] = 2;
+        let hdr = if pi { vec![0, 0, 0x86, 0xdd] } else { vec![] };
+        let mut pkt = hdr.clone();
+        pkt.extend(echo6_request(peer, me, 5, b"six"));
+        ensure!(
+            f.write(&pkt).map_err(|e| e.to_string())? == pkt.len(),
+            "short write"
+        );
+        let off = hdr.len();
+        let got = read_until(&mut f, |p| {
+            p.len() > off && is_echo6_reply(&p[off..], peer, me, 5)
+        })?;
+        if pi {
+            ensure!(got[..4] == [0, 0, 0x86, 0xdd], "PI header {:?}", &got[..4]);
+        }
+        drop(f);
+    }
     Ok(())
 }
 

@@ -65,3 +65,43 @@ pub fn echo_reply_for(req: &[u8]) -> Option<Vec<u8>> {
     rep[10..12].copy_from_slice(&c.to_be_bytes());
     Some(rep)
 }
+
+/// An ICMPv6 echo request from `src` to `dst` (IPv6 header included).
+pub fn echo6_request(src: [u8; 16], dst: [u8; 16], seq: u16, payload: &[u8]) -> Vec<u8> {
+    let mut icmp = vec![128, 0, 0, 0, 0x12, 0x34];
+    icmp.extend_from_slice(&seq.to_be_bytes());
+    icmp.extend_from_slice(payload);
+    let c = icmp6_csum(src, dst, &icmp);
+    icmp[2..4].copy_from_slice(&c.to_be_bytes());
+    let mut ip = vec![0x60, 0, 0, 0];
+    ip.extend_from_slice(&(icmp.len() as u16).to_be_bytes());
+    ip.extend_from_slice(&[58, 64]);
+    ip.extend_from_slice(&src);
+    ip.extend_from_slice(&dst);
+    ip.extend_from_slice(&icmp);
+    ip
+}
+
+/// The ICMPv6 checksum over the pseudo-header and `icmp`.
+pub fn icmp6_csum(src: [u8; 16], dst: [u8; 16], icmp: &[u8]) -> u16 {
+    let mut pseudo = Vec::new();
+    pseudo.extend_from_slice(&src);
+    pseudo.extend_from_slice(&dst);
+    pseudo.extend_from_slice(&(icmp.len() as u32).to_be_bytes());
+    pseudo.extend_from_slice(&[0, 0, 0, 58]);
+    pseudo.extend_from_slice(icmp);
+    csum(&pseudo)
+}
+
+/// Whether `pkt` is the ICMPv6 echo reply to `echo6_request(src, dst,
+/// seq, ..)`, with a valid checksum.
+pub fn is_echo6_reply(pkt: &[u8], src: [u8; 16], dst: [u8; 16], seq: u16) -> bool {
+    pkt.len() >= 48
+        && pkt[0] >> 4 == 6
+        && pkt[6] == 58
+        && pkt[8..24] == dst
+        && pkt[24..40] == src
+        && pkt[40] == 129
+        && pkt[46..48] == seq.to_be_bytes()
+        && icmp6_csum(dst, src, &pkt[40..]) == 0
+}
