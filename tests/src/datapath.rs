@@ -41,6 +41,7 @@ pub const TESTS: &[Test] = tests![
     tap_vnet_hdr_errors,
     link_del_under_reader,
     blocked_reader_woken_by_delete,
+    blocked_read_interrupted,
 ];
 
 fn gone(name: &str) -> bool {
@@ -794,4 +795,34 @@ fn uid_name(uid: u32) -> String {
         })
     });
     format!("user {}", name.unwrap_or_else(|| uid.to_string()))
+}
+
+extern "C" fn on_sigusr1(_: libc::c_int) {}
+
+/// A signal interrupts a blocked read (`-ERESTARTSYS`, which user space
+/// sees as `EINTR` when the handler is not `SA_RESTART`).
+fn blocked_read_interrupted(_: &Ctx) -> TestResult {
+    use std::os::unix::thread::JoinHandleExt;
+    let (f, name) = tun_create("rtsigint", IFF_TUN | IFF_NO_PI)?;
+    fs::write(format!("/proc/sys/net/ipv6/conf/{name}/disable_ipv6"), "1")
+        .map_err(|e| e.to_string())?;
+    ip(&["link", "set", &name, "up"])?;
+    // SAFETY: A handler that does nothing, installed without SA_RESTART.
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = on_sigusr1 as *const () as libc::sighandler_t;
+        libc::sigaction(libc::SIGUSR1, &sa, std::ptr::null_mut());
+    }
+    let mut reader = f.try_clone().map_err(|e| e.to_string())?;
+    let t = thread::spawn(move || {
+        let mut buf = [0u8; 2048];
+        io_errno(reader.read(&mut buf))
+    });
+    thread::sleep(Duration::from_millis(300));
+    // SAFETY: The reader thread is alive (blocked in read).
+    unsafe { libc::pthread_kill(t.as_pthread_t(), libc::SIGUSR1) };
+    let r = t.join().map_err(|_| "reader panicked")?;
+    // SAFETY: Restores the default disposition.
+    unsafe { libc::signal(libc::SIGUSR1, libc::SIG_DFL) };
+    expect_errno(r, libc::EINTR, "blocked read on a signal")
 }
