@@ -489,6 +489,7 @@ impl TunFile {
         let tun = TunStruct::of(&dev).ok_or_else(ebadfd)?;
         let len = to.count();
         let skb = self.recv(kiocb.nonblock())?;
+        tun.ring_drained(&dev, self.queue_index.load(Ordering::Relaxed));
         let flags = tun.flags();
         let vlan = skb.vlan_tag();
         let vlan_hlen = if vlan.is_some() { VLAN_HLEN } else { 0 };

@@ -6,7 +6,7 @@
 //! Lock order: RTNL (all configuration and attach/detach), then RCU read
 //! sections (transmit), then a ring's producer or consumer lock.
 
-use core::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{fence, AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering};
 
 use core::fmt::Write;
 
@@ -80,6 +80,9 @@ pub(crate) struct TunStruct {
     pub(crate) txflt: TxFilter,
     /// Which queue each recent flow was written on.
     pub(crate) flows: Flows,
+    /// Lossless mode (rtun only, off by default): a full ring stops its TX
+    /// queue instead of dropping, and the reader restarts it.
+    lossless: AtomicBool,
 }
 
 /// `TUN_VNET_LE`: the vnet header is little-endian (`TUNSETVNETLE`).
@@ -194,6 +197,7 @@ impl TunStruct {
             rx_batched: AtomicU32::new(0),
             txflt: TxFilter::new(),
             flows: Flows::new()?,
+            lossless: AtomicBool::new(false),
         })
     }
 
@@ -273,6 +277,24 @@ impl TunStruct {
         self.disabled.len()
     }
 
+    pub(crate) fn lossless(&self) -> bool {
+        self.lossless.load(Ordering::Relaxed)
+    }
+
+    /// A reader made room in queue `txq`'s ring: in lossless mode, restart
+    /// the queue if the transmit side stopped it.
+    pub(crate) fn ring_drained(&self, dev: &NetDevice, txq: u32) {
+        if !self.lossless() {
+            return;
+        }
+        // Pairs with the fence in `xmit`: either the transmit side sees the
+        // free slot, or we see its stop.
+        fence(Ordering::SeqCst);
+        if dev.queue_stopped(txq) {
+            dev.wake_queue(txq);
+        }
+    }
+
     /// `tun_is_little_endian`: `TUNSETVNETLE`, or the legacy virtio byte
     /// order, which is little-endian on every architecture rtun builds for.
     pub(crate) fn little_endian(&self) -> bool {
@@ -307,6 +329,8 @@ impl TunStruct {
         self.queues.push(rtnl, tfile)?;
         // Only fails for 0 queues or more than allocated, excluded above.
         let _ = dev.set_real_num_tx_queues(rtnl, n + 1);
+        // A queue left stopped by lossless mode must not stay so.
+        dev.wake_queue(n);
         Ok(())
     }
 
@@ -387,10 +411,29 @@ fn xmit(mut skb: SkBuff, dev: &NetDevice, tun: &TunStruct, guard: &rcu::Guard) -
         dev.tx_dropped();
         return Xmit::Drop;
     }
-    match tfile.tx_ring().produce(skb) {
+    let txq = u32::from(skb.queue_mapping());
+    let ring = tfile.tx_ring();
+    match ring.produce(skb) {
         Ok(()) => {
+            if tun.lossless() && ring.is_full() {
+                // Hold further packets in the qdisc until the reader makes
+                // room; recheck after the stop in case it already did.
+                dev.stop_queue(txq);
+                fence(Ordering::SeqCst);
+                if !ring.is_full() {
+                    dev.wake_queue(txq);
+                }
+            }
             tfile.packet_ready();
             Xmit::Ok
+        }
+        Err(skb) if tun.lossless() => {
+            dev.stop_queue(txq);
+            fence(Ordering::SeqCst);
+            if !ring.is_full() {
+                dev.wake_queue(txq);
+            }
+            Xmit::Busy(skb)
         }
         Err(skb) => {
             dev.tx_dropped();
@@ -430,6 +473,7 @@ macro_rules! tun_kind {
             type Priv = TunStruct;
             const OPS: &'static DeviceOps<Self> = &$ops;
             const ETHER: bool = $ether;
+            const TX_QUEUE_LEN: u32 = TUN_READQ_SIZE;
 
             fn select_queue(_dev: &NetDevice, tun: &TunStruct, hash: u32) -> u16 {
                 select_queue(tun, hash)
@@ -502,7 +546,6 @@ pub(crate) fn create<'a>(
         flags: bindings::net_device_flags_IFF_POINTOPOINT
             | bindings::net_device_flags_IFF_NOARP
             | bindings::net_device_flags_IFF_MULTICAST,
-        tx_queue_len: TUN_READQ_SIZE,
         min_mtu: MIN_MTU,
         max_frame: MAX_MTU,
         ifindex: tfile.ifindex(),
@@ -564,7 +607,32 @@ static GROUP_ATTR: RoAttr = RoAttr::new(c_str!("group"), |dev, out| {
     }
 });
 
-static TUN_ATTRS: AttrList<3> = AttrList::new([&TUN_FLAGS_ATTR, &OWNER_ATTR, &GROUP_ATTR]);
+/// `rtun_lossless` (rtun only): 1 turns on lossless mode, 0 (the default)
+/// keeps tun.c's drop-when-full behaviour.
+static LOSSLESS_ATTR: RoAttr = RoAttr::read_write(
+    c_str!("rtun_lossless"),
+    |dev, out| {
+        let on = TunStruct::of(dev).is_some_and(TunStruct::lossless);
+        writeln!(out, "{}", u8::from(on))
+    },
+    |dev, data| {
+        let tun = TunStruct::of(dev).ok_or(EINVAL)?;
+        let on = match data.strip_suffix(b"\n").unwrap_or(data) {
+            b"1" => true,
+            b"0" => false,
+            _ => return Err(EINVAL),
+        };
+        tun.lossless.store(on, Ordering::Relaxed);
+        if !on {
+            // Nothing restarts a queue stopped in lossless mode any more.
+            dev.wake_all_queues();
+        }
+        Ok(())
+    },
+);
+
+static TUN_ATTRS: AttrList<4> =
+    AttrList::new([&TUN_FLAGS_ATTR, &OWNER_ATTR, &GROUP_ATTR, &LOSSLESS_ATTR]);
 
 /// tun.c's `tun_attr_group`.
 static TUN_ATTR_GROUP: AttrGroup = AttrGroup::new(&TUN_ATTRS);

@@ -145,6 +145,45 @@ impl NetDevice {
         to_result(unsafe { bindings::netif_set_real_num_tx_queues(self.as_raw(), n) })
     }
 
+    /// The TX queue `index`, if the device has it.
+    fn txq(&self, index: u32) -> Option<*mut bindings::netdev_queue> {
+        // SAFETY: The device is valid; `num_tx_queues` is fixed at
+        // allocation.
+        if index >= unsafe { (*self.as_raw()).num_tx_queues } {
+            return None;
+        }
+        // SAFETY: `index` is within the allocated queues.
+        Some(unsafe { bindings::netdev_get_tx_queue(self.as_raw(), index) })
+    }
+
+    /// Stops TX queue `index` (`netif_tx_stop_queue`): the stack holds its
+    /// packets back in the qdisc.
+    pub(crate) fn stop_queue(&self, index: u32) {
+        if let Some(q) = self.txq(index) {
+            // SAFETY: `q` is a queue of this valid device.
+            unsafe { bindings::netif_tx_stop_queue(q) };
+        }
+    }
+
+    /// Restarts TX queue `index` if it was stopped (`netif_tx_wake_queue`).
+    pub(crate) fn wake_queue(&self, index: u32) {
+        if let Some(q) = self.txq(index) {
+            // SAFETY: `q` is a queue of this valid device.
+            unsafe {
+                if bindings::netif_tx_queue_stopped(q) {
+                    bindings::netif_tx_wake_queue(q);
+                }
+            }
+        }
+    }
+
+    /// Whether TX queue `index` is stopped.
+    pub(crate) fn queue_stopped(&self, index: u32) -> bool {
+        // SAFETY: `q` is a queue of this valid device.
+        self.txq(index)
+            .is_some_and(|q| unsafe { bindings::netif_tx_queue_stopped(q) })
+    }
+
     /// Counts a dropped transmit (`dev_core_stats_tx_dropped_inc`).
     pub(crate) fn tx_dropped(&self) {
         // SAFETY: The device is valid.
@@ -317,6 +356,9 @@ pub(crate) enum Xmit {
     Ok,
     /// The packet was dropped (`NET_XMIT_DROP`).
     Drop,
+    /// The queue is full: the packet goes back to the qdisc
+    /// (`NETDEV_TX_BUSY`), which retries once the queue is woken.
+    Busy(SkBuff),
 }
 
 /// A kind of network device.
@@ -331,6 +373,9 @@ pub(crate) trait NetDevOps: Sized + 'static {
     /// Ethernet devices take their address from user space and validate it
     /// on open (`eth_mac_addr`, `eth_validate_addr`).
     const ETHER: bool = false;
+
+    /// The initial `tx_queue_len`; 0 means no qdisc (`IFF_NO_QUEUE`).
+    const TX_QUEUE_LEN: u32;
 
     /// `ndo_open`.
     fn open(_dev: &NetDevice, _priv: &Self::Priv) -> Result {
@@ -491,6 +536,11 @@ unsafe extern "C" fn xmit_callback<T: NetDevOps>(
         Xmit::Ok => bindings::netdev_tx_NETDEV_TX_OK,
         // CAST: NET_XMIT_DROP is 1, a valid `netdev_tx_t` as in tun.c.
         Xmit::Drop => bindings::NET_XMIT_DROP as bindings::netdev_tx_t,
+        Xmit::Busy(skb) => {
+            // The core keeps the skb: give up our ownership without freeing.
+            core::mem::forget(skb);
+            bindings::netdev_tx_NETDEV_TX_BUSY
+        }
     }
 }
 
@@ -502,8 +552,6 @@ pub(crate) struct DeviceSetup {
     pub(crate) ether: bool,
     /// `dev->flags` for point-to-point devices.
     pub(crate) flags: u32,
-    /// `dev->tx_queue_len`.
-    pub(crate) tx_queue_len: u32,
     /// `dev->min_mtu`; `max_mtu` is `max_frame - hard_header_len`.
     pub(crate) min_mtu: u32,
     /// See `min_mtu`.
@@ -544,8 +592,8 @@ impl<T: NetDevOps> NewNetDevice<T> {
         const {
             assert!(core::mem::align_of::<T::Priv>() <= bindings::NETDEV_ALIGN as usize);
         }
-        // SAFETY: `name` is NUL-terminated; `setup_noop` is a valid setup
-        // callback.
+        // SAFETY: `name` is NUL-terminated; `setup_callback` is a valid
+        // setup callback.
         let dev = unsafe {
             bindings::alloc_netdev_mqs(
                 // CAST: The size of a Rust type fits an int.
@@ -553,7 +601,7 @@ impl<T: NetDevOps> NewNetDevice<T> {
                 name.as_char_ptr(),
                 // CAST: NET_NAME_UNKNOWN is 0.
                 bindings::NET_NAME_UNKNOWN as u8,
-                Some(setup_noop),
+                Some(setup_callback::<T>),
                 queues,
                 queues,
             )
@@ -581,7 +629,6 @@ impl<T: NetDevOps> NewNetDevice<T> {
             (*raw).rtnl_link_ops = link.as_ptr();
             (*raw).sysfs_groups[0] = attrs.as_ptr();
             (*raw).ethtool_ops = ethtool.as_ptr();
-            (*raw).tx_queue_len = setup.tx_queue_len;
             (*raw).ifindex = setup.ifindex;
             (*raw).set_pcpu_stat_type(bindings::netdev_stat_type_NETDEV_PCPU_STAT_TSTATS);
             (*raw).__bindgen_anon_1.__bindgen_anon_1.set_lltx(1);
@@ -687,8 +734,14 @@ unsafe extern "C" fn priv_destructor<T: NetDevOps>(dev: *mut bindings::net_devic
 
 /// # Safety
 ///
-/// Called by `alloc_netdev_mqs`; rtun sets devices up after allocation.
-unsafe extern "C" fn setup_noop(_dev: *mut bindings::net_device) {}
+/// Called by `alloc_netdev_mqs` with the new device. Only the queue length
+/// is set here, because the core looks at it right after: a device left at
+/// 0 is marked `IFF_NO_QUEUE` and gets no qdisc (tun.c's `tun_setup` sets
+/// it too). The rest of the setup follows the allocation.
+unsafe extern "C" fn setup_callback<T: NetDevOps>(dev: *mut bindings::net_device) {
+    // SAFETY: The device is being allocated and is ours.
+    unsafe { (*dev).tx_queue_len = T::TX_QUEUE_LEN };
+}
 
 /// An RCU-protected pointer to a registered device, published by its
 /// owner and read without locks (tun.c's `tfile->tun`).

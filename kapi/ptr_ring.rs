@@ -120,6 +120,12 @@ impl<T: RingItem> PtrRing<T> {
         while self.consume().is_some() {}
     }
 
+    /// Whether the ring has no free slot (`ptr_ring_full`).
+    pub(crate) fn is_full(&self) -> bool {
+        // SAFETY: The ring is initialised (type invariant).
+        unsafe { bindings::ptr_ring_full(self.ring.get()) }
+    }
+
     /// Whether the ring holds no item.
     pub(crate) fn is_empty(&self) -> bool {
         // SAFETY: The ring is initialised (type invariant).

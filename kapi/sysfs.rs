@@ -13,6 +13,9 @@ use super::netdev::NetDevice;
 /// How an attribute prints its value.
 pub(crate) type ShowFn = fn(&NetDevice, &mut ShowBuf) -> fmt::Result;
 
+/// How a writable attribute takes a value (the bytes written).
+pub(crate) type StoreFn = fn(&NetDevice, &[u8]) -> Result;
+
 /// A read-only device attribute (`DEVICE_ATTR_RO`).
 ///
 /// # Invariants
@@ -23,6 +26,7 @@ pub(crate) type ShowFn = fn(&NetDevice, &mut ShowBuf) -> fmt::Result;
 pub(crate) struct RoAttr {
     attr: bindings::device_attribute,
     show: ShowFn,
+    store: Option<StoreFn>,
 }
 
 // SAFETY: Immutable after construction; sysfs only reads it.
@@ -37,7 +41,20 @@ impl RoAttr {
         attr.attr.name = name.as_char_ptr();
         attr.attr.mode = 0o444;
         attr.show = Some(show_callback);
-        Self { attr, show }
+        Self {
+            attr,
+            show,
+            store: None,
+        }
+    }
+
+    /// An attribute root may also write (mode 0644).
+    pub(crate) const fn read_write(name: &'static CStr, show: ShowFn, store: StoreFn) -> Self {
+        let mut a = Self::new(name, show);
+        a.attr.attr.mode = 0o644;
+        a.attr.store = Some(store_callback);
+        a.store = Some(store);
+        a
     }
 }
 
@@ -112,6 +129,47 @@ impl fmt::Write for ShowBuf {
     }
 }
 
+/// `to_net_dev`.
+///
+/// # Safety
+///
+/// `dev` must be the `struct device` of a valid net device.
+unsafe fn net_dev<'a>(dev: *mut bindings::device) -> &'a NetDevice {
+    // SAFETY: Per the contract, stepping back by the field offset yields the
+    // net device.
+    unsafe {
+        NetDevice::from_raw(
+            dev.cast::<u8>()
+                .sub(offset_of!(bindings::net_device, dev))
+                .cast(),
+        )
+    }
+}
+
+/// # Safety
+///
+/// Called by sysfs with the device of a net device, one of our writable
+/// [`RoAttr`]s and the `count` bytes written.
+unsafe extern "C" fn store_callback(
+    dev: *mut bindings::device,
+    attr: *mut bindings::device_attribute,
+    buf: *const u8,
+    count: usize,
+) -> isize {
+    // SAFETY: `attr` starts an `RoAttr` (type invariant of `RoAttr`).
+    let ra = unsafe { &*attr.cast::<RoAttr>() };
+    // SAFETY: sysfs passes `count` readable bytes.
+    let data = unsafe { core::slice::from_raw_parts(buf, count) };
+    // SAFETY: The group is installed only on net devices.
+    let ndev = unsafe { net_dev(dev) };
+    match ra.store.map_or(Err(EINVAL), |store| store(ndev, data)) {
+        // CAST: `count` is at most a page.
+        Ok(()) => count as isize,
+        // CAST: An errno widens losslessly.
+        Err(e) => e.to_errno() as isize,
+    }
+}
+
 /// # Safety
 ///
 /// Called by sysfs with the device of a net device, one of our [`RoAttr`]s
@@ -123,15 +181,8 @@ unsafe extern "C" fn show_callback(
 ) -> isize {
     // SAFETY: `attr` starts an `RoAttr` (type invariant of `RoAttr`).
     let ra = unsafe { &*attr.cast::<RoAttr>() };
-    // SAFETY: The attribute group is installed only on net devices, whose
-    // `struct device` is their `dev` field (`to_net_dev`).
-    let ndev = unsafe {
-        NetDevice::from_raw(
-            dev.cast::<u8>()
-                .sub(offset_of!(bindings::net_device, dev))
-                .cast(),
-        )
-    };
+    // SAFETY: The attribute group is installed only on net devices.
+    let ndev = unsafe { net_dev(dev) };
     let mut out = ShowBuf { buf, len: 0 };
     let _ = (ra.show)(ndev, &mut out);
     // CAST: At most PAGE_SIZE.

@@ -38,6 +38,8 @@ pub const TESTS: &[Test] = tests![
     tun_vnet_hdr_ping,
     txqueuelen_sizes_ring,
     sigio_on_packet,
+    device_has_a_qdisc,
+    burst_default_drops_lossless_does_not,
     tap_vnet_hdr_errors,
     link_del_under_reader,
     blocked_reader_woken_by_delete,
@@ -825,4 +827,85 @@ fn blocked_read_interrupted(_: &Ctx) -> TestResult {
     // SAFETY: Restores the default disposition.
     unsafe { libc::signal(libc::SIGUSR1, libc::SIG_DFL) };
     expect_errno(r, libc::EINTR, "blocked read on a signal")
+}
+
+/// A burst from the stack into a slowly read device: tun drops what does
+/// not fit the ring. rtun's opt-in lossless mode (`rtun_lossless`) stops
+/// the queue instead, so the socket's send buffer holds the sender back and
+/// nothing is lost.
+fn burst_default_drops_lossless_does_not(ctx: &Ctx) -> TestResult {
+    let burst = |name: &str, net: u8, lossless: bool| -> Result<(u32, u64), String> {
+        let (f, name) = tun_create(name, IFF_TUN | IFF_NO_PI)?;
+        fs::write(format!("/proc/sys/net/ipv6/conf/{name}/disable_ipv6"), "1")
+            .map_err(|e| e.to_string())?;
+        if lossless {
+            fs::write(format!("/sys/class/net/{name}/rtun_lossless"), "1")
+                .map_err(|e| e.to_string())?;
+        }
+        ip(&[
+            "addr",
+            "add",
+            &format!("10.{net}.0.1"),
+            "peer",
+            &format!("10.{net}.0.2"),
+            "dev",
+            &name,
+        ])?;
+        ip(&["link", "set", &name, "up"])?;
+        let total = 3000u32;
+        let dest = format!("10.{net}.0.2:9");
+        let src = format!("10.{net}.0.1:0");
+        let sender = thread::spawn(move || -> Result<(), String> {
+            let s = std::net::UdpSocket::bind(src).map_err(|e| e.to_string())?;
+            for _ in 0..total {
+                s.send_to(&[0x5a; 36], &dest).map_err(|e| e.to_string())?;
+            }
+            Ok(())
+        });
+        let mut got = 0u32;
+        let mut buf = [0u8; 2048];
+        let mut idle = 0;
+        while idle < 10 {
+            if poll1(&f, libc::POLLIN, 50) & libc::POLLIN == 0 {
+                idle += 1;
+                continue;
+            }
+            idle = 0;
+            (&f).read(&mut buf).map_err(|e| e.to_string())?;
+            got += 1;
+            if got % 50 == 0 {
+                thread::sleep(Duration::from_millis(20));
+            }
+        }
+        sender.join().map_err(|_| "sender panicked")??;
+        let dropped: u64 = sysfs(&name, "statistics/tx_dropped")?.parse().unwrap_or(0);
+        Ok((got, dropped))
+    };
+    let (got, dropped) = burst("rtburst", 84, false)?;
+    ensure!(
+        dropped > 0 && got < 3000,
+        "default mode: read {got}, dropped {dropped}"
+    );
+    if ctx.module_name == "rtun" {
+        let (got, dropped) = burst("rtburst1", 83, true)?;
+        ensure!(
+            got == 3000 && dropped == 0,
+            "lossless: read {got} of 3000, dropped {dropped}"
+        );
+    }
+    Ok(())
+}
+
+/// tun devices get the default qdisc, not `noqueue`: their `tx_queue_len`
+/// is set while they are allocated.
+fn device_has_a_qdisc(_: &Ctx) -> TestResult {
+    let (_f, name) = tun_create("rtqdisc", IFF_TUN | IFF_NO_PI)?;
+    ip(&["link", "set", &name, "up"])?;
+    let out = std::process::Command::new("tc")
+        .args(["qdisc", "show", "dev", &name])
+        .output()
+        .map_err(|e| format!("tc: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    ensure!(!text.contains("noqueue"), "qdisc: {text:?}");
+    Ok(())
 }
