@@ -274,17 +274,16 @@ fn unattached_read_write_poll(_: &Ctx) -> TestResult {
 /// A TUN device with address `a.b.c.1` and peer `.2`, up.
 fn tun_up(name: &str, flags: u32, net: u8) -> Result<(fs::File, String), String> {
     let (f, name) = tun_create(name, flags)?;
-    ip(&[
-        "addr",
-        "add",
-        &format!("10.{net}.0.1"),
-        "peer",
-        &format!("10.{net}.0.2"),
-        "dev",
-        &name,
-    ])?;
-    ip(&["link", "set", &name, "up"])?;
+    addr_up(&name, net)?;
     Ok((f, name))
+}
+
+/// Gives `name` address `10.<net>.0.1` with peer `.2` and brings it up.
+fn addr_up(name: &str, net: u8) -> TestResult {
+    let (me, peer) = (format!("10.{net}.0.1"), format!("10.{net}.0.2"));
+    ip(&["addr", "add", &me, "peer", &peer, "dev", name])?;
+    ip(&["link", "set", name, "up"])?;
+    Ok(())
 }
 
 /// Reads packets until `want` accepts one, for up to two seconds.
@@ -842,16 +841,7 @@ fn burst_default_drops_lossless_does_not(ctx: &Ctx) -> TestResult {
             fs::write(format!("/sys/class/net/{name}/rtun_lossless"), "1")
                 .map_err(|e| e.to_string())?;
         }
-        ip(&[
-            "addr",
-            "add",
-            &format!("10.{net}.0.1"),
-            "peer",
-            &format!("10.{net}.0.2"),
-            "dev",
-            &name,
-        ])?;
-        ip(&["link", "set", &name, "up"])?;
+        addr_up(&name, net)?;
         let total = 3000u32;
         let dest = format!("10.{net}.0.2:9");
         let src = format!("10.{net}.0.1:0");
