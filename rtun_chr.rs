@@ -29,11 +29,11 @@ use crate::{
         module,
         net::{NetRef, Rtnl},
         netdev::{DevSlot, NetDevice},
-        skbuff::SkBuff,
+        skbuff::{SkBuff, VnetHdr, VNET_HDR_LEN},
         user,
         wait::{PollTable, WaitQueue},
     },
-    rtun_netdev::{self, TunStruct, TUN_VNET_LE, VIRTIO_NET_HDR_LEN},
+    rtun_netdev::{self, TunStruct, TUN_VNET_LE},
     rtun_ring::{self, TxRing},
     rtun_uapi::*,
 };
@@ -45,8 +45,6 @@ const VLAN_HLEN: usize = 4;
 /// Where a VLAN tag goes in an Ethernet frame: after both MAC addresses
 /// (`offsetof(struct vlan_ethhdr, h_vlan_proto)`).
 const VLAN_OFFSET: u32 = 12;
-/// `sizeof(struct virtio_net_hdr)`.
-const VNET_HDR_LEN: usize = 10;
 /// `VIRTIO_NET_HDR_F_NEEDS_CSUM`.
 const VIRTIO_NET_HDR_F_NEEDS_CSUM: u8 = 1;
 
@@ -188,7 +186,7 @@ impl TunFile {
                 }
                 let dev = Self::set_iff(this, &rtnl, &mut ifr)?;
                 ifr.set_name(&dev.name());
-                crate::kapi::user::write_prefix(arg, ifr.as_bytes(), ifreq_len)?;
+                user::write_prefix(arg, ifr.as_bytes(), ifreq_len)?;
                 return Ok(0);
             }
             TUNSETIFINDEX => {
@@ -219,7 +217,7 @@ impl TunFile {
                     0
                 };
                 out.set_flags(tun.iff_flags() | IFF_NOFILTER | detached);
-                crate::kapi::user::write_prefix(arg, out.as_bytes(), ifreq_len)?;
+                user::write_prefix(arg, out.as_bytes(), ifreq_len)?;
                 Ok(0)
             }
             // tun.c ignores it ("[unimplemented]").
@@ -274,7 +272,7 @@ impl TunFile {
                 let mut sa = ifr.hwaddr();
                 dev.get_mac_address(&mut sa)?;
                 ifr.set_hwaddr(&sa);
-                crate::kapi::user::write_prefix(arg, ifr.as_bytes(), ifreq_len)?;
+                user::write_prefix(arg, ifr.as_bytes(), ifreq_len)?;
                 Ok(0)
             }
             SIOCSIFHWADDR => {
@@ -301,7 +299,8 @@ impl TunFile {
             }
             TUNSETVNETHDRSZ => {
                 let sz: i32 = user::read(arg)?;
-                if sz < VIRTIO_NET_HDR_LEN {
+                // CAST: The header is 10 bytes.
+                if sz < VNET_HDR_LEN as i32 {
                     return Err(EINVAL);
                 }
                 tun.vnet_hdr_sz.store(sz, Ordering::Relaxed);
@@ -451,9 +450,10 @@ impl TunFile {
             return;
         };
         if let Some(tun) = TunStruct::of(dev) {
+            // Detaching purges the ring of an attached queue; a disabled
+            // one was purged when it was disabled.
             tun.detach(&rtnl, dev, self, true);
             self.dev.clear(&rtnl);
-            self.tx_ring.purge();
             if tun.numqueues() == 0 && tun.numdisabled() == 0 {
                 dev.set_carrier(false);
                 if tun.flags() & IFF_PERSIST == 0 && dev.is_registered(&rtnl) {
@@ -558,7 +558,7 @@ impl TunFile {
             from.read_all(&mut pi)?;
             proto = u16::from_ne_bytes([pi[2], pi[3]]);
         }
-        let mut gso = [0u8; VNET_HDR_LEN];
+        let mut gso: VnetHdr = [0; VNET_HDR_LEN];
         let mut hdr_len = 0usize;
         if flags & IFF_VNET_HDR != 0 {
             // CAST: At least 10 (TUNSETVNETHDRSZ checks), so non-negative.

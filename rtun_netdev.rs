@@ -20,11 +20,12 @@ use crate::{
         net::{nla_total_size, ExtAck, LinkOps, LinkType, NetdevEvent, NlAttrs, Rtnl},
         netdev::{ArcSlot, DeviceOps, DeviceSetup, NetDevOps, NetDevice, NewNetDevice, Xmit},
         rcu,
-        skbuff::SkBuff,
+        skbuff::{SkBuff, VNET_HDR_LEN},
         sysfs::{AttrGroup, AttrList, RoAttr},
     },
     rtun_chr::TunFile,
     rtun_flows::Flows,
+    rtun_ring::TxRing,
     rtun_txfilter::TxFilter,
     rtun_uapi::*,
 };
@@ -33,8 +34,6 @@ use crate::{
 /// header.
 const MIN_MTU: u32 = 68;
 const MAX_MTU: u32 = 65535;
-/// `sizeof(struct virtio_net_hdr)`, the default vnet header size.
-pub(crate) const VIRTIO_NET_HDR_LEN: i32 = 10;
 /// `TUN_READQ_SIZE`: the default `tx_queue_len`, hence ring size.
 const TUN_READQ_SIZE: u32 = 500;
 
@@ -190,7 +189,8 @@ impl TunStruct {
             owner: AtomicU32::new(INVALID_ID),
             group: AtomicU32::new(INVALID_ID),
             sndbuf: AtomicI32::new(i32::MAX),
-            vnet_hdr_sz: AtomicI32::new(VIRTIO_NET_HDR_LEN),
+            // CAST: The header is 10 bytes.
+            vnet_hdr_sz: AtomicI32::new(VNET_HDR_LEN as i32),
             msg_enable: AtomicU32::new(0),
             set_features: AtomicU64::new(0),
             ksettings: RtnlCell::new(LinkKsettings::fixed(bindings::SPEED_10000, true)),
@@ -287,12 +287,10 @@ impl TunStruct {
         if !self.lossless() {
             return;
         }
-        // Pairs with the fence in `xmit`: either the transmit side sees the
-        // free slot, or we see its stop.
+        // Pairs with the fence in `stop_while_full`: either the transmit
+        // side sees the free slot, or we see its stop.
         fence(Ordering::SeqCst);
-        if dev.queue_stopped(txq) {
-            dev.wake_queue(txq);
-        }
+        dev.wake_queue(txq);
     }
 
     /// `tun_is_little_endian`: `TUNSETVNETLE`, or the legacy virtio byte
@@ -395,10 +393,23 @@ fn select_queue(tun: &TunStruct, hash: u32) -> u16 {
     q as u16
 }
 
+/// Lossless mode: hold further packets of queue `txq` in the qdisc until
+/// the reader makes room in `ring`. The recheck after the stop catches a
+/// reader that drained the ring before it could see the stop (pairs with
+/// the fence in `TunStruct::ring_drained`).
+fn stop_while_full(dev: &NetDevice, ring: &TxRing, txq: u32) {
+    dev.stop_queue(txq);
+    fence(Ordering::SeqCst);
+    if !ring.is_full() {
+        dev.wake_queue(txq);
+    }
+}
+
 /// `tun_net_xmit`: queue the packet on its queue's ring and wake the
 /// reader, or drop it.
 fn xmit(mut skb: SkBuff, dev: &NetDevice, tun: &TunStruct, guard: &rcu::Guard) -> Xmit {
-    let Some(tfile) = tun.queue(u32::from(skb.queue_mapping()), guard) else {
+    let txq = u32::from(skb.queue_mapping());
+    let Some(tfile) = tun.queue(txq, guard) else {
         dev.tx_dropped();
         return Xmit::Drop;
     };
@@ -411,28 +422,17 @@ fn xmit(mut skb: SkBuff, dev: &NetDevice, tun: &TunStruct, guard: &rcu::Guard) -
         dev.tx_dropped();
         return Xmit::Drop;
     }
-    let txq = u32::from(skb.queue_mapping());
     let ring = tfile.tx_ring();
     match ring.produce(skb) {
         Ok(()) => {
             if tun.lossless() && ring.is_full() {
-                // Hold further packets in the qdisc until the reader makes
-                // room; recheck after the stop in case it already did.
-                dev.stop_queue(txq);
-                fence(Ordering::SeqCst);
-                if !ring.is_full() {
-                    dev.wake_queue(txq);
-                }
+                stop_while_full(dev, ring, txq);
             }
             tfile.packet_ready();
             Xmit::Ok
         }
         Err(skb) if tun.lossless() => {
-            dev.stop_queue(txq);
-            fence(Ordering::SeqCst);
-            if !ring.is_full() {
-                dev.wake_queue(txq);
-            }
+            stop_while_full(dev, ring, txq);
             Xmit::Busy(skb)
         }
         Err(skb) => {

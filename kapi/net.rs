@@ -93,6 +93,38 @@ impl NetRef {
     pub(crate) fn as_raw(&self) -> *mut bindings::net {
         self.0.as_ptr()
     }
+}
+
+impl core::ops::Deref for NetRef {
+    type Target = Net;
+
+    fn deref(&self) -> &Net {
+        // SAFETY: We hold a reference on the namespace (type invariant).
+        unsafe { Net::from_raw(self.as_raw()) }
+    }
+}
+
+/// A network namespace, borrowed from whatever keeps it alive (a
+/// [`NetRef`], or a device living in it).
+///
+/// # Invariants
+///
+/// The wrapped `struct net` is valid for the lifetime of the reference.
+#[repr(transparent)]
+pub(crate) struct Net(Opaque<bindings::net>);
+
+impl Net {
+    /// # Safety
+    ///
+    /// `ptr` must point to a valid `struct net` that stays valid for `'a`.
+    pub(crate) unsafe fn from_raw<'a>(ptr: *mut bindings::net) -> &'a Net {
+        // SAFETY: `repr(transparent)`; validity from the caller.
+        unsafe { &*ptr.cast() }
+    }
+
+    pub(crate) fn as_raw(&self) -> *mut bindings::net {
+        self.0.get()
+    }
 
     /// Whether the calling task has `cap` in the user namespace that owns
     /// this network namespace (`ns_capable(net->user_ns, cap)`).
@@ -105,7 +137,8 @@ impl NetRef {
         unsafe { bindings::ns_capable(user_ns, cap as c_int) }
     }
 
-    /// Opens a new file descriptor for this namespace, as `SIOCGSKNS` does.
+    /// Opens a new file descriptor for this namespace (`SIOCGSKNS`,
+    /// `TUNGETDEVNETNS`).
     pub(crate) fn open_fd(&self) -> Result<isize> {
         // SAFETY: The namespace is valid (type invariant); `get_net_ns` is
         // the getter `open_related_ns` expects for a `struct net`'s

@@ -27,7 +27,11 @@ use kernel::{
     types::{ARef, AlwaysRefCounted, Opaque},
 };
 
-use super::{net::Rtnl, rcu, skbuff::SkBuff};
+use super::{
+    net::{Net, Rtnl},
+    rcu,
+    skbuff::SkBuff,
+};
 
 /// A network device.
 ///
@@ -177,13 +181,6 @@ impl NetDevice {
         }
     }
 
-    /// Whether TX queue `index` is stopped.
-    pub(crate) fn queue_stopped(&self, index: u32) -> bool {
-        // SAFETY: `q` is a queue of this valid device.
-        self.txq(index)
-            .is_some_and(|q| unsafe { bindings::netif_tx_queue_stopped(q) })
-    }
-
     /// Counts a dropped transmit (`dev_core_stats_tx_dropped_inc`).
     pub(crate) fn tx_dropped(&self) {
         // SAFETY: The device is valid.
@@ -219,13 +216,14 @@ impl NetDevice {
     /// Whether the calling task has `cap` over the device's network
     /// namespace (`ns_capable(dev_net(dev)->user_ns, cap)`).
     pub(crate) fn net_capable(&self, cap: u32) -> bool {
-        // SAFETY: The device is valid, so is its namespace, whose `user_ns`
-        // never changes.
-        unsafe {
-            let net = bindings::dev_net(self.as_raw());
-            // CAST: Capability numbers are small.
-            bindings::ns_capable((*net).user_ns, cap as c_int)
-        }
+        self.net().ns_capable(cap)
+    }
+
+    /// The network namespace the device lives in (`dev_net`).
+    pub(crate) fn net(&self) -> &Net {
+        // SAFETY: A device's namespace outlives it: namespaces delete or
+        // move their devices before they go.
+        unsafe { Net::from_raw(bindings::dev_net(self.as_raw())) }
     }
 
     /// Changes `dev->type` and `addr_len` while the device is down, with
@@ -261,7 +259,7 @@ impl NetDevice {
         to_result(unsafe {
             bindings::dev_get_mac_address(
                 sa.as_mut_ptr().cast(),
-                bindings::dev_net(self.as_raw()),
+                self.net().as_raw(),
                 ptr::addr_of_mut!((*self.as_raw()).name).cast(),
             )
         })
@@ -294,20 +292,11 @@ impl NetDevice {
     /// Opens a file descriptor for the device's network namespace
     /// (`TUNGETDEVNETNS`), if the caller is `CAP_NET_ADMIN` there.
     pub(crate) fn open_net_fd(&self) -> Result<isize> {
-        if !self.net_capable(bindings::CAP_NET_ADMIN) {
+        let net = self.net();
+        if !net.ns_capable(bindings::CAP_NET_ADMIN) {
             return Err(EPERM);
         }
-        // SAFETY: The device's namespace is valid; `get_net_ns` is the getter
-        // for a `struct net`'s `ns_common`.
-        let fd = unsafe {
-            bindings::open_related_ns(
-                ptr::addr_of_mut!((*bindings::dev_net(self.as_raw())).ns),
-                Some(bindings::get_net_ns),
-            )
-        };
-        to_result(fd)?;
-        // CAST: A file descriptor is a non-negative int.
-        Ok(fd as isize)
+        net.open_fd()
     }
 
     /// Finds a device by name in `net` (`__dev_get_by_name`).

@@ -8,6 +8,13 @@ use kernel::{bindings, prelude::*};
 
 use super::{iov::IovIter, netdev::NetDevice, ptr_ring::RingItem};
 
+/// `sizeof(struct virtio_net_hdr)`: the header `IFF_VNET_HDR` puts before
+/// each packet (more with `TUNSETVNETHDRSZ`, the rest padding).
+pub(crate) const VNET_HDR_LEN: usize = core::mem::size_of::<bindings::virtio_net_hdr>();
+
+/// A `struct virtio_net_hdr` as bytes, in the order user space sees.
+pub(crate) type VnetHdr = [u8; VNET_HDR_LEN];
+
 /// An owned reference to a socket buffer.
 ///
 /// # Invariants
@@ -242,7 +249,7 @@ impl SkBuff {
     /// The virtio-net header describing this packet's checksum and GSO
     /// state (`virtio_net_hdr_from_skb`); `EINVAL` for a state it cannot
     /// express.
-    pub(crate) fn vnet_hdr(&self, little_endian: bool, vlan_hlen: i32) -> Result<[u8; 10]> {
+    pub(crate) fn vnet_hdr(&self, little_endian: bool, vlan_hlen: i32) -> Result<VnetHdr> {
         let mut hdr = bindings::virtio_net_hdr::default();
         // SAFETY: Valid skb and header.
         let ret = unsafe {
@@ -258,12 +265,12 @@ impl SkBuff {
             return Err(EINVAL);
         }
         // SAFETY: `virtio_net_hdr` is 10 plain bytes.
-        Ok(unsafe { core::mem::transmute::<bindings::virtio_net_hdr, [u8; 10]>(hdr) })
+        Ok(unsafe { core::mem::transmute::<bindings::virtio_net_hdr, VnetHdr>(hdr) })
     }
 
     /// Applies a virtio-net header from user space: checksum offload and
     /// GSO (`virtio_net_hdr_to_skb`); `EINVAL` if it is inconsistent.
-    pub(crate) fn apply_vnet_hdr(&mut self, hdr: &[u8; 10], little_endian: bool) -> Result {
+    pub(crate) fn apply_vnet_hdr(&mut self, hdr: &VnetHdr, little_endian: bool) -> Result {
         // SAFETY: `virtio_net_hdr` is 10 plain bytes, any value valid.
         let hdr: bindings::virtio_net_hdr = unsafe { core::mem::transmute(*hdr) };
         // SAFETY: Valid skb we own, valid header.
