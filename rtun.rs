@@ -12,6 +12,7 @@ mod rtun_chr;
 mod rtun_flows;
 mod rtun_netdev;
 mod rtun_ring;
+mod rtun_sock;
 mod rtun_txfilter;
 mod rtun_uapi;
 

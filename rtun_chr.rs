@@ -16,6 +16,7 @@ use kernel::{
     ioctl::_IOC_TYPE,
     prelude::*,
     sync::{Arc, ArcBorrow},
+    types::ARef,
 };
 
 use crate::{
@@ -29,7 +30,8 @@ use crate::{
         module,
         net::{NetRef, Rtnl},
         netdev::{DevSlot, NetDevice},
-        skbuff::{SkBuff, VnetHdr, VNET_HDR_LEN},
+        skbuff::{BhDisabled, SkBuff, VnetHdr, VNET_HDR_LEN},
+        socket::Socket,
         user,
         wait::{PollTable, WaitQueue},
     },
@@ -73,8 +75,9 @@ pub(crate) struct TunFile {
     queue_index: AtomicU32,
     /// Set when the device went away under the file (`RCV_SHUTDOWN`).
     shutdown: AtomicBool,
-    /// The socket send buffer tun.c keeps per queue (`sk_sndbuf`).
-    sndbuf: AtomicI32,
+    /// The socket vhost-net drives the queue through; it also keeps the
+    /// queue's send buffer size (`sk_sndbuf`).
+    sock: Socket,
     /// Detached from its multi-queue device with `TUNSETQUEUE`, but still
     /// bound to it (tun.c's `tfile->detached`). RTNL.
     detached: AtomicBool,
@@ -83,16 +86,17 @@ pub(crate) struct TunFile {
 }
 
 impl TunFile {
-    fn new() -> impl PinInit<Self, Error> {
+    fn new(file: &File) -> impl PinInit<Self, Error> + '_ {
+        let net = NetRef::current();
         try_pin_init!(Self {
-            net: NetRef::current(),
+            sock: Socket::new::<TunChr>(&net, file)?,
+            net,
             ifindex: AtomicI32::new(0),
             tx_ring <- rtun_ring::new_unattached(),
             wq <- WaitQueue::new(),
             dev: DevSlot::new(),
             queue_index: AtomicU32::new(0),
             shutdown: AtomicBool::new(false),
-            sndbuf: AtomicI32::new(i32::MAX),
             detached: AtomicBool::new(false),
             fasync: Fasync::new(),
         })
@@ -281,7 +285,7 @@ impl TunFile {
                 Ok(0)
             }
             TUNGETSNDBUF => {
-                user::write(arg, &this.sndbuf.load(Ordering::Relaxed))?;
+                user::write(arg, &this.sock.sndbuf())?;
                 Ok(0)
             }
             TUNSETSNDBUF => {
@@ -290,7 +294,7 @@ impl TunFile {
                     return Err(EINVAL);
                 }
                 tun.sndbuf.store(sndbuf, Ordering::Relaxed);
-                tun.for_each_queue(&rtnl, |q| q.sndbuf.store(sndbuf, Ordering::Relaxed));
+                tun.for_each_queue(&rtnl, |q| q.sock.set_sndbuf(sndbuf));
                 Ok(0)
             }
             TUNGETVNETHDRSZ => {
@@ -480,15 +484,26 @@ impl TunFile {
         skb.ok_or(EFAULT)
     }
 
-    /// `tun_do_read` + `tun_put_user`: one packet, after its PI header
-    /// unless `IFF_NO_PI` and its virtio-net header with `IFF_VNET_HDR`,
-    /// with an out-of-band VLAN tag put back in; truncated silently to the
-    /// buffer.
-    fn read(&self, kiocb: &Kiocb, to: &mut IovIter) -> Result<usize> {
+    /// `tun_do_read` + `tun_put_user`: one packet, `pending` if vhost-net
+    /// already took it from the ring, after its PI header unless
+    /// `IFF_NO_PI` and its virtio-net header with `IFF_VNET_HDR`, with an
+    /// out-of-band VLAN tag put back in; truncated silently to the buffer.
+    /// Returns the packet's full length.
+    pub(crate) fn read_packet(
+        &self,
+        to: &mut IovIter,
+        nonblock: bool,
+        pending: Option<SkBuff>,
+    ) -> Result<usize> {
         let dev = self.dev.get().ok_or_else(ebadfd)?;
         let tun = TunStruct::of(&dev).ok_or_else(ebadfd)?;
-        let len = to.count();
-        let skb = self.recv(kiocb.nonblock())?;
+        if to.count() == 0 {
+            return Ok(0);
+        }
+        let skb = match pending {
+            Some(skb) => skb,
+            None => self.recv(nonblock)?,
+        };
         tun.ring_drained(&dev, self.queue_index.load(Ordering::Relaxed));
         let flags = tun.flags();
         let vlan = skb.vlan_tag();
@@ -537,11 +552,12 @@ impl TunFile {
         // CAST: VLAN_HLEN is 4.
         dev.tx_add(skb.len() + vlan_hlen as u32);
         skb.consume();
-        Ok(total.min(len))
+        Ok(total)
     }
 
-    /// `tun_get_user`: one packet from user space into the stack.
-    fn write(&self, _kiocb: &Kiocb, from: &mut IovIter) -> Result<usize> {
+    /// `tun_get_user`: one packet from user space into the stack. Writes
+    /// never block: rtun charges no send buffer.
+    pub(crate) fn write_packet(&self, from: &mut IovIter) -> Result<usize> {
         let dev = self.dev.get().ok_or_else(ebadfd)?;
         let tun = TunStruct::of(&dev).ok_or_else(ebadfd)?;
         let total = from.count();
@@ -623,23 +639,45 @@ impl TunFile {
             skb.set_protocol_be(proto);
             skb.set_dev(&dev);
         }
+        if dev.flags() & bindings::net_device_flags_IFF_UP == 0 {
+            dev.rx_dropped();
+            return Err(EIO);
+        }
+        self.deliver(tun, &dev, skb, len32, &BhDisabled::new());
+        Ok(total)
+    }
+
+    /// Hands a packet written to this queue to the stack and counts its
+    /// `len` bytes; with a choice of queues, learns the flow's queue for
+    /// replies (`tun_flow_update`).
+    pub(crate) fn deliver(
+        &self,
+        tun: &TunStruct,
+        dev: &NetDevice,
+        mut skb: SkBuff,
+        len: u32,
+        bh: &BhDisabled,
+    ) {
         let queue = self.queue_index.load(Ordering::Relaxed);
         skb.prepare_rx(queue);
-        // Learn the flow's queue, for replies (`tun_flow_update`).
         let rxhash = if tun.numqueues() > 1 && !self.detached.load(Ordering::Relaxed) {
             Some(skb.symmetric_hash())
         } else {
             None
         };
-        if dev.flags() & bindings::net_device_flags_IFF_UP == 0 {
-            dev.rx_dropped();
-            return Err(EIO);
-        }
-        skb.receive(&dev, len32);
+        skb.receive_bh(bh, dev, len);
         if let Some(hash) = rxhash {
             tun.flows.update(hash, queue);
         }
-        Ok(total)
+    }
+
+    /// The attached device, held (`tun_get`).
+    pub(crate) fn device(&self) -> Option<ARef<NetDevice>> {
+        self.dev.get()
+    }
+
+    pub(crate) fn socket(&self) -> &Socket {
+        &self.sock
     }
 
     /// `tun_chr_poll`.
@@ -707,8 +745,8 @@ impl MiscDevice for TunChr {
     /// tun handles `IOCB_NOWAIT` reads and writes, as tun.c declares.
     const NOWAIT: bool = true;
 
-    fn open(_file: &File) -> Result<Self::Ptr> {
-        Arc::pin_init(TunFile::new(), GFP_KERNEL)
+    fn open(file: &File) -> Result<Self::Ptr> {
+        Arc::pin_init(TunFile::new(file), GFP_KERNEL)
     }
 
     fn release(tfile: Self::Ptr, _file: &File) {
@@ -716,15 +754,17 @@ impl MiscDevice for TunChr {
     }
 
     fn read_iter(tfile: ArcBorrow<'_, TunFile>, kiocb: &Kiocb, to: &mut IovIter) -> Result<usize> {
-        tfile.read(kiocb, to)
+        let len = to.count();
+        let n = tfile.read_packet(to, kiocb.nonblock(), None)?;
+        Ok(n.min(len))
     }
 
     fn write_iter(
         tfile: ArcBorrow<'_, TunFile>,
-        kiocb: &Kiocb,
+        _kiocb: &Kiocb,
         from: &mut IovIter,
     ) -> Result<usize> {
-        tfile.write(kiocb, from)
+        tfile.write_packet(from)
     }
 
     fn fasync(tfile: ArcBorrow<'_, TunFile>, file: &File, fd: i32, on: bool) -> Result {

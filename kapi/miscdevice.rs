@@ -455,3 +455,34 @@ unsafe extern "C" fn show_fdinfo_callback<T: MiscDevice>(
     let file = unsafe { File::from_raw(raw_file) };
     T::show_fdinfo(device, file, &mut SeqFile { m, _p: PhantomData });
 }
+
+/// The data `T` keeps for `file`: `EINVAL` if `file` is not one of `T`'s
+/// (tun.c's `file->f_op != &tun_fops` check), `EBADFD` if it has none.
+///
+/// The `file_operations` live in the registration rather than in a static,
+/// so the open callback identifies them: only [`Vtable<T>`] holds
+/// `open_callback::<T>`.
+///
+/// # Safety
+///
+/// `file` must be a valid file that stays open for `'a`.
+pub(crate) unsafe fn file_data<'a, T: MiscDevice>(
+    file: *mut bindings::file,
+) -> Result<<T::Ptr as ForeignOwnable>::Borrowed<'a>> {
+    // SAFETY: The caller passes a valid file; an open file has valid fops.
+    let open = unsafe { (*(*file).f_op).open };
+    let ours: unsafe extern "C" fn(*mut bindings::inode, *mut bindings::file) -> c_int =
+        open_callback::<T>;
+    if open != Some(ours) {
+        return Err(EINVAL);
+    }
+    // SAFETY: The file is one of `T`'s, so `private_data` holds what
+    // `open_callback` stored, until release, which cannot run while the
+    // caller keeps the file open.
+    let data = unsafe { (*file).private_data };
+    if data.is_null() {
+        return Err(super::error::ebadfd());
+    }
+    // SAFETY: See above.
+    Ok(unsafe { T::Ptr::borrow(data) })
+}

@@ -23,6 +23,7 @@ pub(crate) mod netdev;
 pub(crate) mod ptr_ring;
 pub(crate) mod rcu;
 pub(crate) mod skbuff;
+pub(crate) mod socket;
 pub(crate) mod sysfs;
 pub(crate) mod time;
 pub(crate) mod user;

@@ -6,7 +6,12 @@
 //! Lock order: the ring's `producer_lock` and `consumer_lock` are leaves;
 //! the C helpers take them internally and never hold both.
 
-use core::{ffi::c_void, marker::PhantomData, ptr::addr_of};
+use core::{
+    ffi::c_void,
+    marker::PhantomData,
+    mem::ManuallyDrop,
+    ptr::{addr_of, addr_of_mut},
+};
 
 use kernel::{bindings, error::to_result, init::pin_init_from_closure, prelude::*, types::Opaque};
 
@@ -124,6 +129,29 @@ impl<T: RingItem> PtrRing<T> {
     pub(crate) fn is_full(&self) -> bool {
         // SAFETY: The ring is initialised (type invariant).
         unsafe { bindings::ptr_ring_full(self.ring.get()) }
+    }
+
+    /// Applies `f` to the oldest item without dequeuing it
+    /// (`PTR_RING_PEEK_CALL`).
+    pub(crate) fn peek_with<R>(&self, f: impl FnOnce(&T) -> R) -> Option<R> {
+        let ring = self.ring.get();
+        // SAFETY: The ring is initialised; its consumer lock keeps the head
+        // slot from being consumed while `f` looks at the item, and
+        // `ManuallyDrop` leaves the ring its owner.
+        unsafe {
+            bindings::spin_lock(addr_of_mut!((*ring).consumer_lock));
+            let ptr = bindings::__ptr_ring_peek(ring);
+            let ret = (!ptr.is_null()).then(|| f(&ManuallyDrop::new(T::from_ptr(ptr))));
+            bindings::spin_unlock(addr_of_mut!((*ring).consumer_lock));
+            ret
+        }
+    }
+
+    /// The C ring, for vhost-net (`tun_get_tx_ring`). vhost consumes items
+    /// and may put back (`ptr_ring_unconsume`) only items it consumed, so the
+    /// type invariant holds.
+    pub(crate) fn as_raw(&self) -> *mut bindings::ptr_ring {
+        self.ring.get()
     }
 
     /// Whether the ring holds no item.

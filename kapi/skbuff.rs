@@ -2,7 +2,7 @@
 
 //! Socket buffers (`struct sk_buff`).
 
-use core::{ffi::c_void, ptr::addr_of_mut, ptr::NonNull};
+use core::{ffi::c_void, marker::PhantomData, ptr::addr_of_mut, ptr::NonNull};
 
 use kernel::{bindings, prelude::*};
 
@@ -14,6 +14,27 @@ pub(crate) const VNET_HDR_LEN: usize = core::mem::size_of::<bindings::virtio_net
 
 /// A `struct virtio_net_hdr` as bytes, in the order user space sees.
 pub(crate) type VnetHdr = [u8; VNET_HDR_LEN];
+
+/// Bottom halves disabled on this CPU until drop (`local_bh_disable`).
+///
+/// Not `Send`: the section belongs to the CPU that entered it.
+pub(crate) struct BhDisabled(PhantomData<*mut ()>);
+
+impl BhDisabled {
+    pub(crate) fn new() -> Self {
+        // SAFETY: Always allowed in process context; paired with the enable
+        // in `drop`.
+        unsafe { bindings::local_bh_disable() };
+        Self(PhantomData)
+    }
+}
+
+impl Drop for BhDisabled {
+    fn drop(&mut self) {
+        // SAFETY: This guard disabled BH.
+        unsafe { bindings::local_bh_enable() };
+    }
+}
 
 /// An owned reference to a socket buffer.
 ///
@@ -189,21 +210,18 @@ impl SkBuff {
         }
     }
 
-    /// Hands the packet to the stack on this CPU, now
-    /// (`netif_receive_skb` with BH disabled, as `tun_rx_batched` does
-    /// unbatched), and counts `len` received bytes on `dev`.
-    pub(crate) fn receive(self, dev: &NetDevice, len: u32) {
+    /// Hands the packet to the stack on this CPU, now (`netif_receive_skb`,
+    /// as `tun_rx_batched` does unbatched, with BH disabled by the caller,
+    /// possibly across a batch), and counts `len` received bytes on `dev`.
+    pub(crate) fn receive_bh(self, _bh: &BhDisabled, dev: &NetDevice, len: u32) {
         let skb = self.as_raw();
         core::mem::forget(self);
-        // SAFETY: BH is disabled around the receive as the stack expects of
-        // process-context callers; we pass our reference, which the stack
-        // consumes. The per-CPU stats need preemption off, which disabling
-        // BH implies.
+        // SAFETY: BH is disabled, as the stack expects of process-context
+        // callers; we pass our reference, which the stack consumes. The
+        // per-CPU stats need preemption off, which disabling BH implies.
         unsafe {
-            bindings::local_bh_disable();
             bindings::netif_receive_skb(skb);
             bindings::dev_sw_netstats_rx_add(dev.as_raw(), len);
-            bindings::local_bh_enable();
         }
     }
 

@@ -15,6 +15,16 @@ struct StaticKey(Opaque<bindings::lock_class_key>);
 unsafe impl Sync for StaticKey {}
 static KEY: StaticKey = StaticKey(Opaque::uninit());
 
+/// Initialises a C wait queue head (`init_waitqueue_head`).
+///
+/// # Safety
+///
+/// `wq` must be valid for writes and not move while in use.
+pub(super) unsafe fn init_raw(wq: *mut bindings::wait_queue_head) {
+    // SAFETY: From the caller; the name and key are static.
+    unsafe { bindings::__init_waitqueue_head(wq, c_str!("rtun_wq").as_char_ptr(), KEY.0.get()) }
+}
+
 /// A wait queue head.
 ///
 /// # Invariants
@@ -37,11 +47,8 @@ pub(crate) struct PollTable(pub(super) *mut bindings::poll_table_struct);
 impl WaitQueue {
     pub(crate) fn new() -> impl PinInit<Self> {
         pin_init!(Self {
-            // SAFETY: `slot` is valid for writes and pinned; the name and
-            // key are static.
-            wq <- Opaque::ffi_init(|slot| unsafe {
-                bindings::__init_waitqueue_head(slot, c_str!("rtun_wq").as_char_ptr(), KEY.0.get())
-            }),
+            // SAFETY: `slot` is valid for writes and pinned.
+            wq <- Opaque::ffi_init(|slot| unsafe { init_raw(slot) }),
         })
     }
 

@@ -1,0 +1,569 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The socket of a tun queue, through which vhost-net drives the queue as
+//! if it were a packet socket: tun.c's `tfile->sk` and `tfile->socket`, the
+//! `proto_ops` built from the [`SocketOps`] trait, vhost's batches of XDP
+//! buffers, and [`export_vhost_api!`], which defines and exports the three
+//! symbols `vhost_net.ko` links against.
+//!
+//! vhost-net gets the socket from `tun_get_socket(file)` and holds the file
+//! for as long as it uses the socket, so every callback runs while the file
+//! and its private data are alive.
+//!
+//! Lock order: none of its own. vhost calls in with its virtqueue mutex
+//! held; the ring's locks are taken inside the C calls.
+
+use core::{
+    ffi::{c_int, c_void},
+    marker::PhantomData,
+    mem::{size_of, MaybeUninit},
+    ptr::{addr_of, addr_of_mut, NonNull},
+};
+
+use kernel::{
+    bindings,
+    prelude::*,
+    types::{ForeignOwnable, Opaque},
+};
+
+use super::{
+    file::File,
+    iov::IovIter,
+    miscdevice::{self, MiscDevice},
+    net::Net,
+    ptr_ring::PtrRing,
+    skbuff::{SkBuff, VnetHdr},
+    wait,
+};
+
+/// `struct tun_msg_ctl.type` of a batch of XDP buffers (`TUN_MSG_PTR`).
+const TUN_MSG_PTR: u16 = 2;
+/// The low pointer bit that tags an XDP frame among the skbs of a ring
+/// (`TUN_XDP_FLAG`).
+const TUN_XDP_FLAG: usize = 1;
+/// tun.c's `TUN_TX_TIMESTAMP`: the `cmsg_type` of its error-queue entries.
+const TUN_TX_TIMESTAMP: c_int = 1;
+
+/// What `sk_alloc` allocates for a queue: tun.c's `struct tun_file` less
+/// the driver state, which lives in the file's private data.
+#[repr(C)]
+struct SockAlloc {
+    /// First, as `sk_alloc` returns a `struct sock *` to the allocation.
+    sk: bindings::sock,
+    socket: bindings::socket,
+}
+
+/// `tun_proto`: named and sized for `sk_alloc`; nothing registers it. No
+/// owner: the files that own the sockets already pin the module.
+struct Proto(Opaque<bindings::proto>);
+
+// SAFETY: The networking core only reads it.
+unsafe impl Sync for Proto {}
+
+static PROTO: Proto = Proto(Opaque::new(bindings::proto {
+    name: proto_name(b"tun"),
+    // CAST: A few kilobytes.
+    obj_size: size_of::<SockAlloc>() as u32,
+    // SAFETY: All-zero is a valid `struct proto`: NULL callbacks and slab.
+    ..unsafe { MaybeUninit::zeroed().assume_init() }
+}));
+
+const fn proto_name(name: &[u8]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    let mut i = 0;
+    while i < name.len() {
+        out[i] = name[i];
+        i += 1;
+    }
+    out
+}
+
+/// A queue's socket, owning one reference on its `struct sock`.
+///
+/// # Invariants
+///
+/// `self.0` came from `sk_alloc(&PROTO)` and was set up by [`Socket::new`]:
+/// `socket.sk` is `sk`, `socket.ops` is `SocketVtable::<T>::OPS` and
+/// `socket.file` a file of `T`, for the `T` given to `new`. We own one
+/// reference on `sk`.
+pub(crate) struct Socket(NonNull<SockAlloc>);
+
+// SAFETY: The socket's fields that we touch are either set once before it
+// is shared or accessed with `READ_ONCE`/`WRITE_ONCE` semantics (sndbuf);
+// the rest belongs to the networking core's own locking.
+unsafe impl Send for Socket {}
+// SAFETY: See `Send`.
+unsafe impl Sync for Socket {}
+
+impl Socket {
+    /// The socket of `file`, a file served by `T`, in `net`
+    /// (`tun_chr_open`'s part). Its send buffer starts unlimited, which is
+    /// what lets vhost batch.
+    pub(crate) fn new<T: SocketOps>(net: &Net, file: &File) -> Result<Self> {
+        // SAFETY: Valid namespace and protocol; process context.
+        let sk = unsafe {
+            bindings::sk_alloc(
+                net.as_raw(),
+                bindings::AF_UNSPEC as c_int,
+                bindings::GFP_KERNEL,
+                PROTO.0.get(),
+                0,
+            )
+        };
+        let ptr = NonNull::new(sk.cast::<SockAlloc>()).ok_or(ENOMEM)?;
+        // SAFETY: `sk_alloc` zeroed an object of `PROTO.obj_size` bytes, so
+        // `socket` is valid for writes; nothing else knows it yet.
+        unsafe {
+            let socket = addr_of_mut!((*ptr.as_ptr()).socket);
+            wait::init_raw(addr_of_mut!((*socket).wq.wait));
+            (*socket).file = file.as_raw();
+            (*socket).ops = &SocketVtable::<T>::OPS;
+            bindings::sock_init_data_uid(socket, sk, bindings::current_fsuid());
+            (*sk).sk_sndbuf = i32::MAX;
+        }
+        // INVARIANT: Set up as documented; `sk_alloc` gave us a reference.
+        Ok(Self(ptr))
+    }
+
+    fn sk(&self) -> *mut bindings::sock {
+        // SAFETY: The allocation is valid while we hold our reference.
+        unsafe { addr_of_mut!((*self.0.as_ptr()).sk) }
+    }
+
+    fn as_raw(&self) -> *mut bindings::socket {
+        // SAFETY: As for `sk`.
+        unsafe { addr_of_mut!((*self.0.as_ptr()).socket) }
+    }
+
+    /// `sk_sndbuf`, which vhost reads locklessly to decide whether to batch.
+    pub(crate) fn sndbuf(&self) -> i32 {
+        // SAFETY: Valid socket; a racy read is what `READ_ONCE` allows.
+        unsafe { addr_of!((*self.sk()).sk_sndbuf).read_volatile() }
+    }
+
+    pub(crate) fn set_sndbuf(&self, sndbuf: i32) {
+        // SAFETY: Valid socket; `WRITE_ONCE`, as `sk_sndbuf` is read
+        // locklessly.
+        unsafe { addr_of_mut!((*self.sk()).sk_sndbuf).write_volatile(sndbuf) }
+    }
+}
+
+impl Drop for Socket {
+    fn drop(&mut self) {
+        // SAFETY: We own one reference (type invariant).
+        unsafe { bindings::sock_put(self.sk()) };
+    }
+}
+
+/// A queue served through a socket: what vhost-net calls.
+#[vtable]
+pub(crate) trait SocketOps: MiscDevice {
+    /// Whatever a batch needs that [`SocketOps::begin_batch`] looked up.
+    type Batch;
+
+    /// The queue's socket.
+    fn socket<'a>(this: &'a <Self::Ptr as ForeignOwnable>::Borrowed<'_>) -> &'a Socket;
+
+    /// The ring vhost-net consumes the queue's packets from directly.
+    fn tx_ring<'a>(this: &'a <Self::Ptr as ForeignOwnable>::Borrowed<'_>)
+        -> &'a PtrRing<SkBuff>;
+
+    /// Starts a batch of XDP buffers (`TUN_MSG_PTR`); an error leaves the
+    /// buffers to the caller, who frees them.
+    fn begin_batch(this: &<Self::Ptr as ForeignOwnable>::Borrowed<'_>) -> Result<Self::Batch>;
+
+    /// One buffer of a batch, with BH disabled (`tun_xdp_one`).
+    fn send_xdp(
+        this: &<Self::Ptr as ForeignOwnable>::Borrowed<'_>,
+        batch: &Self::Batch,
+        buf: XdpBuff,
+        bh: &super::skbuff::BhDisabled,
+    );
+
+    /// A packet from `from` (`sendmsg` without a batch: `tun_get_user`).
+    fn send(this: <Self::Ptr as ForeignOwnable>::Borrowed<'_>, from: &mut IovIter)
+        -> Result<usize>;
+
+    /// `recvmsg`: one packet into `msg`, the one vhost-net already took
+    /// from the ring if `msg.pending` holds it.
+    fn recv(this: <Self::Ptr as ForeignOwnable>::Borrowed<'_>, msg: RecvMsg<'_>) -> Result<usize>;
+
+    /// The length of the next packet, 0 if none (`peek_len`).
+    fn peek_len(this: <Self::Ptr as ForeignOwnable>::Borrowed<'_>) -> usize;
+}
+
+/// One buffer vhost-net built: the virtio-net header and packet in a page
+/// fragment this object owns a reference on (`struct xdp_buff` with a
+/// `struct tun_xdp_hdr` at `data_hard_start`).
+///
+/// # Invariants
+///
+/// `self.0` points to a valid `xdp_buff` laid out by
+/// `vhost_net_build_xdp`, whose page fragment reference we own.
+pub(crate) struct XdpBuff(NonNull<bindings::xdp_buff>);
+
+impl XdpBuff {
+    fn raw(&self) -> &bindings::xdp_buff {
+        // SAFETY: Valid (type invariant); vhost does not touch it during
+        // `sendmsg`.
+        unsafe { self.0.as_ref() }
+    }
+
+    /// Packet bytes, after the headroom.
+    pub(crate) fn len(&self) -> usize {
+        let b = self.raw();
+        // CAST: `data_end` follows `data` within one buffer.
+        b.data_end as usize - b.data as usize
+    }
+
+    /// The virtio-net header vhost copied from the guest.
+    pub(crate) fn vnet_hdr(&self) -> VnetHdr {
+        // SAFETY: vhost put a `tun_xdp_hdr` at `data_hard_start`; the header
+        // is 10 plain bytes.
+        unsafe {
+            let hdr = self.raw().data_hard_start.cast::<bindings::tun_xdp_hdr>();
+            core::mem::transmute::<bindings::virtio_net_hdr, VnetHdr>((*hdr).gso)
+        }
+    }
+
+    /// An skb around the buffer, without copying (`build_skb`, as
+    /// `tun_xdp_one` does); the page reference moves to the skb. vhost's
+    /// buffers carry no XDP metadata (`xdp_prepare_buff(.., true)`).
+    pub(crate) fn into_skb(self) -> Result<SkBuff> {
+        let b = self.raw();
+        // SAFETY: `data_hard_start` holds vhost's `tun_xdp_hdr`.
+        let buflen = unsafe { (*b.data_hard_start.cast::<bindings::tun_xdp_hdr>()).buflen };
+        // CAST: Within one page.
+        let headroom = (b.data as usize - b.data_hard_start as usize) as i32;
+        // CAST: Within one page.
+        let len = self.len() as u32;
+        // CAST: vhost sizes buffers within a page.
+        // SAFETY: The buffer is `buflen` bytes of a page fragment, with room
+        // for `skb_shared_info` at its end, as `build_skb` requires.
+        let skb = unsafe { bindings::build_skb(b.data_hard_start, buflen as u32) };
+        if skb.is_null() {
+            return Err(ENOMEM); // `drop` frees the buffer.
+        }
+        core::mem::forget(self);
+        // SAFETY: `skb` is new and ours, and owns the page reference now;
+        // headroom and length lie within `buflen` (vhost built them so).
+        unsafe {
+            bindings::skb_reserve(skb, headroom);
+            bindings::skb_put(skb, len);
+            Ok(SkBuff::from_raw(skb))
+        }
+    }
+}
+
+impl Drop for XdpBuff {
+    fn drop(&mut self) {
+        // SAFETY: We own the fragment's reference (type invariant);
+        // `page_frag_free` is vhost's own `put_page(virt_to_head_page())`.
+        unsafe { bindings::page_frag_free(self.raw().data) };
+    }
+}
+
+/// A `recvmsg` call.
+pub(crate) struct RecvMsg<'a> {
+    msg: &'a mut bindings::msghdr,
+    sk: *mut bindings::sock,
+    /// The packet vhost-net consumed from the ring for this call, if any.
+    pub(crate) pending: Option<SkBuff>,
+    /// The buffer's size (`total_len`).
+    pub(crate) len: usize,
+    /// `MSG_*` flags of the call.
+    pub(crate) flags: u32,
+}
+
+impl RecvMsg<'_> {
+    /// Where the packet goes.
+    pub(crate) fn iter(&mut self) -> &mut IovIter {
+        // SAFETY: `msg_iter` is a valid iterator, ours for the call.
+        unsafe { IovIter::from_raw(&mut self.msg.msg_iter) }
+    }
+
+    /// Reports that the packet did not fit (`MSG_TRUNC` in `msg_flags`).
+    pub(crate) fn set_truncated(&mut self) {
+        self.msg.msg_flags |= bindings::MSG_TRUNC;
+    }
+
+    /// Reads the socket's error queue (`MSG_ERRQUEUE`:
+    /// `sock_recv_errqueue`).
+    pub(crate) fn recv_errqueue(&mut self) -> Result<usize> {
+        // CAST: `recvmsg` lengths are ints in the C callback chain.
+        let len = self.len as c_int;
+        // SAFETY: Valid socket and message.
+        let ret = unsafe {
+            bindings::sock_recv_errqueue(
+                self.sk,
+                self.msg,
+                len,
+                // CAST: SOL_PACKET is 263.
+                bindings::SOL_PACKET as c_int,
+                TUN_TX_TIMESTAMP,
+            )
+        };
+        // CAST: Non-negative, checked.
+        kernel::error::to_result(ret).map(|()| ret as usize)
+    }
+}
+
+struct SocketVtable<T>(PhantomData<T>);
+
+impl<T: SocketOps> SocketVtable<T> {
+    /// `tun_socket_ops`: what a packet socket offers vhost-net.
+    const OPS: bindings::proto_ops = bindings::proto_ops {
+        peek_len: Some(peek_len_callback::<T>),
+        sendmsg: Some(sendmsg_callback::<T>),
+        recvmsg: Some(recvmsg_callback::<T>),
+        // SAFETY: All-zero is a valid `proto_ops`: NULL callbacks.
+        ..unsafe { MaybeUninit::zeroed().assume_init() }
+    };
+}
+
+/// The data of the file a socket belongs to.
+///
+/// # Safety
+///
+/// `sock` must be a socket set up by [`Socket::new::<T>`] whose file the
+/// caller keeps open for `'a` (vhost-net holds it).
+unsafe fn owner<'a, T: SocketOps>(
+    sock: *mut bindings::socket,
+) -> Option<<T::Ptr as ForeignOwnable>::Borrowed<'a>> {
+    // SAFETY: `socket.file` is a file of `T`, open (see above).
+    unsafe { miscdevice::file_data::<T>((*sock).file) }.ok()
+}
+
+/// # Safety
+///
+/// Called by vhost-net with a socket from `tun_get_socket`, its file held.
+unsafe extern "C" fn peek_len_callback<T: SocketOps>(sock: *mut bindings::socket) -> c_int {
+    // SAFETY: See the function's safety section.
+    let Some(this) = (unsafe { owner::<T>(sock) }) else {
+        return 0;
+    };
+    // CAST: A packet is at most 64 KiB plus headers.
+    T::peek_len(this) as c_int
+}
+
+/// # Safety
+///
+/// As for `peek_len_callback`, with a valid message.
+unsafe extern "C" fn sendmsg_callback<T: SocketOps>(
+    sock: *mut bindings::socket,
+    m: *mut bindings::msghdr,
+    total_len: usize,
+) -> c_int {
+    // SAFETY: See the function's safety section.
+    let Some(this) = (unsafe { owner::<T>(sock) }) else {
+        return super::error::ebadfd().to_errno();
+    };
+    // SAFETY: The message is valid and ours for the call.
+    let m = unsafe { &mut *m };
+    // SAFETY: In-kernel callers pass a kernel pointer (`msg_control`, not
+    // the `msg_control_user` member of the union).
+    let ctl = unsafe { m.__bindgen_anon_1.msg_control }.cast::<bindings::tun_msg_ctl>();
+    // SAFETY: A control of that exact size is vhost's `tun_msg_ctl`.
+    if m.msg_controllen == size_of::<bindings::tun_msg_ctl>()
+        && !ctl.is_null()
+        && unsafe { (*ctl).type_ } == TUN_MSG_PTR
+    {
+        let batch = match T::begin_batch(&this) {
+            Ok(batch) => batch,
+            Err(e) => return e.to_errno(),
+        };
+        // SAFETY: `ctl` points to `num` buffers from `vhost_net_build_xdp`,
+        // each owning a page fragment reference that passes to us.
+        let (bufs, num) = unsafe { ((*ctl).ptr.cast::<bindings::xdp_buff>(), (*ctl).num) };
+        let bh = super::skbuff::BhDisabled::new();
+        for i in 0..usize::from(num) {
+            // SAFETY: See above; `i < num`.
+            let buf = unsafe { NonNull::new_unchecked(bufs.add(i)) };
+            // INVARIANT: See above.
+            T::send_xdp(&this, &batch, XdpBuff(buf), &bh);
+        }
+        drop(bh);
+        // CAST: vhost passes 0 for batches; tun.c returns it.
+        return total_len as c_int;
+    }
+    // tun.c would hand a `TUN_MSG_UBUF` control to zerocopy; rtun's sockets
+    // never set SOCK_ZEROCOPY, so vhost sends none. `MSG_DONTWAIT` does not
+    // matter: sending never blocks.
+    // SAFETY: `msg_iter` is a valid iterator, ours for the call.
+    let from = unsafe { IovIter::from_raw(&mut m.msg_iter) };
+    match T::send(this, from) {
+        // CAST: A packet is at most 64 KiB plus headers.
+        Ok(n) => n as c_int,
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// # Safety
+///
+/// As for `sendmsg_callback`; `msg_control` is NULL or a ring entry vhost
+/// consumed from this queue's ring, whose ownership passes to us.
+unsafe extern "C" fn recvmsg_callback<T: SocketOps>(
+    sock: *mut bindings::socket,
+    m: *mut bindings::msghdr,
+    total_len: usize,
+    flags: c_int,
+) -> c_int {
+    // SAFETY: The message is valid and ours for the call.
+    let m = unsafe { &mut *m };
+    // SAFETY: As in `sendmsg_callback`: vhost passes a kernel pointer.
+    let ptr = unsafe { m.__bindgen_anon_1.msg_control };
+    // CAST: A tag bit test on an address.
+    let pending = if ptr.is_null() {
+        None
+    } else if ptr as usize & TUN_XDP_FLAG != 0 {
+        // rtun queues no XDP frames, so none can come back from vhost.
+        // SAFETY: A tagged entry owns an XDP frame.
+        unsafe { ptr_free(ptr) };
+        return EINVAL.to_errno();
+    } else {
+        // SAFETY: An untagged entry of our ring owns an skb reference.
+        Some(unsafe { SkBuff::from_raw(ptr.cast()) })
+    };
+    // SAFETY: See the function's safety section.
+    let Some(this) = (unsafe { owner::<T>(sock) }) else {
+        return super::error::ebadfd().to_errno();
+    };
+    let msg = RecvMsg {
+        // SAFETY: `socket.sk` is set (type invariant of `Socket`).
+        sk: unsafe { (*sock).sk },
+        msg: m,
+        pending,
+        len: total_len,
+        // CAST: Flag bits.
+        flags: flags as u32,
+    };
+    match T::recv(this, msg) {
+        // CAST: A packet is at most 64 KiB plus headers.
+        Ok(n) => n as c_int,
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// `tun_get_socket`: `EINVAL` for a file that is not a queue of `T`.
+///
+/// # Safety
+///
+/// `file` must be a valid file; the returned socket is valid while the
+/// caller holds it open.
+pub(crate) unsafe fn get_socket<T: SocketOps>(file: *mut bindings::file) -> *mut bindings::socket {
+    // SAFETY: From the caller.
+    match unsafe { miscdevice::file_data::<T>(file) } {
+        Ok(this) => T::socket(&this).as_raw(),
+        Err(e) => err_ptr(e),
+    }
+}
+
+/// `tun_get_tx_ring`: as [`get_socket`], for the queue's ring.
+///
+/// # Safety
+///
+/// As for [`get_socket`].
+pub(crate) unsafe fn get_tx_ring<T: SocketOps>(
+    file: *mut bindings::file,
+) -> *mut bindings::ptr_ring {
+    // SAFETY: From the caller.
+    match unsafe { miscdevice::file_data::<T>(file) } {
+        Ok(this) => T::tx_ring(&this).as_raw(),
+        Err(e) => err_ptr(e),
+    }
+}
+
+fn err_ptr<P>(e: Error) -> *mut P {
+    // CAST: errno values fit a long.
+    // SAFETY: `ERR_PTR` only encodes the value.
+    unsafe { bindings::ERR_PTR(e.to_errno() as _) }.cast()
+}
+
+/// `tun_ptr_free`: frees a ring entry, an skb or a tagged XDP frame.
+///
+/// # Safety
+///
+/// `ptr` is NULL or an entry of a tun ring that the caller owns.
+pub(crate) unsafe fn ptr_free(ptr: *mut c_void) {
+    if ptr.is_null() {
+        return;
+    }
+    // CAST: Tag bit arithmetic on an address, as `tun_ptr_to_xdp`.
+    let addr = ptr as usize;
+    if addr & TUN_XDP_FLAG != 0 {
+        // SAFETY: A tagged entry is an XDP frame the caller owns.
+        unsafe { bindings::xdp_return_frame((addr & !TUN_XDP_FLAG) as *mut bindings::xdp_frame) };
+    } else {
+        // SAFETY: An untagged entry is an skb reference the caller owns.
+        drop(unsafe { SkBuff::from_raw(ptr.cast()) });
+    }
+}
+
+/// Defines and exports (GPL) the symbols `vhost_net.ko` links against, for
+/// the queues a [`SocketOps`] type serves: `tun_get_socket`,
+/// `tun_get_tx_ring` and `tun_ptr_free`, as `include/linux/if_tun.h`
+/// declares them. The export is what `EXPORT_SYMBOL_GPL` expands to
+/// (`include/linux/export.h`): an entry in `.export_symbol` that modpost
+/// turns into the module's symbol table.
+macro_rules! export_vhost_api {
+    ($t:ty) => {
+        /// `tun_get_socket`.
+        ///
+        /// # Safety
+        ///
+        /// `file` is a valid file the caller holds open while it uses the
+        /// socket.
+        #[no_mangle]
+        pub unsafe extern "C" fn tun_get_socket(
+            file: *mut kernel::bindings::file,
+        ) -> *mut kernel::bindings::socket {
+            // SAFETY: From the caller.
+            unsafe { $crate::kapi::socket::get_socket::<$t>(file) }
+        }
+
+        /// `tun_get_tx_ring`.
+        ///
+        /// # Safety
+        ///
+        /// As for `tun_get_socket`.
+        #[no_mangle]
+        pub unsafe extern "C" fn tun_get_tx_ring(
+            file: *mut kernel::bindings::file,
+        ) -> *mut kernel::bindings::ptr_ring {
+            // SAFETY: From the caller.
+            unsafe { $crate::kapi::socket::get_tx_ring::<$t>(file) }
+        }
+
+        /// `tun_ptr_free`.
+        ///
+        /// # Safety
+        ///
+        /// `ptr` is NULL or a tun ring entry the caller owns.
+        #[no_mangle]
+        pub unsafe extern "C" fn tun_ptr_free(ptr: *mut core::ffi::c_void) {
+            // SAFETY: From the caller.
+            unsafe { $crate::kapi::socket::ptr_free(ptr) }
+        }
+
+        $crate::kapi::socket::export_symbol_gpl!(tun_get_socket);
+        $crate::kapi::socket::export_symbol_gpl!(tun_get_tx_ring);
+        $crate::kapi::socket::export_symbol_gpl!(tun_ptr_free);
+    };
+}
+pub(crate) use export_vhost_api;
+
+/// `EXPORT_SYMBOL_GPL(sym)` for a `#[no_mangle]` function of this module.
+macro_rules! export_symbol_gpl {
+    ($sym:ident) => {
+        core::arch::global_asm!(
+            ".section \".export_symbol\",\"a\"",
+            concat!("__export_symbol_", stringify!($sym), ":"),
+            ".asciz \"GPL\"",
+            ".asciz \"\"",
+            ".balign 8",
+            concat!(".quad ", stringify!($sym)),
+            ".previous",
+        );
+    };
+}
+pub(crate) use export_symbol_gpl;

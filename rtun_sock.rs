@@ -1,0 +1,122 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A queue as vhost-net sees it: tun.c's `tun_socket_ops` (`tun_sendmsg`
+//! with its batches of XDP buffers, `tun_recvmsg`, `tun_peek_len`) and the
+//! exported `tun_get_socket`, `tun_get_tx_ring` and `tun_ptr_free`, which
+//! `vhost_net.ko` links against: loaded instead of `tun.ko`, rtun serves it.
+//!
+//! vhost consumes a queue's packets straight from its ring and hands each
+//! to `recvmsg`; it sends a guest's packets as batches of page-fragment
+//! buffers that become skbs without a copy.
+//!
+//! Lock order: as `rtun_chr.rs`. vhost calls in holding its virtqueue mutex,
+//! which ranks before all of rtun's locks.
+
+use kernel::{bindings, prelude::*, sync::ArcBorrow, types::ARef};
+
+use crate::{
+    kapi::{
+        error::ebadfd,
+        iov::IovIter,
+        netdev::NetDevice,
+        ptr_ring::PtrRing,
+        skbuff::{BhDisabled, SkBuff},
+        socket::{self, RecvMsg, Socket, SocketOps, XdpBuff},
+    },
+    rtun_chr::{TunChr, TunFile},
+    rtun_netdev::TunStruct,
+};
+
+socket::export_vhost_api!(TunChr);
+
+/// `ETH_HLEN`.
+const ETH_HLEN: usize = 14;
+/// `VLAN_HLEN`: the tag a reader gets back in the packet.
+const VLAN_HLEN: usize = 4;
+/// The `recvmsg` flags tun.c accepts.
+const RECV_FLAGS: u32 = bindings::MSG_DONTWAIT | bindings::MSG_TRUNC | bindings::MSG_ERRQUEUE;
+
+#[vtable]
+impl SocketOps for TunChr {
+    /// The device a batch goes to, held across it (`tun_get`).
+    type Batch = ARef<NetDevice>;
+
+    fn socket<'a>(this: &'a ArcBorrow<'_, TunFile>) -> &'a Socket {
+        this.socket()
+    }
+
+    fn tx_ring<'a>(this: &'a ArcBorrow<'_, TunFile>) -> &'a PtrRing<SkBuff> {
+        this.tx_ring()
+    }
+
+    fn begin_batch(this: &ArcBorrow<'_, TunFile>) -> Result<ARef<NetDevice>> {
+        this.device().ok_or_else(ebadfd)
+    }
+
+    fn send_xdp(this: &ArcBorrow<'_, TunFile>, dev: &ARef<NetDevice>, buf: XdpBuff, bh: &BhDisabled) {
+        // Like tun.c, a batch reports no per-buffer errors: vhost has
+        // already returned the buffers to the guest.
+        let _ = xdp_one(this, dev, buf, bh);
+    }
+
+    fn send(this: ArcBorrow<'_, TunFile>, from: &mut IovIter) -> Result<usize> {
+        this.write_packet(from)
+    }
+
+    /// `tun_recvmsg`. A packet vhost took from the ring is freed on every
+    /// error path, as tun.c's `tun_ptr_free` calls do.
+    fn recv(this: ArcBorrow<'_, TunFile>, mut msg: RecvMsg<'_>) -> Result<usize> {
+        let pending = msg.pending.take();
+        if this.device().is_none() {
+            return Err(ebadfd());
+        }
+        if msg.flags & !RECV_FLAGS != 0 {
+            return Err(EINVAL);
+        }
+        if msg.flags & bindings::MSG_ERRQUEUE != 0 {
+            return msg.recv_errqueue();
+        }
+        let nonblock = msg.flags & bindings::MSG_DONTWAIT != 0;
+        let n = this.read_packet(msg.iter(), nonblock, pending)?;
+        if n > msg.len {
+            msg.set_truncated();
+            if msg.flags & bindings::MSG_TRUNC == 0 {
+                return Ok(msg.len);
+            }
+        }
+        Ok(n)
+    }
+
+    /// `tun_peek_len`: what a reader of the next packet gets, VLAN tag
+    /// included (`__skb_array_len_with_tag`).
+    fn peek_len(this: ArcBorrow<'_, TunFile>) -> usize {
+        if this.device().is_none() {
+            return 0;
+        }
+        this.tx_ring()
+            .peek_with(|skb| {
+                // CAST: An skb length is at most 64 KiB plus headers.
+                skb.len() as usize + if skb.vlan_tag().is_some() { VLAN_HLEN } else { 0 }
+            })
+            .unwrap_or(0)
+    }
+}
+
+/// `tun_xdp_one` without XDP programs: one buffer of a guest's batch into
+/// the stack. Dropped buffers free their page.
+fn xdp_one(tfile: &TunFile, dev: &NetDevice, buf: XdpBuff, bh: &BhDisabled) -> Result {
+    let tun = TunStruct::of(dev).ok_or_else(ebadfd)?;
+    let len = buf.len();
+    if len < ETH_HLEN {
+        return Err(EINVAL);
+    }
+    let gso = buf.vnet_hdr();
+    let mut skb = buf.into_skb()?;
+    skb.apply_vnet_hdr(&gso, tun.little_endian())?;
+    // tun.c parses an Ethernet header whatever the device type: vhost
+    // drives tap devices.
+    skb.eth_type_trans(dev);
+    // CAST: Checked against ETH_HLEN; a buffer fits a page.
+    tfile.deliver(tun, dev, skb, len as u32, bh);
+    Ok(())
+}
