@@ -53,7 +53,12 @@ impl SocketOps for TunChr {
         this.device().ok_or_else(ebadfd)
     }
 
-    fn send_xdp(this: &ArcBorrow<'_, TunFile>, dev: &ARef<NetDevice>, buf: XdpBuff, bh: &BhDisabled) {
+    fn send_xdp(
+        this: &ArcBorrow<'_, TunFile>,
+        dev: &ARef<NetDevice>,
+        buf: XdpBuff,
+        bh: &BhDisabled,
+    ) {
         // Like tun.c, a batch reports no per-buffer errors: vhost has
         // already returned the buffers to the guest.
         let _ = xdp_one(this, dev, buf, bh);
@@ -96,7 +101,12 @@ impl SocketOps for TunChr {
         this.tx_ring()
             .peek_with(|skb| {
                 // CAST: An skb length is at most 64 KiB plus headers.
-                skb.len() as usize + if skb.vlan_tag().is_some() { VLAN_HLEN } else { 0 }
+                skb.len() as usize
+                    + if skb.vlan_tag().is_some() {
+                        VLAN_HLEN
+                    } else {
+                        0
+                    }
             })
             .unwrap_or(0)
     }

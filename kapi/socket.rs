@@ -165,8 +165,7 @@ pub(crate) trait SocketOps: MiscDevice {
     fn socket<'a>(this: &'a <Self::Ptr as ForeignOwnable>::Borrowed<'_>) -> &'a Socket;
 
     /// The ring vhost-net consumes the queue's packets from directly.
-    fn tx_ring<'a>(this: &'a <Self::Ptr as ForeignOwnable>::Borrowed<'_>)
-        -> &'a PtrRing<SkBuff>;
+    fn tx_ring<'a>(this: &'a <Self::Ptr as ForeignOwnable>::Borrowed<'_>) -> &'a PtrRing<SkBuff>;
 
     /// Starts a batch of XDP buffers (`TUN_MSG_PTR`); an error leaves the
     /// buffers to the caller, who frees them.

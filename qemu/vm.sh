@@ -53,12 +53,15 @@ mkdir -p "$cache/logs"
 [ -n "$log" ] || log=$cache/logs/vm-$driver.log
 
 boot() { # boot ACCEL TIMEOUT GUEST-COMMAND
-	local accel=()
-	[ "$1" = kvm ] || accel=(--disable-kvm)
+	local accel=() fg=(--foreground)
+	# A hung KVM guest outlives a --foreground timeout (only vng is
+	# signalled, qemu keeps the pipe open): the probe kills the whole
+	# process group instead.
+	[ "$1" = kvm ] && fg=() || accel=(--disable-kvm)
 	# --verbose puts the kernel's console in the log, so a crash is visible
 	# there; the guest's own output is told apart by its lack of a
 	# timestamp.
-	timeout --foreground -k 10 "$2" "$vng" --verbose --run "$kernel" "${accel[@]}" \
+	timeout "${fg[@]}" -k 10 "$2" "$vng" --verbose --run "$kernel" "${accel[@]}" \
 		--force-9p --cpus 2 --memory 2G --cwd "$repo" \
 		--append "loglevel=4 kmemleak=on" \
 		--exec "$3" </dev/null

@@ -8,7 +8,8 @@
 //! that load and unload it. The same test passing on both drivers is the
 //! claim that rtun is a drop-in for tun.
 //!
-//!   rtun-tests --module PATH.ko [--kselftest-tun PATH] [FILTER]
+//!   rtun-tests --module PATH.ko [--kselftest-tun PATH] [--vhost-net-test PATH]
+//!              [--vhost-modules DIR] [FILTER]
 //!
 //! Prints `ok NAME` or `FAIL NAME: why` per test, then
 //! `<module>: N passed, M failed`; exits non-zero if any failed.
@@ -21,6 +22,7 @@ mod packet;
 mod surface;
 mod sys;
 mod traffic;
+mod vhost;
 
 use std::panic::{self, AssertUnwindSafe};
 
@@ -32,6 +34,10 @@ pub struct Ctx {
     pub module_name: String,
     /// The kernel's own `tools/testing/selftests/net/tun.c`, built.
     pub kselftest_tun: Option<String>,
+    /// The kernel's own `tools/virtio/vhost_net_test`, built.
+    pub vhost_net_test: Option<String>,
+    /// Where `vhost_net.ko` and the modules it needs are.
+    pub vhost_modules: Option<String>,
 }
 
 /// A test's verdict: `Err` says what differed from tun's behaviour.
@@ -66,10 +72,14 @@ fn main() {
     let mut module_path = None;
     let mut filter = None;
     let mut kselftest_tun = None;
+    let mut vhost_net_test = None;
+    let mut vhost_modules = None;
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--module" => module_path = args.next(),
             "--kselftest-tun" => kselftest_tun = args.next(),
+            "--vhost-net-test" => vhost_net_test = args.next(),
+            "--vhost-modules" => vhost_modules = args.next(),
             _ => filter = Some(arg),
         }
     }
@@ -85,6 +95,8 @@ fn main() {
         module_path,
         module_name,
         kselftest_tun,
+        vhost_net_test,
+        vhost_modules,
     };
 
     // A panicking test is a failed test, reported like any other.
@@ -96,7 +108,8 @@ fn main() {
         .chain(ioctls::TESTS)
         .chain(multiqueue::TESTS)
         .chain(traffic::TESTS)
-        .chain(surface::TESTS);
+        .chain(surface::TESTS)
+        .chain(vhost::TESTS);
     for test in all {
         if filter.as_deref().is_some_and(|f| !test.name.contains(f)) {
             continue;
