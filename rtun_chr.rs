@@ -26,7 +26,7 @@ use crate::{
         fasync::Fasync,
         file::File,
         iov::{IovIter, Kiocb},
-        miscdevice::{MiscDevice, SeqFile},
+        miscdevice::{FopsId, MiscDevice, SeqFile},
         module,
         net::{NetRef, Rtnl},
         netdev::{DevSlot, NetDevice},
@@ -738,12 +738,20 @@ const EPOLL_ALL: u32 = rtun_netdev::EPOLL_READABLE | bindings::EPOLLERR | bindin
 /// The file operations of `/dev/net/tun` (tun.c's `tun_fops`).
 pub(crate) struct TunChr;
 
+/// Where the registration publishes `/dev/net/tun`'s operations.
+static TUN_FOPS: FopsId = FopsId::new();
+
 #[vtable]
 impl MiscDevice for TunChr {
     type Ptr = Arc<TunFile>;
 
     /// tun handles `IOCB_NOWAIT` reads and writes, as tun.c declares.
     const NOWAIT: bool = true;
+
+    /// vhost-net hands rtun files back to `tun_get_socket`.
+    fn fops_id() -> Option<&'static FopsId> {
+        Some(&TUN_FOPS)
+    }
 
     fn open(file: &File) -> Result<Self::Ptr> {
         Arc::pin_init(TunFile::new(file), GFP_KERNEL)

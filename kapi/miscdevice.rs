@@ -6,7 +6,13 @@
 //! needs beyond it: a fixed minor and a node name, `fops.owner` so that an
 //! open file pins the module (as `tun_fops` does), and `FMODE_NOWAIT`.
 
-use core::{ffi::c_int, ffi::c_uint, marker::PhantomData, ptr::addr_of};
+use core::{
+    ffi::c_int,
+    ffi::c_uint,
+    marker::PhantomData,
+    ptr::addr_of,
+    sync::atomic::{AtomicPtr, Ordering},
+};
 
 use kernel::{
     bindings,
@@ -61,6 +67,12 @@ pub(crate) trait MiscDevice: Sized {
 
     /// Whether the operations handle `IOCB_NOWAIT` (sets `FMODE_NOWAIT`).
     const NOWAIT: bool = false;
+
+    /// Where the registration publishes its operations, for types whose
+    /// files others look up ([`file_data`]).
+    fn fops_id() -> Option<&'static FopsId> {
+        None
+    }
 
     /// Called when the device node is opened.
     fn open(file: &File) -> Result<Self::Ptr>;
@@ -193,9 +205,18 @@ impl<T: MiscDevice> MiscDeviceRegistration<T> {
                     ..Default::default()
                 });
             }
+            // Published first: a file may be opened as soon as the device
+            // is registered.
+            if let Some(id) = T::fops_id() {
+                id.0.store(fops_ptr, Ordering::Release);
+            }
             // SAFETY: `misc_ptr` is initialised and pinned; it stays valid
             // until `misc_deregister` in `drop`.
-            to_result(unsafe { bindings::misc_register(misc_ptr) })
+            to_result(unsafe { bindings::misc_register(misc_ptr) }).inspect_err(|_| {
+                if let Some(id) = T::fops_id() {
+                    id.0.store(core::ptr::null_mut(), Ordering::Release);
+                }
+            })
         };
         // SAFETY: On success the closure has initialised every field (the
         // `PhantomData` needs none). On failure nothing was registered, so the
@@ -209,6 +230,9 @@ impl<T: MiscDevice> PinnedDrop for MiscDeviceRegistration<T> {
     fn drop(self: Pin<&mut Self>) {
         // SAFETY: By the type invariant `misc` is registered.
         unsafe { bindings::misc_deregister(self.misc.get()) };
+        if let Some(id) = T::fops_id() {
+            id.0.store(core::ptr::null_mut(), Ordering::Release);
+        }
     }
 }
 
@@ -456,12 +480,19 @@ unsafe extern "C" fn show_fdinfo_callback<T: MiscDevice>(
     T::show_fdinfo(device, file, &mut SeqFile { m, _p: PhantomData });
 }
 
+/// Where a registration publishes its `file_operations`, so that its files
+/// can be recognised later: tun.c compares `file->f_op` with `&tun_fops`,
+/// and rtun's operations live in the registration, not in a static.
+pub(crate) struct FopsId(AtomicPtr<bindings::file_operations>);
+
+impl FopsId {
+    pub(crate) const fn new() -> Self {
+        Self(AtomicPtr::new(core::ptr::null_mut()))
+    }
+}
+
 /// The data `T` keeps for `file`: `EINVAL` if `file` is not one of `T`'s
 /// (tun.c's `file->f_op != &tun_fops` check), `EBADFD` if it has none.
-///
-/// The `file_operations` live in the registration rather than in a static,
-/// so the open callback identifies them: only [`Vtable<T>`] holds
-/// `open_callback::<T>`.
 ///
 /// # Safety
 ///
@@ -469,11 +500,10 @@ unsafe extern "C" fn show_fdinfo_callback<T: MiscDevice>(
 pub(crate) unsafe fn file_data<'a, T: MiscDevice>(
     file: *mut bindings::file,
 ) -> Result<<T::Ptr as ForeignOwnable>::Borrowed<'a>> {
-    // SAFETY: The caller passes a valid file; an open file has valid fops.
-    let open = unsafe { (*(*file).f_op).open };
-    let ours: unsafe extern "C" fn(*mut bindings::inode, *mut bindings::file) -> c_int =
-        open_callback::<T>;
-    if open != Some(ours) {
+    // SAFETY: The caller passes a valid file.
+    let f_op = unsafe { (*file).f_op };
+    let ours = T::fops_id().map(|id| id.0.load(Ordering::Acquire));
+    if ours != Some(f_op.cast_mut()) || f_op.is_null() {
         return Err(EINVAL);
     }
     // SAFETY: The file is one of `T`'s, so `private_data` holds what

@@ -362,11 +362,11 @@ unsafe extern "C" fn sendmsg_callback<T: SocketOps>(
     // SAFETY: In-kernel callers pass a kernel pointer (`msg_control`, not
     // the `msg_control_user` member of the union).
     let ctl = unsafe { m.__bindgen_anon_1.msg_control }.cast::<bindings::tun_msg_ctl>();
-    // SAFETY: A control of that exact size is vhost's `tun_msg_ctl`.
-    if m.msg_controllen == size_of::<bindings::tun_msg_ctl>()
+    let is_batch = m.msg_controllen == size_of::<bindings::tun_msg_ctl>()
         && !ctl.is_null()
-        && unsafe { (*ctl).type_ } == TUN_MSG_PTR
-    {
+        // SAFETY: A control of that exact size is vhost's `tun_msg_ctl`.
+        && unsafe { (*ctl).type_ } == TUN_MSG_PTR;
+    if is_batch {
         let batch = match T::begin_batch(&this) {
             Ok(batch) => batch,
             Err(e) => return e.to_errno(),
@@ -513,7 +513,7 @@ macro_rules! export_vhost_api {
         /// `file` is a valid file the caller holds open while it uses the
         /// socket.
         #[no_mangle]
-        pub unsafe extern "C" fn tun_get_socket(
+        unsafe extern "C" fn tun_get_socket(
             file: *mut kernel::bindings::file,
         ) -> *mut kernel::bindings::socket {
             // SAFETY: From the caller.
@@ -526,7 +526,7 @@ macro_rules! export_vhost_api {
         ///
         /// As for `tun_get_socket`.
         #[no_mangle]
-        pub unsafe extern "C" fn tun_get_tx_ring(
+        unsafe extern "C" fn tun_get_tx_ring(
             file: *mut kernel::bindings::file,
         ) -> *mut kernel::bindings::ptr_ring {
             // SAFETY: From the caller.
@@ -539,7 +539,7 @@ macro_rules! export_vhost_api {
         ///
         /// `ptr` is NULL or a tun ring entry the caller owns.
         #[no_mangle]
-        pub unsafe extern "C" fn tun_ptr_free(ptr: *mut core::ffi::c_void) {
+        unsafe extern "C" fn tun_ptr_free(ptr: *mut core::ffi::c_void) {
             // SAFETY: From the caller.
             unsafe { $crate::kapi::socket::ptr_free(ptr) }
         }

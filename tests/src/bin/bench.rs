@@ -2,7 +2,7 @@
 
 //! rtun vs tun.ko throughput, in one guest boot (see `./dev bench`).
 //!
-//!   bench TUN.KO RTUN.KO SAMPLES
+//!   bench TUN.KO RTUN.KO SAMPLES [VHOST_NET_TEST VHOST_MODULE_DIR]
 //!
 //! For each sample, loads tun.ko, measures every case, unloads it, then
 //! does the same with rtun.ko, so that both see the same machine state in
@@ -11,7 +11,9 @@
 //! Cases: `write-64`/`write-1500`: packets written into a TUN device and
 //! dropped by the stack (not for this host, forwarding off);
 //! `read-64`/`read-1500`: packets the stack sends through the device, read
-//! back, in bursts of 256 (below the 500-packet ring).
+//! back, in bursts of 256 (below the 500-packet ring); `vhost-rx`/`vhost-tx`
+//! (buffers per second, not packets): the kernel's `vhost_net_test` driving
+//! a tap queue through vhost-net each way.
 
 #[path = "../packet.rs"]
 #[allow(dead_code)]
@@ -100,7 +102,7 @@ fn read_pps(f: &mut File, len: usize) -> f64 {
     n as f64 / start.elapsed().as_secs_f64()
 }
 
-const CASES: [&str; 7] = [
+const CASES: [&str; 9] = [
     "write-64",
     "write-1500",
     "read-64",
@@ -108,7 +110,56 @@ const CASES: [&str; 7] = [
     "mq1-write-64",
     "mq4-write-64",
     "read-64-lossless",
+    "vhost-rx",
+    "vhost-tx",
 ];
+
+/// Buffers each way per `vhost_net_test` sample.
+const VHOST_BUFS: u32 = 10000;
+
+/// Where the kernel's `vhost_net_test` and vhost's modules are.
+struct VhostBench {
+    test: String,
+    modules: String,
+}
+
+/// Buffers per second each way through vhost-net, from the kernel's own
+/// `vhost_net_test`: it runs its RX test (packets sent out of the tap into
+/// the guest's ring), then its TX test (the other way), printing a line as
+/// each completes; line-buffered, the lines' arrival times split the run.
+fn vhost_bps(v: &VhostBench) -> Result<(f64, f64), String> {
+    for m in ["vhost_iotlb", "vhost", "vhost_net"] {
+        sys::insmod(&format!("{}/{m}.ko", v.modules))
+            .map_err(|e| format!("insmod {m}.ko: {}", sys::errno_name(e)))?;
+    }
+    let start = Instant::now();
+    let mut child = std::process::Command::new("stdbuf")
+        .args(["-oL", &v.test, "--buf-num", &VHOST_BUFS.to_string()])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("{}: {e}", v.test))?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let mut times = Vec::new();
+    for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)) {
+        if line.map_err(|e| e.to_string())?.contains("completed=") {
+            times.push(start.elapsed().as_secs_f64());
+        }
+    }
+    let ok = child.wait().map_err(|e| e.to_string())?.success();
+    for m in ["vhost_net", "vhost", "vhost_iotlb"] {
+        while sys::rmmod(m) == Err(libc::EAGAIN) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    if !ok || times.len() != 2 {
+        return Err(format!(
+            "vhost_net_test failed ({} phases done)",
+            times.len()
+        ));
+    }
+    let n = f64::from(VHOST_BUFS);
+    Ok((n / times[0], n / (times[1] - times[0])))
+}
 
 /// Packets per second written by `queues` threads, one per queue of a
 /// multi-queue device.
@@ -141,7 +192,7 @@ fn mq_write_pps(queues: usize) -> Result<f64, String> {
     Ok(total as f64 / start.elapsed().as_secs_f64())
 }
 
-fn measure() -> Result<[f64; 7], String> {
+fn measure(vhost: Option<&VhostBench>) -> Result<[f64; 9], String> {
     let mut f = setup()?;
     // Let IPv6 autoconfiguration chatter pass before reading.
     std::thread::sleep(Duration::from_millis(50));
@@ -162,8 +213,13 @@ fn measure() -> Result<[f64; 7], String> {
     let mut f = setup()?;
     let _ = std::fs::write("/sys/class/net/rtbench/rtun_lossless", "1");
     let lossless = read_pps(&mut f, 64);
+    drop(f);
+    let (vrx, vtx) = match vhost {
+        Some(v) => vhost_bps(v)?,
+        None => (f64::NAN, f64::NAN),
+    };
     Ok([
-        single[0], single[1], single[2], single[3], mq[0], mq[1], lossless,
+        single[0], single[1], single[2], single[3], mq[0], mq[1], lossless, vrx, vtx,
     ])
 }
 
@@ -179,10 +235,14 @@ fn median(v: &mut [f64]) -> f64 {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    if args.len() != 4 {
-        eprintln!("usage: bench TUN.KO RTUN.KO SAMPLES");
+    if args.len() != 4 && args.len() != 6 {
+        eprintln!("usage: bench TUN.KO RTUN.KO SAMPLES [VHOST_NET_TEST VHOST_MODULE_DIR]");
         std::process::exit(2);
     }
+    let vhost = (args.len() == 6).then(|| VhostBench {
+        test: args[4].clone(),
+        modules: args[5].clone(),
+    });
     let samples: usize = args[3].parse().unwrap_or(10);
     let drivers = [("tun", &args[1]), ("rtun", &args[2])];
     let mut results = vec![vec![Vec::new(); CASES.len()]; 2];
@@ -192,7 +252,7 @@ fn main() {
                 eprintln!("bench: insmod {ko}: {}", sys::errno_name(e));
                 std::process::exit(1);
             }
-            match measure() {
+            match measure(vhost.as_ref()) {
                 Ok(r) => {
                     for (c, v) in r.iter().enumerate() {
                         results[d][c].push(*v);
