@@ -38,6 +38,7 @@ pub const TESTS: &[Test] = tests![
     vhost_backend_checks,
     vhost_delete_and_close_while_attached,
     vhost_two_queues,
+    vhost_tx_unbatched_with_sndbuf,
 ];
 
 /// Buffers each way per `vhost_net_test` run: its default of 2^20 takes an
@@ -507,21 +508,7 @@ fn vhost_delete_and_close_while_attached(ctx: &Ctx) -> TestResult {
     v.set_backend(tap.as_raw_fd())
         .map_err(|e| format!("SET_BACKEND: {}", errno_name(e)))?;
 
-    // Guest to host: counted as received by the device.
-    let rx0 = stat(&name, "rx_packets");
-    for slot in 0..4 {
-        v.send(slot, &udp_frame(1000 + slot as u16));
-    }
-    v.wait_used(1, 4)?;
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while stat(&name, "rx_packets") < rx0 + 4 && Instant::now() < deadline {
-        sleep(Duration::from_millis(5));
-    }
-    ensure!(
-        stat(&name, "rx_packets") == rx0 + 4,
-        "device received {} of 4 guest frames",
-        stat(&name, "rx_packets") - rx0
-    );
+    guest_to_host(&mut v, &name, 4)?;
 
     // Host to guest: frames sent out of the device land in the guest's
     // buffers, header first.
@@ -558,6 +545,43 @@ fn vhost_delete_and_close_while_attached(ctx: &Ctx) -> TestResult {
     v.send(4, &udp_frame(3000));
     v.post_rx(4);
     sleep(Duration::from_millis(200));
+    v.set_backend(-1)
+        .map_err(|e| format!("detach: {}", errno_name(e)))?;
+    Ok(())
+}
+
+/// Guest to host: `n` frames through vhost's TX queue, counted as
+/// received by the device.
+fn guest_to_host(v: &mut Vhost, name: &str, n: usize) -> TestResult {
+    let rx0 = stat(name, "rx_packets");
+    for slot in 0..n {
+        v.send(slot, &udp_frame(1000 + slot as u16));
+    }
+    v.wait_used(1, n as u16)?;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while stat(name, "rx_packets") < rx0 + n as u64 && Instant::now() < deadline {
+        sleep(Duration::from_millis(5));
+    }
+    ensure!(
+        stat(name, "rx_packets") == rx0 + n as u64,
+        "device received {} of {n} guest frames",
+        stat(name, "rx_packets") - rx0
+    );
+    Ok(())
+}
+
+/// With a limited send buffer (`TUNSETSNDBUF`), vhost does not batch: each
+/// frame is its own `sendmsg` through the queue's write path.
+fn vhost_tx_unbatched_with_sndbuf(ctx: &Ctx) -> TestResult {
+    let _m = VhostModules::load(ctx)?;
+    let mut v = Vhost::new()?;
+    let (tap, name) = vhost_tap("vhsnd%d", 0)?;
+    let mut sndbuf = 1i32 << 20;
+    ioctl_ptr(&tap, crate::sys::TUNSETSNDBUF, &mut sndbuf)
+        .map_err(|e| format!("TUNSETSNDBUF: {}", errno_name(e)))?;
+    v.set_backend(tap.as_raw_fd())
+        .map_err(|e| format!("SET_BACKEND: {}", errno_name(e)))?;
+    guest_to_host(&mut v, &name, 8)?;
     v.set_backend(-1)
         .map_err(|e| format!("detach: {}", errno_name(e)))?;
     Ok(())

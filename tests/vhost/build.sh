@@ -4,7 +4,9 @@
 # missing or older than its sources).
 #
 # tools/virtio builds in place and expects the source tree's exported
-# headers, so those are installed there first. Debian's 6.12.y carries
+# headers in usr/include, so those are installed there first, from a
+# separate output directory: `make headers_install` run in the source tree
+# itself would leave it unfit for the out-of-tree kernel builds. Debian's 6.12.y carries
 # stable backports in drivers/virtio/virtio_ring.c that tools/virtio's
 # stand-in kernel headers lack: compat.h stands in for them, and the kernel's
 # own include/ is searched last for headers the backports added.
@@ -18,7 +20,7 @@ if [ -x "$out" ] && [ "$out" -nt "$src/vhost_net_test.c" ] && [ "$out" -nt "$her
 	exit 0
 fi
 mkdir -p "$cache/logs"
-{ make -s -C "$cache/linux" headers_install INSTALL_HDR_PATH="$cache/linux/usr" &&
+{ make -s -C "$cache/linux" O="$cache/build-headers" headers_install INSTALL_HDR_PATH="$cache/linux/usr" &&
 	make -s -C "$src" clean &&
 	make -s -C "$src" vhost_net_test \
 		CPPFLAGS="-idirafter $cache/linux/include -include $here/compat.h -Wno-error" &&
