@@ -214,13 +214,17 @@ impl TunFile {
             TUNGETIFF => {
                 let mut out = IfReq::zeroed();
                 out.set_name(&dev.name());
-                // No socket filters yet: every queue reports IFF_NOFILTER.
                 let detached = if this.is_detached(&rtnl) {
                     IFF_DETACH_QUEUE
                 } else {
                     0
                 };
-                out.set_flags(tun.iff_flags() | IFF_NOFILTER | detached);
+                let nofilter = if this.sock.has_filter() {
+                    0
+                } else {
+                    IFF_NOFILTER
+                };
+                out.set_flags(tun.iff_flags() | nofilter | detached);
                 user::write_prefix(arg, out.as_bytes(), ifreq_len)?;
                 Ok(0)
             }
@@ -282,6 +286,24 @@ impl TunFile {
             SIOCSIFHWADDR => {
                 let mut sa = ifr.hwaddr();
                 dev.set_mac_address(&rtnl, &mut sa)?;
+                Ok(0)
+            }
+            // Socket filters are for TAP devices only.
+            TUNATTACHFILTER | TUNDETACHFILTER | TUNGETFILTER
+                if tun.flags() & TUN_TYPE_MASK != IFF_TAP =>
+            {
+                Err(EINVAL)
+            }
+            TUNATTACHFILTER => {
+                tun.attach_filter(&rtnl, user::read(arg)?)?;
+                Ok(0)
+            }
+            TUNDETACHFILTER => {
+                tun.detach_filter(&rtnl, tun.numqueues());
+                Ok(0)
+            }
+            TUNGETFILTER => {
+                user::write(arg, &tun.fprog(&rtnl))?;
                 Ok(0)
             }
             TUNGETSNDBUF => {
@@ -394,7 +416,7 @@ impl TunFile {
                 if !tun.permitted(dev) {
                     return Err(EPERM);
                 }
-                tun.attach(rtnl, dev, this.into())?;
+                tun.attach(rtnl, dev, this.into(), flags & IFF_NOFILTER != 0)?;
                 this.dev.set(rtnl, dev);
                 if tun.flags() & IFF_MULTI_QUEUE != 0 && tun.numqueues() + tun.numdisabled() > 1 {
                     dev.state_change(rtnl);
@@ -433,7 +455,7 @@ impl TunFile {
             if !this.is_detached(&rtnl) {
                 return Err(EINVAL);
             }
-            tun.attach(&rtnl, dev, this.into())?;
+            tun.attach(&rtnl, dev, this.into(), false)?;
         } else if flags & IFF_DETACH_QUEUE != 0 {
             if tun.flags() & IFF_MULTI_QUEUE == 0 || this.is_detached(&rtnl) {
                 return Err(EINVAL);

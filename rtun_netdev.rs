@@ -77,6 +77,12 @@ pub(crate) struct TunStruct {
     rx_batched: AtomicU32,
     /// `TUNSETTXFILTER` (TAP only).
     pub(crate) txflt: TxFilter,
+    /// The classic BPF program of `TUNATTACHFILTER` (a `struct sock_fprog`
+    /// as user space passed it), kept for queues that attach later and for
+    /// `TUNGETFILTER`.
+    fprog: RtnlCell<SockFprog>,
+    /// Whether `fprog` is attached to the queues (`TUNDETACHFILTER` clears).
+    filter_attached: AtomicBool,
     /// Which queue each recent flow was written on.
     pub(crate) flows: Flows,
     /// Lossless mode (rtun only, off by default): a full ring stops its TX
@@ -196,6 +202,8 @@ impl TunStruct {
             ksettings: RtnlCell::new(LinkKsettings::fixed(bindings::SPEED_10000, true)),
             rx_batched: AtomicU32::new(0),
             txflt: TxFilter::new(),
+            fprog: RtnlCell::new([0; 2]),
+            filter_attached: AtomicBool::new(false),
             flows: Flows::new()?,
             lossless: AtomicBool::new(false),
         })
@@ -293,6 +301,46 @@ impl TunStruct {
         dev.wake_queue(txq);
     }
 
+    /// `TUNATTACHFILTER`: attaches `fprog` to every queue, all or none
+    /// (`tun_attach_filter`); `fprog` is kept even when that fails.
+    pub(crate) fn attach_filter(&self, rtnl: &Rtnl, fprog: SockFprog) -> Result {
+        self.fprog.set(rtnl, fprog);
+        let mut attached = 0;
+        let mut ret = Ok(());
+        self.for_each_queue(rtnl, |q| {
+            if ret.is_ok() {
+                ret = q.socket().attach_filter(fprog);
+                if ret.is_ok() {
+                    attached += 1;
+                }
+            }
+        });
+        if ret.is_err() {
+            self.detach_filter(rtnl, attached);
+            return ret;
+        }
+        self.filter_attached.store(true, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// `TUNDETACHFILTER`: detaches the filter from the first `n` queues
+    /// (`tun_detach_filter`).
+    pub(crate) fn detach_filter(&self, rtnl: &Rtnl, n: u32) {
+        let mut i = 0;
+        self.for_each_queue(rtnl, |q| {
+            if i < n {
+                q.socket().detach_filter();
+            }
+            i += 1;
+        });
+        self.filter_attached.store(false, Ordering::Relaxed);
+    }
+
+    /// `TUNGETFILTER`: the program last given to `TUNATTACHFILTER`.
+    pub(crate) fn fprog(&self, rtnl: &Rtnl) -> SockFprog {
+        self.fprog.get(rtnl)
+    }
+
     /// `tun_is_little_endian`: `TUNSETVNETLE`, or the legacy virtio byte
     /// order, which is little-endian on every architecture rtun builds for.
     pub(crate) fn little_endian(&self) -> bool {
@@ -306,7 +354,21 @@ impl TunStruct {
 
     /// Attaches `tfile` as the next queue, or re-enables it if it was
     /// detached with `TUNSETQUEUE` (`tun_attach`).
-    pub(crate) fn attach(&self, rtnl: &Rtnl, dev: &NetDevice, tfile: Arc<TunFile>) -> Result {
+    ///
+    /// A queue attaching to a device with a socket filter gets it too,
+    /// unless `skip_filter` (`IFF_NOFILTER` on `TUNSETIFF`). tun.c 6.12
+    /// returns 0 right after re-attaching the filter, before attaching the
+    /// queue at all ("Re-attach the filter to persist device" ... `goto
+    /// out`), so a reopened persistent or additional queue of a filtered
+    /// TAP device is left unattached; rtun does what the comment says:
+    /// re-attaches the filter, then the queue.
+    pub(crate) fn attach(
+        &self,
+        rtnl: &Rtnl,
+        dev: &NetDevice,
+        tfile: Arc<TunFile>,
+        skip_filter: bool,
+    ) -> Result {
         let detached = tfile.is_detached(rtnl);
         let n = self.numqueues();
         if self.flags() & IFF_MULTI_QUEUE == 0 && n == 1 {
@@ -314,6 +376,9 @@ impl TunStruct {
         }
         if !detached && n + self.numdisabled() == MAX_TAP_QUEUES {
             return Err(E2BIG);
+        }
+        if !skip_filter && self.filter_attached.load(Ordering::Relaxed) {
+            tfile.socket().attach_filter(self.fprog.get(rtnl))?;
         }
         if detached {
             self.disabled.remove(rtnl, tfile.queue_index(rtnl));
@@ -370,7 +435,7 @@ impl TunStruct {
     }
 
     /// Calls `f` on every attached queue.
-    pub(crate) fn for_each_queue(&self, rtnl: &Rtnl, f: impl Fn(&TunFile)) {
+    pub(crate) fn for_each_queue(&self, rtnl: &Rtnl, f: impl FnMut(&TunFile)) {
         self.queues.for_each(rtnl, f);
     }
 
@@ -415,6 +480,10 @@ fn xmit(mut skb: SkBuff, dev: &NetDevice, tun: &TunStruct, guard: &rcu::Guard) -
     };
     // Filters can be set on TAP devices only, so this is a no-op for TUN.
     if !tun.txflt.accepts(skb.dest_mac()) {
+        dev.tx_dropped();
+        return Xmit::Drop;
+    }
+    if tfile.socket().has_filter() && !tfile.socket().filter_passes(&mut skb) {
         dev.tx_dropped();
         return Xmit::Drop;
     }
@@ -580,7 +649,7 @@ fn register<'a, K: NetDevOps<Priv = TunStruct>>(
         tun,
     )?;
     new.init_features(TUN_HW_FEATURES, !F_VLAN_TX);
-    new.priv_().attach(rtnl, new.dev(), tfile)?;
+    new.priv_().attach(rtnl, new.dev(), tfile, false)?;
     new.register(rtnl)
 }
 

@@ -20,8 +20,9 @@ use kernel::{
 
 const T: u32 = b'T' as u32;
 
-/// `struct sock_fprog` is two words wide; only its size enters the number.
-type SockFprog = [usize; 2];
+/// `struct sock_fprog`, two words: the instruction count (an `unsigned
+/// short`) and a user pointer to the instructions.
+pub(crate) type SockFprog = [usize; 2];
 
 pub(crate) const TUNSETNOCSUM: u32 = _IOW::<c_int>(T, 200);
 pub(crate) const TUNSETDEBUG: u32 = _IOW::<c_int>(T, 201);

@@ -66,7 +66,7 @@ impl SkBuff {
         Self(unsafe { NonNull::new_unchecked(ptr) })
     }
 
-    fn as_raw(&self) -> *mut bindings::sk_buff {
+    pub(super) fn as_raw(&self) -> *mut bindings::sk_buff {
         self.0.as_ptr()
     }
 

@@ -148,6 +148,54 @@ impl Socket {
     }
 }
 
+impl Socket {
+    /// Attaches a classic BPF program from user space (`sk_attach_filter`
+    /// under the socket lock): `fprog` is a `struct sock_fprog` as user
+    /// space passed it, whose instructions are copied from user memory now.
+    pub(crate) fn attach_filter(&self, fprog: [usize; 2]) -> Result {
+        let mut prog = bindings::sock_fprog {
+            // CAST: `len` is the `unsigned short` at the start of the
+            // struct, the low bits of the first word on little-endian.
+            len: fprog[0] as u16,
+            filter: fprog[1] as *mut bindings::sock_filter,
+        };
+        // SAFETY: Valid socket; process context, as `lock_sock` needs; the
+        // program pointer is a user pointer that `sk_attach_filter` copies
+        // from with `copy_from_user`.
+        kernel::error::to_result(unsafe {
+            bindings::lock_sock(self.sk());
+            let ret = bindings::sk_attach_filter(&mut prog, self.sk());
+            bindings::release_sock(self.sk());
+            ret
+        })
+    }
+
+    /// Detaches the socket filter, if any (`sk_detach_filter`).
+    pub(crate) fn detach_filter(&self) {
+        // SAFETY: Valid socket; process context. "No filter" (`ENOENT`) is
+        // not an error here.
+        unsafe {
+            bindings::lock_sock(self.sk());
+            bindings::sk_detach_filter(self.sk());
+            bindings::release_sock(self.sk());
+        }
+    }
+
+    /// Whether a socket filter is attached.
+    pub(crate) fn has_filter(&self) -> bool {
+        // SAFETY: Valid socket; only the pointer's nullness is read, as
+        // `rcu_access_pointer` does.
+        !unsafe { addr_of!((*self.sk()).sk_filter).read_volatile() }.is_null()
+    }
+
+    /// Whether the socket filter lets `skb` through (`sk_filter`, which may
+    /// also trim it).
+    pub(crate) fn filter_passes(&self, skb: &mut SkBuff) -> bool {
+        // SAFETY: Valid socket and skb, which we own.
+        unsafe { bindings::sk_filter(self.sk(), skb.as_raw()) == 0 }
+    }
+}
+
 impl Drop for Socket {
     fn drop(&mut self) {
         // SAFETY: We own one reference (type invariant).

@@ -11,6 +11,8 @@ pub const TESTS: &[Test] = tests![
     fdinfo_iff,
     create_in_user_namespace,
     tap_txfilter,
+    tap_socket_filter,
+    socket_filter_on_later_queues,
 ];
 
 fn ethtool(args: &[&str]) -> Result<String, String> {
@@ -135,6 +137,164 @@ fn create_in_user_namespace(_: &Ctx) -> TestResult {
 }
 
 /// `struct tun_filter` with `addrs`.
+/// A TAP device's IPv4 subnet `10.NET.0.0/24` with the device at `.1`
+/// and neighbours `.2`, `.3`, ... at `macs`, and a UDP socket to send from
+/// the device's address: the stack's frames out of the device, to order.
+struct Peers(std::net::UdpSocket);
+
+impl Peers {
+    fn new(name: &str, net: u8, macs: &[[u8; 6]]) -> Result<Self, String> {
+        std::fs::write(format!("/proc/sys/net/ipv6/conf/{name}/disable_ipv6"), "1")
+            .map_err(|e| e.to_string())?;
+        ip(&["addr", "add", &format!("10.{net}.0.1/24"), "dev", name])?;
+        ip(&["link", "set", name, "up"])?;
+        for (i, m) in macs.iter().enumerate() {
+            let mac = m.map(|b| format!("{b:02x}")).join(":");
+            let addr = format!("10.{net}.0.{}", i + 2);
+            ip(&["neigh", "add", &addr, "lladdr", &mac, "dev", name])?;
+        }
+        let sock =
+            std::net::UdpSocket::bind(format!("10.{net}.0.1:0")).map_err(|e| e.to_string())?;
+        Ok(Peers(sock))
+    }
+
+    /// Sends 5 datagrams of 100 bytes to `dest` port 9 and returns the
+    /// frames the device's reader `f` gets.
+    fn frames_to(&self, f: &std::fs::File, dest: &str) -> Result<Vec<Vec<u8>>, String> {
+        use std::io::Read;
+        for _ in 0..5 {
+            self.0
+                .send_to(&[0x5a; 100], (dest, 9))
+                .map_err(|e| e.to_string())?;
+        }
+        let mut frames = Vec::new();
+        let mut b = [0u8; 2048];
+        while poll1(f, libc::POLLIN, 100) & libc::POLLIN != 0 {
+            let n = (&*f).read(&mut b).map_err(|e| e.to_string())?;
+            if n >= 14 {
+                frames.push(b[..n].to_vec());
+            }
+        }
+        Ok(frames)
+    }
+}
+
+/// A classic BPF program of one `ret #k` instruction, as a
+/// `struct sock_filter`, and the `struct sock_fprog` pointing at it.
+fn bpf_ret(k: u32, insn: &mut [u8; 8]) -> [usize; 2] {
+    // BPF_RET | BPF_K
+    insn[..2].copy_from_slice(&0x06u16.to_ne_bytes());
+    insn[4..].copy_from_slice(&k.to_ne_bytes());
+    [1, insn.as_ptr() as usize]
+}
+
+fn getiff_flags(f: &std::fs::File) -> Result<u32, i32> {
+    let mut ifr = IfReq::default();
+    ioctl_ptr(f, TUNGETIFF, &mut ifr)?;
+    Ok(ifr.flags as u16 as u32)
+}
+
+/// `TUNATTACHFILTER`, `TUNGETFILTER`, `TUNDETACHFILTER`: TAP only
+/// (`EINVAL` on TUN); a classic BPF program on the queues drops (`ret #0`)
+/// or trims (`ret #42`) the frames the stack sends, `TUNGETIFF` stops
+/// reporting `IFF_NOFILTER`, `TUNGETFILTER` gives the program back as
+/// passed, and detaching lets everything through again. `IFF_NOFILTER` is
+/// the bit of `IFF_NO_PI`, so the device keeps its PI header here.
+fn tap_socket_filter(_: &Ctx) -> TestResult {
+    let (t, _) = tun_create("rtsflt0", IFF_TUN)?;
+    let mut prog = [0usize; 2];
+    for (cmd, what) in [
+        (TUNATTACHFILTER, "TUNATTACHFILTER"),
+        (TUNDETACHFILTER, "TUNDETACHFILTER"),
+        (TUNGETFILTER, "TUNGETFILTER"),
+    ] {
+        expect_errno(ioctl_ptr(&t, cmd, prog.as_mut_ptr()), libc::EINVAL, what)?;
+    }
+    let (f, name) = tun_create("rtsflt", IFF_TAP)?;
+    let peers = Peers::new(&name, 88, &[[2, 0, 0, 0, 0, 0x11]])?;
+    let flags = getiff_flags(&f).map_err(errno_name)?;
+    ensure!(
+        flags & IFF_NOFILTER != 0,
+        "no IFF_NOFILTER without a filter: {flags:#x}"
+    );
+    expect_errno(
+        ioctl_ptr(&f, TUNATTACHFILTER, std::ptr::null_mut::<u8>()),
+        libc::EFAULT,
+        "NULL program",
+    )?;
+    // Every frame reads as 146 bytes: PI 4 + 14 + 20 + 8 + 100.
+    ensure!(
+        peers
+            .frames_to(&f, "10.88.0.2")?
+            .iter()
+            .all(|b| b.len() == 146),
+        "unfiltered frames not whole"
+    );
+    let mut insn = [0u8; 8];
+    let mut prog = bpf_ret(0, &mut insn);
+    ioctl_ptr(&f, TUNATTACHFILTER, prog.as_mut_ptr()).map_err(errno_name)?;
+    let flags = getiff_flags(&f).map_err(errno_name)?;
+    ensure!(
+        flags & IFF_NOFILTER == 0,
+        "IFF_NOFILTER with a filter: {flags:#x}"
+    );
+    let mut got = [0usize; 2];
+    ioctl_ptr(&f, TUNGETFILTER, got.as_mut_ptr()).map_err(errno_name)?;
+    ensure!(
+        got == prog,
+        "TUNGETFILTER gave {got:x?}, attached {prog:x?}"
+    );
+    let n = peers.frames_to(&f, "10.88.0.2")?.len();
+    ensure!(n == 0, "ret #0 let {n} frames through");
+    let mut insn = [0u8; 8];
+    let mut prog = bpf_ret(42, &mut insn);
+    ioctl_ptr(&f, TUNATTACHFILTER, prog.as_mut_ptr()).map_err(errno_name)?;
+    let frames = peers.frames_to(&f, "10.88.0.2")?;
+    ensure!(
+        frames.len() == 5 && frames.iter().all(|b| b.len() == 4 + 42),
+        "ret #42: frames of {:?} bytes",
+        frames.iter().map(Vec::len).collect::<Vec<_>>()
+    );
+    ioctl_ptr(&f, TUNDETACHFILTER, prog.as_mut_ptr()).map_err(errno_name)?;
+    let frames = peers.frames_to(&f, "10.88.0.2")?;
+    ensure!(
+        frames.len() == 5 && frames.iter().all(|b| b.len() == 146),
+        "detached: {} frames",
+        frames.len()
+    );
+    let flags = getiff_flags(&f).map_err(errno_name)?;
+    ensure!(
+        flags & IFF_NOFILTER != 0,
+        "no IFF_NOFILTER after detach: {flags:#x}"
+    );
+    Ok(())
+}
+
+/// A queue attaching to a filtered multi-queue TAP device gets the filter,
+/// unless it asks for `IFF_NOFILTER` (the bit of `IFF_NO_PI`). tun.c 6.12
+/// returns right after re-attaching the filter without attaching the
+/// queue (`tun_attach`'s `goto out`), so on tun.ko that queue is left
+/// unattached (`EBADFD`); rtun attaches it, as tun.c's comment intends.
+fn socket_filter_on_later_queues(ctx: &Ctx) -> TestResult {
+    let flags = IFF_TAP | IFF_MULTI_QUEUE;
+    let (q0, name) = tun_create("rtsfmq%d", flags)?;
+    let mut insn = [0u8; 8];
+    let mut prog = bpf_ret(0, &mut insn);
+    ioctl_ptr(&q0, TUNATTACHFILTER, prog.as_mut_ptr()).map_err(errno_name)?;
+    let (q1, _) = tun_create(&name, flags)?;
+    let r = getiff_flags(&q1);
+    if ctx.module_name == "tun" {
+        ensure!(r == Err(libc::EBADFD), "tun.ko's re-attach: {r:?}");
+    } else {
+        let f = r.map_err(errno_name)?;
+        ensure!(f & IFF_NOFILTER == 0, "later queue has no filter: {f:#x}");
+    }
+    // Skipping the filter attaches the queue on both.
+    let (q2, _) = tun_create(&name, flags | IFF_NOFILTER)?;
+    getiff_flags(&q2).map_err(|e| format!("IFF_NOFILTER queue: {}", errno_name(e)))?;
+    Ok(())
+}
+
 fn tun_filter(flags: u16, addrs: &[[u8; 6]]) -> Vec<u8> {
     let mut v = flags.to_ne_bytes().to_vec();
     v.extend_from_slice(&(addrs.len() as u16).to_ne_bytes());
@@ -148,7 +308,6 @@ fn tun_filter(flags: u16, addrs: &[[u8; 6]]) -> Vec<u8> {
 /// multicast past the eighth address is hashed; a unicast address there
 /// turns the filter off (return 0).
 fn tap_txfilter(_: &Ctx) -> TestResult {
-    use std::io::Read;
     let (t, _) = tun_create("rttxflt0", IFF_TUN)?;
     let mut buf = tun_filter(0, &[[2, 0, 0, 0, 0, 1]]);
     expect_errno(
@@ -162,47 +321,18 @@ fn tap_txfilter(_: &Ctx) -> TestResult {
         libc::EFAULT,
         "NULL",
     )?;
-    std::fs::write(format!("/proc/sys/net/ipv6/conf/{name}/disable_ipv6"), "1")
-        .map_err(|e| e.to_string())?;
-    ip(&["addr", "add", "10.87.0.1/24", "dev", &name])?;
-    ip(&["link", "set", &name, "up"])?;
     let (good, bad) = ([2, 0, 0, 0, 0, 0x11], [2, 0, 0, 0, 0, 0x22]);
-    ip(&[
-        "neigh",
-        "add",
-        "10.87.0.2",
-        "lladdr",
-        "02:00:00:00:00:11",
-        "dev",
-        &name,
-    ])?;
-    ip(&[
-        "neigh",
-        "add",
-        "10.87.0.3",
-        "lladdr",
-        "02:00:00:00:00:22",
-        "dev",
-        &name,
-    ])?;
+    let peers = Peers::new(&name, 87, &[good, bad])?;
+    let count_to = |dest: &str, mac: [u8; 6]| -> Result<usize, String> {
+        Ok(peers
+            .frames_to(&f, dest)?
+            .iter()
+            .filter(|b| b[..6] == mac)
+            .count())
+    };
     let mut buf = tun_filter(0, &[good]);
     let n = ioctl_ptr(&f, TUNSETTXFILTER, buf.as_mut_ptr()).map_err(errno_name)?;
     ensure!(n == 1, "TUNSETTXFILTER returned {n}");
-    let sock = std::net::UdpSocket::bind("10.87.0.1:0").map_err(|e| e.to_string())?;
-    let count_to = |dest: &str, mac: [u8; 6]| -> Result<usize, String> {
-        for _ in 0..5 {
-            sock.send_to(b"flt", (dest, 9)).map_err(|e| e.to_string())?;
-        }
-        let mut got = 0;
-        let mut b = [0u8; 2048];
-        while poll1(&f, libc::POLLIN, 100) & libc::POLLIN != 0 {
-            let n = (&f).read(&mut b).map_err(|e| e.to_string())?;
-            if n >= 14 && b[..6] == mac {
-                got += 1;
-            }
-        }
-        Ok(got)
-    };
     ensure!(
         count_to("10.87.0.2", good)? == 5,
         "frames to the allowed address lost"
