@@ -306,6 +306,10 @@ impl TunFile {
                 user::write(arg, &tun.fprog(&rtnl))?;
                 Ok(0)
             }
+            TUNSETSTEERINGEBPF | TUNSETFILTEREBPF => {
+                tun.set_ebpf(&rtnl, cmd == TUNSETSTEERINGEBPF, user::read(arg)?)?;
+                Ok(0)
+            }
             TUNGETSNDBUF => {
                 user::write(arg, &this.sock.sndbuf())?;
                 Ok(0)
@@ -682,11 +686,12 @@ impl TunFile {
     ) {
         let queue = self.queue_index.load(Ordering::Relaxed);
         skb.prepare_rx(queue);
-        let rxhash = if tun.numqueues() > 1 && !self.detached.load(Ordering::Relaxed) {
-            Some(skb.symmetric_hash())
-        } else {
-            None
-        };
+        let rxhash =
+            if tun.numqueues() > 1 && !self.detached.load(Ordering::Relaxed) && !tun.steering() {
+                Some(skb.symmetric_hash())
+            } else {
+                None
+            };
         skb.receive_bh(bh, dev, len);
         if let Some(hash) = rxhash {
             tun.flows.update(hash, queue);

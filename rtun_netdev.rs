@@ -14,6 +14,7 @@ use kernel::{bindings, c_str, prelude::*, sync::Arc};
 
 use crate::{
     kapi::{
+        bpf::BpfProg,
         cred::{self, INVALID_ID},
         error::eopnotsupp,
         ethtool::{EthtoolDriver, EthtoolOps, LinkKsettings, RtnlCell},
@@ -83,6 +84,11 @@ pub(crate) struct TunStruct {
     fprog: RtnlCell<SockFprog>,
     /// Whether `fprog` is attached to the queues (`TUNDETACHFILTER` clears).
     filter_attached: AtomicBool,
+    /// `TUNSETSTEERINGEBPF`: picks the transmit queue instead of the flow
+    /// table.
+    pub(crate) steering_prog: ArcSlot<BpfProg>,
+    /// `TUNSETFILTEREBPF`: drops or trims what the device transmits.
+    pub(crate) filter_prog: ArcSlot<BpfProg>,
     /// Which queue each recent flow was written on.
     pub(crate) flows: Flows,
     /// Lossless mode (rtun only, off by default): a full ring stops its TX
@@ -204,6 +210,8 @@ impl TunStruct {
             txflt: TxFilter::new(),
             fprog: RtnlCell::new([0; 2]),
             filter_attached: AtomicBool::new(false),
+            steering_prog: ArcSlot::new(),
+            filter_prog: ArcSlot::new(),
             flows: Flows::new()?,
             lossless: AtomicBool::new(false),
         })
@@ -336,6 +344,31 @@ impl TunStruct {
         self.filter_attached.store(false, Ordering::Relaxed);
     }
 
+    /// `TUNSETSTEERINGEBPF`/`TUNSETFILTEREBPF`: installs the socket filter
+    /// behind `fd` in `slot`, or removes it for -1 (`tun_set_ebpf`); the old
+    /// program is released once no transmit can still be running it.
+    pub(crate) fn set_ebpf(&self, rtnl: &Rtnl, steering: bool, fd: i32) -> Result {
+        let prog = match fd {
+            -1 => None,
+            fd => Some(Arc::new(BpfProg::socket_filter(fd)?, GFP_KERNEL)?),
+        };
+        let slot = if steering {
+            &self.steering_prog
+        } else {
+            &self.filter_prog
+        };
+        if let Some(old) = slot.replace(rtnl, prog) {
+            drop(old.wait());
+        }
+        Ok(())
+    }
+
+    /// Whether a steering program chooses queues: then writes teach the
+    /// flow table nothing.
+    pub(crate) fn steering(&self) -> bool {
+        self.steering_prog.get(&rcu::read_lock()).is_some()
+    }
+
     /// `TUNGETFILTER`: the program last given to `TUNATTACHFILTER`.
     pub(crate) fn fprog(&self, rtnl: &Rtnl) -> SockFprog {
         self.fprog.get(rtnl)
@@ -445,10 +478,18 @@ impl TunStruct {
     }
 }
 
-/// `tun_automq_select_queue`: the queue the flow was last written on,
-/// else its symmetric hash scaled onto the attached queues.
-fn select_queue(tun: &TunStruct, hash: u32) -> u16 {
+/// `tun_select_queue`: the steering program's choice modulo the attached
+/// queues if there is one (`tun_ebpf_select_queue`); else
+/// `tun_automq_select_queue`: the queue the flow was last written on, or
+/// its symmetric hash scaled onto the attached queues.
+fn select_queue(tun: &TunStruct, skb: &SkBuff) -> u16 {
+    let guard = rcu::read_lock();
     let n = tun.numqueues();
+    if let Some(prog) = tun.steering_prog.get(&guard) {
+        // CAST: Below `n` <= 256.
+        return prog.run(skb).checked_rem(n).unwrap_or(0) as u16;
+    }
+    let hash = skb.symmetric_hash();
     let q = match tun.flows.find(hash) {
         Some(q) if q < n => q,
         // `reciprocal_scale`.
@@ -486,6 +527,14 @@ fn xmit(mut skb: SkBuff, dev: &NetDevice, tun: &TunStruct, guard: &rcu::Guard) -
     if tfile.socket().has_filter() && !tfile.socket().filter_passes(&mut skb) {
         dev.tx_dropped();
         return Xmit::Drop;
+    }
+    // `run_ebpf_filter`: the length to keep, 0 to drop.
+    if let Some(prog) = tun.filter_prog.get(guard) {
+        let keep = prog.run(&skb);
+        if keep == 0 || (keep < skb.len() && skb.trim(keep).is_err()) {
+            dev.tx_dropped();
+            return Xmit::Drop;
+        }
     }
     if skb.orphan().is_err() {
         dev.tx_dropped();
@@ -544,8 +593,8 @@ macro_rules! tun_kind {
             const ETHER: bool = $ether;
             const TX_QUEUE_LEN: u32 = TUN_READQ_SIZE;
 
-            fn select_queue(_dev: &NetDevice, tun: &TunStruct, hash: u32) -> u16 {
-                select_queue(tun, hash)
+            fn select_queue(_dev: &NetDevice, tun: &TunStruct, skb: &SkBuff) -> u16 {
+                select_queue(tun, skb)
             }
 
             fn uninit(_dev: &NetDevice, tun: &TunStruct, rtnl: &Rtnl) {

@@ -10,6 +10,7 @@
 //! [`Opaque`](kernel::types::Opaque) built with an unsafe `from_raw`, and C
 //! vtables generated from a Rust trait.
 
+pub(crate) mod bpf;
 pub(crate) mod cred;
 pub(crate) mod error;
 pub(crate) mod ethtool;

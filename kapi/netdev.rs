@@ -376,8 +376,8 @@ pub(crate) trait NetDevOps: Sized + 'static {
         Ok(())
     }
 
-    /// `ndo_select_queue`, given the packet's symmetric flow hash.
-    fn select_queue(_dev: &NetDevice, _priv: &Self::Priv, _hash: u32) -> u16 {
+    /// `ndo_select_queue`: the queue for `skb`, which stays the caller's.
+    fn select_queue(_dev: &NetDevice, _priv: &Self::Priv, _skb: &SkBuff) -> u16 {
         0
     }
 
@@ -470,10 +470,10 @@ unsafe extern "C" fn select_queue_callback<T: NetDevOps>(
     let Some(p) = dev.priv_of::<T>() else {
         return 0;
     };
-    // SAFETY: The skb is valid for the call; a NULL net is what
-    // `__skb_get_hash_symmetric` passes.
-    let hash = unsafe { bindings::__skb_get_hash_symmetric_net(ptr::null(), skb) };
-    T::select_queue(dev, p, hash)
+    // SAFETY: The skb is valid for the call and stays the caller's:
+    // `ManuallyDrop` keeps us from releasing its reference.
+    let skb = core::mem::ManuallyDrop::new(unsafe { SkBuff::from_raw(skb) });
+    T::select_queue(dev, p, &skb)
 }
 
 /// # Safety

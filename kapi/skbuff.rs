@@ -304,6 +304,13 @@ impl SkBuff {
         unsafe { bindings::__skb_get_hash_symmetric_net(core::ptr::null(), self.as_raw()) }
     }
 
+    /// Cuts the packet to `len` bytes (`pskb_trim`); `ENOMEM` if the data
+    /// could not be unshared.
+    pub(crate) fn trim(&mut self, len: u32) -> Result {
+        // SAFETY: We own the valid skb.
+        kernel::error::to_result(unsafe { bindings::pskb_trim(self.as_raw(), len) })
+    }
+
     /// `skb->queue_mapping`.
     pub(crate) fn queue_mapping(&self) -> u16 {
         // SAFETY: The skb is valid; `queue_mapping` is a plain field.

@@ -2,7 +2,7 @@
 
 //! What tools read about a tun device besides its packets: ethtool.
 
-use std::process::Command;
+use std::{os::fd::AsRawFd, process::Command};
 
 use crate::{ensure, sys::*, tests, Ctx, Test, TestResult};
 
@@ -13,6 +13,8 @@ pub const TESTS: &[Test] = tests![
     tap_txfilter,
     tap_socket_filter,
     socket_filter_on_later_queues,
+    ebpf_filter,
+    ebpf_steering,
 ];
 
 fn ethtool(args: &[&str]) -> Result<String, String> {
@@ -161,22 +163,33 @@ impl Peers {
     /// Sends 5 datagrams of 100 bytes to `dest` port 9 and returns the
     /// frames the device's reader `f` gets.
     fn frames_to(&self, f: &std::fs::File, dest: &str) -> Result<Vec<Vec<u8>>, String> {
-        use std::io::Read;
+        self.send(dest)?;
+        drain(f)
+    }
+
+    /// Sends 5 datagrams of 100 bytes to `dest` port 9.
+    fn send(&self, dest: &str) -> TestResult {
         for _ in 0..5 {
             self.0
                 .send_to(&[0x5a; 100], (dest, 9))
                 .map_err(|e| e.to_string())?;
         }
-        let mut frames = Vec::new();
-        let mut b = [0u8; 2048];
-        while poll1(f, libc::POLLIN, 100) & libc::POLLIN != 0 {
-            let n = (&*f).read(&mut b).map_err(|e| e.to_string())?;
-            if n >= 14 {
-                frames.push(b[..n].to_vec());
-            }
-        }
-        Ok(frames)
+        Ok(())
     }
+}
+
+/// The frames waiting on queue `f`, read until none comes for 100 ms.
+fn drain(f: &std::fs::File) -> Result<Vec<Vec<u8>>, String> {
+    use std::io::Read;
+    let mut frames = Vec::new();
+    let mut b = [0u8; 2048];
+    while poll1(f, libc::POLLIN, 100) & libc::POLLIN != 0 {
+        let n = (&*f).read(&mut b).map_err(|e| e.to_string())?;
+        if n >= 14 {
+            frames.push(b[..n].to_vec());
+        }
+    }
+    Ok(frames)
 }
 
 /// A classic BPF program of one `ret #k` instruction, as a
@@ -373,5 +386,68 @@ fn tap_txfilter(_: &Ctx) -> TestResult {
         "count 0"
     );
     ensure!(count_to("10.87.0.3", bad)? == 5, "count 0 did not disable");
+    Ok(())
+}
+
+/// `TUNSETFILTEREBPF`: a socket-filter eBPF program drops (returns 0) or
+/// trims (returns 42) what the device transmits; -1 removes it. Bad
+/// descriptors: `EBADF`; a file that is not a BPF program: `EINVAL`.
+fn ebpf_filter(_: &Ctx) -> TestResult {
+    let (f, name) = tun_create("rtebpf", IFF_TAP | IFF_NO_PI)?;
+    let peers = Peers::new(&name, 89, &[[2, 0, 0, 0, 0, 0x11]])?;
+    let mut fd = 9999i32;
+    expect_errno(
+        ioctl_ptr(&f, TUNSETFILTEREBPF, &mut fd),
+        libc::EBADF,
+        "closed fd",
+    )?;
+    let null = std::fs::File::open("/dev/null").map_err(|e| e.to_string())?;
+    let mut fd = null.as_raw_fd();
+    expect_errno(
+        ioctl_ptr(&f, TUNSETFILTEREBPF, &mut fd),
+        libc::EINVAL,
+        "/dev/null",
+    )?;
+    expect_errno(
+        ioctl_ptr(&f, TUNSETFILTEREBPF, std::ptr::null_mut::<i32>()),
+        libc::EFAULT,
+        "NULL",
+    )?;
+    let lens = |frames: Vec<Vec<u8>>| frames.iter().map(Vec::len).collect::<Vec<_>>();
+    for (ret, want) in [(0, vec![]), (42, vec![42; 5]), (-1, vec![142; 5])] {
+        let prog;
+        let mut fd = if ret == -1 {
+            -1
+        } else {
+            prog = bpf_socket_filter_returning(ret)?;
+            prog.as_raw_fd()
+        };
+        ioctl_ptr(&f, TUNSETFILTEREBPF, &mut fd).map_err(errno_name)?;
+        let got = lens(peers.frames_to(&f, "10.89.0.2")?);
+        ensure!(got == want, "filter returning {ret}: frames of {got:?}");
+    }
+    Ok(())
+}
+
+/// `TUNSETSTEERINGEBPF`: the program's return value modulo the queue count
+/// picks the queue every transmitted packet goes to.
+fn ebpf_steering(_: &Ctx) -> TestResult {
+    let flags = IFF_TAP | IFF_NO_PI | IFF_MULTI_QUEUE;
+    let (q0, name) = tun_create("rtsteer", flags)?;
+    let (q1, _) = tun_create(&name, flags)?;
+    let peers = Peers::new(&name, 90, &[[2, 0, 0, 0, 0, 0x11]])?;
+    for (ret, want0, want1) in [(1, 0, 5), (2, 5, 0), (3, 0, 5)] {
+        let prog = bpf_socket_filter_returning(ret)?;
+        let mut fd = prog.as_raw_fd();
+        ioctl_ptr(&q0, TUNSETSTEERINGEBPF, &mut fd).map_err(errno_name)?;
+        peers.send("10.90.0.2")?;
+        let (got0, got1) = (drain(&q0)?.len(), drain(&q1)?.len());
+        ensure!(
+            (got0, got1) == (want0, want1),
+            "steering returning {ret}: queue 0 got {got0}, queue 1 {got1}"
+        );
+    }
+    let mut fd = -1;
+    ioctl_ptr(&q1, TUNSETSTEERINGEBPF, &mut fd).map_err(errno_name)?;
     Ok(())
 }

@@ -261,3 +261,24 @@ pub fn ip(args: &[&str]) -> Result<String, String> {
         ))
     }
 }
+
+/// Loads a `BPF_PROG_TYPE_SOCKET_FILTER` program that returns `ret` for
+/// every packet (`mov r0, ret; exit`), as user space would for
+/// `TUNSETSTEERINGEBPF`/`TUNSETFILTEREBPF`.
+pub fn bpf_socket_filter_returning(ret: i32) -> Result<OwnedFd, String> {
+    let mut insns = [0u8; 16];
+    insns[0] = 0xb7; // BPF_ALU64 | BPF_MOV | BPF_K, r0
+    insns[4..8].copy_from_slice(&ret.to_ne_bytes());
+    insns[8] = 0x95; // BPF_JMP | BPF_EXIT
+    let license = c"GPL";
+    let mut attr = [0u8; 128];
+    attr[0..4].copy_from_slice(&1u32.to_ne_bytes()); // prog_type
+    attr[4..8].copy_from_slice(&2u32.to_ne_bytes()); // insn_cnt
+    attr[8..16].copy_from_slice(&(insns.as_ptr() as u64).to_ne_bytes());
+    attr[16..24].copy_from_slice(&(license.as_ptr() as u64).to_ne_bytes());
+    // SAFETY: BPF_PROG_LOAD (5) with a valid, zero-padded attribute block.
+    let fd = unsafe { libc::syscall(libc::SYS_bpf, 5, attr.as_mut_ptr(), attr.len()) };
+    check(fd)
+        .map(own_fd)
+        .map_err(|e| format!("BPF_PROG_LOAD: {}", errno_name(e)))
+}
