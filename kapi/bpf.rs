@@ -34,12 +34,12 @@ impl BpfProg {
                 false,
             )
         };
-        // SAFETY: `IS_ERR`/`PTR_ERR` only decode the pointer.
+        // SAFETY: `IS_ERR` only decodes the pointer.
         if unsafe { bindings::IS_ERR(prog.cast()) } {
+            // SAFETY: As for `IS_ERR`.
+            let errno = unsafe { bindings::PTR_ERR(prog.cast()) };
             // CAST: An errno.
-            return Err(Error::from_errno(
-                unsafe { bindings::PTR_ERR(prog.cast()) } as i32
-            ));
+            return Err(Error::from_errno(errno as i32));
         }
         // INVARIANT: The lookup gave us a reference to a valid program.
         NonNull::new(prog).map(Self).ok_or(EINVAL)
