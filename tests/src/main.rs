@@ -14,9 +14,11 @@
 //! Prints `ok NAME` or `FAIL NAME: why` per test, then
 //! `<module>: N passed, M failed`; exits non-zero if any failed.
 
+mod clients;
 mod datapath;
 mod foundation;
 mod ioctls;
+mod lifetime;
 mod multiqueue;
 mod packet;
 mod surface;
@@ -109,6 +111,8 @@ fn main() {
         .chain(multiqueue::TESTS)
         .chain(traffic::TESTS)
         .chain(surface::TESTS)
+        .chain(lifetime::TESTS)
+        .chain(clients::TESTS)
         .chain(vhost::TESTS);
     for test in all {
         if filter.as_deref().is_some_and(|f| !test.name.contains(f)) {
