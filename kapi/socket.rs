@@ -85,7 +85,9 @@ const fn proto_name(name: &[u8]) -> [u8; 32] {
 /// `self.0` came from `sk_alloc(&PROTO)` and was set up by [`Socket::new`]:
 /// `socket.sk` is `sk`, `socket.ops` is `SocketVtable::<T>::OPS` and
 /// `socket.file` a file of `T`, for the `T` given to `new`. We own one
-/// reference on `sk`.
+/// reference on `sk`. `socket.file` is only followed by the `proto_ops`
+/// callbacks, whose callers hold that file open (the owner of a `Socket`
+/// may outlive the file, never a caller of the callbacks).
 pub(crate) struct Socket(NonNull<SockAlloc>);
 
 // SAFETY: The socket's fields that we touch are either set once before it
