@@ -41,6 +41,11 @@ impl SocketOps for TunChr {
     /// The device a batch goes to, held across it (`tun_get`).
     type Batch = ARef<NetDevice>;
 
+    /// Bound to a device, including a queue disabled with `TUNSETQUEUE`.
+    fn attached(this: &ArcBorrow<'_, TunFile>) -> bool {
+        this.device().is_some()
+    }
+
     fn socket<'a>(this: &'a ArcBorrow<'_, TunFile>) -> &'a Socket {
         this.socket()
     }

@@ -211,6 +211,10 @@ pub(crate) trait SocketOps: MiscDevice {
     /// Whatever a batch needs that [`SocketOps::begin_batch`] looked up.
     type Batch;
 
+    /// Whether the queue is bound to a device: only then are its socket and
+    /// ring handed out.
+    fn attached(this: &<Self::Ptr as ForeignOwnable>::Borrowed<'_>) -> bool;
+
     /// The queue's socket.
     fn socket<'a>(this: &'a <Self::Ptr as ForeignOwnable>::Borrowed<'_>) -> &'a Socket;
 
@@ -493,7 +497,13 @@ unsafe extern "C" fn recvmsg_callback<T: SocketOps>(
     }
 }
 
-/// `tun_get_socket`: `EINVAL` for a file that is not a queue of `T`.
+/// `tun_get_socket`: `EINVAL` for a file that is not a queue of `T`,
+/// `EBADFD` for one not bound to a device. tun.c documents the second
+/// ("Returns error unless file is attached to a device") but only checks
+/// for a file without private data, which never occurs, so it hands out
+/// the socket of an unattached file, which vhost then refuses when polling
+/// it (`EPOLLERR`, so `EINVAL` instead of `ENOTSOCK`); rtun does what the
+/// comment says.
 ///
 /// # Safety
 ///
@@ -502,7 +512,8 @@ unsafe extern "C" fn recvmsg_callback<T: SocketOps>(
 pub(crate) unsafe fn get_socket<T: SocketOps>(file: *mut bindings::file) -> *mut bindings::socket {
     // SAFETY: From the caller.
     match unsafe { miscdevice::file_data::<T>(file) } {
-        Ok(this) => T::socket(&this).as_raw(),
+        Ok(this) if T::attached(&this) => T::socket(&this).as_raw(),
+        Ok(_) => err_ptr(super::error::ebadfd()),
         Err(e) => err_ptr(e),
     }
 }
@@ -517,7 +528,8 @@ pub(crate) unsafe fn get_tx_ring<T: SocketOps>(
 ) -> *mut bindings::ptr_ring {
     // SAFETY: From the caller.
     match unsafe { miscdevice::file_data::<T>(file) } {
-        Ok(this) => T::tx_ring(&this).as_raw(),
+        Ok(this) if T::attached(&this) => T::tx_ring(&this).as_raw(),
+        Ok(_) => err_ptr(super::error::ebadfd()),
         Err(e) => err_ptr(e),
     }
 }
