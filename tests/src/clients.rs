@@ -15,21 +15,6 @@ use crate::{ensure, sys::*, tests, Ctx, Test, TestResult};
 
 pub const TESTS: &[Test] = tests![tunctl_add_delete, openvpn_p2p];
 
-fn run(cmd: &str, args: &[&str]) -> Result<String, String> {
-    let out = Command::new(cmd)
-        .args(args)
-        .output()
-        .map_err(|e| format!("{cmd}: {e}"))?;
-    ensure!(
-        out.status.success(),
-        "{cmd} {}: {}{}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
 /// `tunctl -t NAME -u UID` makes a persistent TAP device owned by UID
 /// (`TUNSETIFF`, `TUNSETOWNER`, `TUNSETPERSIST`); `tunctl -d` deletes it
 /// (`TUNSETPERSIST` 0).

@@ -24,12 +24,9 @@ fn kselftest_net_tun(ctx: &Ctx) -> TestResult {
         .kselftest_tun
         .as_deref()
         .ok_or("no --kselftest-tun given")?;
-    let out = std::process::Command::new(bin)
-        .output()
-        .map_err(|e| format!("{bin}: {e}"))?;
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let Ran { ok, stdout, .. } = run_tool(bin, &[])?;
     ensure!(
-        out.status.success(),
+        ok,
         "kselftest failed: {}",
         stdout
             .lines()

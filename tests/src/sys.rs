@@ -247,17 +247,42 @@ pub fn poll1(fd: &impl AsRawFd, events: i16, timeout_ms: i32) -> i16 {
 
 /// Runs `ip ARGS...`, failing with its stderr.
 pub fn ip(args: &[&str]) -> Result<String, String> {
-    let out = std::process::Command::new("ip")
+    run("ip", args)
+}
+
+/// What a finished program said: whether it succeeded, its stdout and its
+/// stderr.
+pub struct Ran {
+    pub ok: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `cmd ARGS...` to completion.
+pub fn run_tool(cmd: &str, args: &[&str]) -> Result<Ran, String> {
+    let out = std::process::Command::new(cmd)
         .args(args)
         .output()
-        .map_err(|e| format!("ip: {e}"))?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        .map_err(|e| format!("{cmd}: {e}"))?;
+    Ok(Ran {
+        ok: out.status.success(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    })
+}
+
+/// Runs `cmd ARGS...`, failing with what it said unless it succeeds; its
+/// stdout.
+pub fn run(cmd: &str, args: &[&str]) -> Result<String, String> {
+    let r = run_tool(cmd, args)?;
+    if r.ok {
+        Ok(r.stdout)
     } else {
         Err(format!(
-            "ip {}: {}",
+            "{cmd} {}: {}{}",
             args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
+            r.stdout,
+            r.stderr.trim()
         ))
     }
 }

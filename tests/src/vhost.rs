@@ -23,8 +23,8 @@ use std::{
 use crate::{
     ensure,
     sys::{
-        errno_name, insmod, ioctl_ptr, ioctl_val, ip, own_fd, rmmod, tun_create, IFF_MULTI_QUEUE,
-        IFF_NO_PI, IFF_TAP,
+        errno_name, insmod, ioctl_ptr, ioctl_val, ip, own_fd, rmmod, run_tool, tun_create, Ran,
+        IFF_MULTI_QUEUE, IFF_NO_PI, IFF_TAP,
     },
     tests, Ctx, Test, TestResult,
 };
@@ -112,18 +112,8 @@ fn run_vhost_net_test(ctx: &Ctx, args: &[&str]) -> TestResult {
         .as_deref()
         .ok_or("no --vhost-net-test given")?;
     let _m = VhostModules::load(ctx)?;
-    let out = std::process::Command::new(bin)
-        .args(["--buf-num", BUFS])
-        .args(args)
-        .output()
-        .map_err(|e| format!("{bin}: {e}"))?;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    ensure!(
-        out.status.success(),
-        "vhost_net_test {args:?} failed ({}): {stdout} {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let Ran { ok, stdout, stderr } = run_tool(bin, &[&["--buf-num", BUFS], args].concat())?;
+    ensure!(ok, "vhost_net_test {args:?} failed: {stdout} {stderr}");
     let done = format!("completed={:#x}", BUFS.parse::<u32>().unwrap_or(0));
     ensure!(
         stdout.matches(&done).count() == 2,
