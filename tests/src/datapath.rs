@@ -190,8 +190,7 @@ fn getiff(_: &Ctx) -> TestResult {
         ),
     ] {
         let (f, name) = tun_create("rtgetiff", flags)?;
-        let mut ifr = IfReq::default();
-        ioctl_ptr(&f, TUNGETIFF, &mut ifr).map_err(errno_name)?;
+        let ifr = getiff(&f).map_err(errno_name)?;
         ensure!(
             ifr.name() == name,
             "TUNGETIFF name {:?}, want {name:?}",

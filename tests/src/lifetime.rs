@@ -95,8 +95,7 @@ fn device_moved_to_netns(_: &Ctx) -> TestResult {
             (got.st_dev, got.st_ino) == (want.st_dev, want.st_ino),
             "TUNGETDEVNETNS is not the namespace the device moved to"
         );
-        let mut ifr = IfReq::default();
-        ioctl_ptr(&f, TUNGETIFF, &mut ifr).map_err(errno_name)?;
+        let ifr = getiff(&f).map_err(errno_name)?;
         ensure!(
             ifr.name() == name,
             "TUNGETIFF after the move: {:?}",

@@ -202,9 +202,7 @@ fn bpf_ret(k: u32, insn: &mut [u8; 8]) -> [usize; 2] {
 }
 
 fn getiff_flags(f: &std::fs::File) -> Result<u32, i32> {
-    let mut ifr = IfReq::default();
-    ioctl_ptr(f, TUNGETIFF, &mut ifr)?;
-    Ok(ifr.flags as u16 as u32)
+    Ok(getiff(f)?.flags as u16 as u32)
 }
 
 /// `TUNATTACHFILTER`, `TUNGETFILTER`, `TUNDETACHFILTER`: TAP only

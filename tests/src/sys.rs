@@ -221,6 +221,13 @@ pub fn tun_create(name: &str, flags: u32) -> Result<(File, String), String> {
     Ok((f, ifr.name()))
 }
 
+/// `TUNGETIFF`: the attached device's name and flags.
+pub fn getiff(f: &impl AsRawFd) -> Result<IfReq, i32> {
+    let mut ifr = IfReq::default();
+    ioctl_ptr(f, TUNGETIFF, &mut ifr)?;
+    Ok(ifr)
+}
+
 /// `TUNSETIFF` on a new file, returning the errno.
 pub fn tun_create_err(name: &str, flags: u32) -> Result<File, i32> {
     let f = open_tun().map_err(|e| e.raw_os_error().unwrap_or(0))?;
