@@ -190,7 +190,7 @@ fn getiff(_: &Ctx) -> TestResult {
         ),
     ] {
         let (f, name) = tun_create("rtgetiff", flags)?;
-        let ifr = getiff(&f).map_err(errno_name)?;
+        let ifr = crate::sys::getiff(&f).map_err(errno_name)?;
         ensure!(
             ifr.name() == name,
             "TUNGETIFF name {:?}, want {name:?}",
