@@ -86,9 +86,9 @@ pub(crate) struct TunStruct {
     filter_attached: AtomicBool,
     /// `TUNSETSTEERINGEBPF`: picks the transmit queue instead of the flow
     /// table.
-    pub(crate) steering_prog: ArcSlot<BpfProg>,
+    steering_prog: ArcSlot<BpfProg>,
     /// `TUNSETFILTEREBPF`: drops or trims what the device transmits.
-    pub(crate) filter_prog: ArcSlot<BpfProg>,
+    filter_prog: ArcSlot<BpfProg>,
     /// Which queue each recent flow was written on.
     pub(crate) flows: Flows,
     /// Lossless mode (rtun only, off by default): a full ring stops its TX

@@ -77,13 +77,16 @@ impl SocketOps for TunChr {
     /// error path, as tun.c's `tun_ptr_free` calls do.
     fn recv(this: ArcBorrow<'_, TunFile>, mut msg: RecvMsg<'_>) -> Result<usize> {
         let pending = msg.pending.take();
-        if this.device().is_none() {
-            return Err(ebadfd());
-        }
-        if msg.flags & !RECV_FLAGS != 0 {
-            return Err(EINVAL);
-        }
-        if msg.flags & bindings::MSG_ERRQUEUE != 0 {
+        // tun.c checks for a device before the flags; `read_packet` checks
+        // for it itself, so only the rare paths before it look it up here
+        // (not a second device reference per packet on vhost's path).
+        if msg.flags & (!RECV_FLAGS | bindings::MSG_ERRQUEUE) != 0 {
+            if this.device().is_none() {
+                return Err(ebadfd());
+            }
+            if msg.flags & !RECV_FLAGS != 0 {
+                return Err(EINVAL);
+            }
             return msg.recv_errqueue();
         }
         let nonblock = msg.flags & bindings::MSG_DONTWAIT != 0;
