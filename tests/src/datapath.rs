@@ -50,12 +50,6 @@ fn gone(name: &str) -> bool {
     !Path::new(&format!("/sys/class/net/{name}")).exists()
 }
 
-fn sysfs(name: &str, attr: &str) -> Result<String, String> {
-    fs::read_to_string(format!("/sys/class/net/{name}/{attr}"))
-        .map(|s| s.trim().to_owned())
-        .map_err(|e| format!("{name}/{attr}: {e}"))
-}
-
 fn io_errno(r: std::io::Result<usize>) -> Result<usize, i32> {
     r.map_err(|e| e.raw_os_error().unwrap_or(0))
 }

@@ -16,18 +16,6 @@ pub const TESTS: &[Test] = tests![
     persistent_device_dies_with_netns,
 ];
 
-fn sysfs(name: &str, attr: &str) -> Result<String, String> {
-    fs::read_to_string(format!("/sys/class/net/{name}/{attr}"))
-        .map(|s| s.trim().to_string())
-        .map_err(|e| format!("{name}/{attr}: {e}"))
-}
-
-fn count(name: &str, attr: &str) -> Result<u64, String> {
-    sysfs(name, attr)?
-        .parse()
-        .map_err(|e| format!("{name}/{attr}: {e}"))
-}
-
 /// MTUs 68 (the IPv4 minimum), 1500, 9000 and 65535 are accepted on a TUN
 /// device; -1, 0, 67 and 70000 are rejected, through sysfs.
 fn mtu_range(_: &Ctx) -> TestResult {
@@ -53,22 +41,22 @@ fn carrier_counts_across_reopen(_: &Ctx) -> TestResult {
     ip(&["link", "set", &name, "up"])?;
     ensure!(sysfs(&name, "carrier")? == "1", "no carrier while attached");
     let (up, down) = (
-        count(&name, "carrier_up_count")?,
-        count(&name, "carrier_down_count")?,
+        sysfs_u64(&name, "carrier_up_count")?,
+        sysfs_u64(&name, "carrier_down_count")?,
     );
     drop(f);
     ensure!(sysfs(&name, "carrier")? == "0", "carrier with no file");
     ensure!(
-        count(&name, "carrier_down_count")? == down + 1,
+        sysfs_u64(&name, "carrier_down_count")? == down + 1,
         "carrier_down_count {} after close, was {down}",
-        count(&name, "carrier_down_count")?
+        sysfs_u64(&name, "carrier_down_count")?
     );
     let (f, _) = tun_create(&name, IFF_TAP | IFF_NO_PI)?;
     ensure!(sysfs(&name, "carrier")? == "1", "no carrier after reopen");
     ensure!(
-        count(&name, "carrier_up_count")? == up + 1,
+        sysfs_u64(&name, "carrier_up_count")? == up + 1,
         "carrier_up_count {} after reopen, was {up}",
-        count(&name, "carrier_up_count")?
+        sysfs_u64(&name, "carrier_up_count")?
     );
     ioctl_val(&f, TUNSETPERSIST, 0).map_err(errno_name)?;
     Ok(())

@@ -221,6 +221,20 @@ pub fn tun_create(name: &str, flags: u32) -> Result<(File, String), String> {
     Ok((f, ifr.name()))
 }
 
+/// `/sys/class/net/NAME/ATTR`, trimmed.
+pub fn sysfs(name: &str, attr: &str) -> Result<String, String> {
+    std::fs::read_to_string(format!("/sys/class/net/{name}/{attr}"))
+        .map(|s| s.trim().to_owned())
+        .map_err(|e| format!("{name}/{attr}: {e}"))
+}
+
+/// A numeric `/sys/class/net/NAME/ATTR`.
+pub fn sysfs_u64(name: &str, attr: &str) -> Result<u64, String> {
+    sysfs(name, attr)?
+        .parse()
+        .map_err(|e| format!("{name}/{attr}: {e}"))
+}
+
 /// `TUNGETIFF`: the attached device's name and flags.
 pub fn getiff(f: &impl AsRawFd) -> Result<IfReq, i32> {
     let mut ifr = IfReq::default();

@@ -443,10 +443,7 @@ fn send_out(sock: &OwnedFd, sll: &libc::sockaddr_ll, frame: &[u8]) -> TestResult
 }
 
 fn stat(ifname: &str, what: &str) -> u64 {
-    std::fs::read_to_string(format!("/sys/class/net/{ifname}/statistics/{what}"))
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(u64::MAX)
+    crate::sys::sysfs_u64(ifname, &format!("statistics/{what}")).unwrap_or(u64::MAX)
 }
 
 /// A TAP device with the 12-byte virtio-net header vhost expects.
