@@ -23,17 +23,17 @@ use crate::{
     kapi::{
         cred,
         error::ebadfd,
-        fasync::Fasync,
         file::File,
         iov::{IovIter, Kiocb},
         miscdevice::{FopsId, MiscDevice, SeqFile},
         module,
         net::{NetRef, Rtnl},
-        netdev::{DevSlot, NetDevice},
-        skbuff::{BhDisabled, SkBuff, VnetHdr, VNET_HDR_LEN},
+        netdev::{DevSlot, NetDevice, Unpublished},
+        security::TunSecurity,
+        skbuff::{skb_max_head, BhDisabled, SkBuff, VnetHdr, VNET_HDR_LEN},
         socket::Socket,
         user,
-        wait::{PollTable, WaitQueue},
+        wait::PollTable,
     },
     rtun_netdev::{self, TunStruct, TUN_VNET_LE},
     rtun_ring::{self, TxRing},
@@ -49,6 +49,13 @@ const VLAN_HLEN: usize = 4;
 const VLAN_OFFSET: u32 = 12;
 /// `VIRTIO_NET_HDR_F_NEEDS_CSUM`.
 const VIRTIO_NET_HDR_F_NEEDS_CSUM: u8 = 1;
+/// `NET_IP_ALIGN`: extra headroom that aligns a tap frame's IP header.
+const NET_IP_ALIGN: u32 = bindings::NET_IP_ALIGN;
+/// `PAGE_SIZE`.
+const PAGE_SIZE: usize = bindings::PAGE_SIZE;
+/// `MAX_SKB_FRAGS`, `PAGE_ALLOC_COSTLY_ORDER`: what fragments can carry.
+const MAX_SKB_FRAGS: u32 = bindings::MAX_SKB_FRAGS;
+const PAGE_ALLOC_COSTLY_ORDER: u32 = bindings::PAGE_ALLOC_COSTLY_ORDER;
 
 /// The state of one open `/dev/net/tun` file.
 ///
@@ -67,9 +74,6 @@ pub(crate) struct TunFile {
     /// Packets waiting for this queue's reader.
     #[pin]
     tx_ring: TxRing,
-    /// Readers and pollers of this queue.
-    #[pin]
-    wq: WaitQueue,
     /// The device this file is attached to (tun.c's `tfile->tun`).
     dev: DevSlot,
     queue_index: AtomicU32,
@@ -81,8 +85,10 @@ pub(crate) struct TunFile {
     /// Detached from its multi-queue device with `TUNSETQUEUE`, but still
     /// bound to it (tun.c's `tfile->detached`). RTNL.
     detached: AtomicBool,
-    /// SIGIO subscribers (`O_ASYNC`).
-    fasync: Fasync,
+    /// `O_ASYNC` is on (`TUN_FASYNC`): a queued packet sends SIGIO. The
+    /// subscribers and the wait queue are the socket's, which outlive the
+    /// file while sent packets are charged to it.
+    fasync_on: AtomicBool,
 }
 
 impl TunFile {
@@ -93,12 +99,11 @@ impl TunFile {
             net,
             ifindex: AtomicI32::new(0),
             tx_ring <- rtun_ring::new_unattached(),
-            wq <- WaitQueue::new(),
             dev: DevSlot::new(),
             queue_index: AtomicU32::new(0),
             shutdown: AtomicBool::new(false),
             detached: AtomicBool::new(false),
-            fasync: Fasync::new(),
+            fasync_on: AtomicBool::new(false),
         })
     }
 
@@ -132,21 +137,41 @@ impl TunFile {
 
     /// Wakes readers and pollers waiting for `mask` (`sk_data_ready`).
     pub(crate) fn wake_readers(&self, mask: u32) {
-        self.wq.wake_poll(mask);
+        self.sock.wait_queue().wake_poll(mask);
     }
 
     /// A packet arrived: SIGIO to `O_ASYNC` subscribers, then wake readers
     /// (`tun_net_xmit`'s order).
     pub(crate) fn packet_ready(&self) {
-        self.fasync.notify_readable();
-        self.wq.wake_poll(rtun_netdev::EPOLL_READABLE);
+        if self.fasync_on.load(Ordering::Relaxed) {
+            self.sock.fasync().notify_readable();
+        }
+        self.sock.wait_queue().wake_poll(rtun_netdev::EPOLL_READABLE);
     }
 
-    /// The device went away: unpublish it, drop queued packets, and wake
-    /// everyone so they see it (tun_detach_all's per-file part).
-    pub(crate) fn shut_down(&self, rtnl: &Rtnl) {
+    /// Attached again after its device went away: reads wait again instead
+    /// of failing (tun.c clears `RCV_SHUTDOWN` in `tun_attach`).
+    pub(crate) fn reopen(&self, _rtnl: &Rtnl) {
+        self.shutdown.store(false, Ordering::Relaxed);
+    }
+
+    /// The queue may have become writable (`tun_sock_write_space`, which
+    /// `NETDEV_UP` calls): if a poll found it not writable, wake writers
+    /// and send SIGIO `POLL_OUT`.
+    pub(crate) fn write_space(&self) {
+        self.sock.write_space();
+    }
+
+    /// The device is going away: mark the queue shut down and unpublish
+    /// the device (tun_detach_all's per-file part before its grace period).
+    pub(crate) fn unpublish_device(&self, rtnl: &Rtnl, batch: &Unpublished<TunFile>) {
         self.shutdown.store(true, Ordering::Relaxed);
-        self.dev.clear(rtnl);
+        self.dev.clear_in(rtnl, batch);
+    }
+
+    /// After the grace period that followed `unpublish_device`: drop
+    /// queued packets and wake everyone so they see the device gone.
+    pub(crate) fn shut_down(&self) {
         self.tx_ring.purge();
         self.wake_readers(EPOLL_ALL);
     }
@@ -359,15 +384,7 @@ impl TunFile {
             TUNGETVNETBE | TUNSETVNETBE => Err(EINVAL),
             TUNSETCARRIER => {
                 let carrier: i32 = user::read(arg)?;
-                // tun_net_change_carrier: carrier on needs a queue.
-                if carrier != 0 {
-                    if tun.numqueues() == 0 {
-                        return Err(EPERM);
-                    }
-                    dev.set_carrier(true);
-                } else {
-                    dev.set_carrier(false);
-                }
+                tun.change_carrier(dev, carrier != 0)?;
                 Ok(0)
             }
             TUNGETDEVNETNS => dev.open_net_fd(),
@@ -393,7 +410,8 @@ impl TunFile {
             return Err(EINVAL);
         }
         if flags & IFF_NAPI_FRAGS != 0 {
-            if !this.net.ns_capable(bindings::CAP_NET_ADMIN) {
+            // In the initial namespace: a user namespace's root may not.
+            if !cred::capable(bindings::CAP_NET_ADMIN) {
                 return Err(EPERM);
             }
             if flags & IFF_NAPI == 0 || flags & TUN_TYPE_MASK != IFF_TAP {
@@ -406,20 +424,24 @@ impl TunFile {
                 if flags & IFF_TUN_EXCL != 0 {
                     return Err(EBUSY);
                 }
-                let tun = if flags & IFF_TUN != 0 {
-                    dev.priv_of::<rtun_netdev::Tun>()
-                } else if flags & IFF_TAP != 0 {
-                    dev.priv_of::<rtun_netdev::Tap>()
-                } else {
-                    None
-                }
-                .ok_or(EINVAL)?;
+                // Either type flag may name the device's own type: with
+                // both set, the existing device decides.
+                let tun = (flags & IFF_TUN != 0)
+                    .then(|| dev.priv_of::<rtun_netdev::Tun>())
+                    .flatten()
+                    .or_else(|| {
+                        (flags & IFF_TAP != 0)
+                            .then(|| dev.priv_of::<rtun_netdev::Tap>())
+                            .flatten()
+                    })
+                    .ok_or(EINVAL)?;
                 if (flags & IFF_MULTI_QUEUE != 0) != (tun.flags() & IFF_MULTI_QUEUE != 0) {
                     return Err(EINVAL);
                 }
                 if !tun.permitted(dev) {
                     return Err(EPERM);
                 }
+                tun.security().may_open(rtnl)?;
                 tun.attach(rtnl, dev, this.into(), flags & IFF_NOFILTER != 0)?;
                 this.dev.set(rtnl, dev);
                 if tun.flags() & IFF_MULTI_QUEUE != 0 && tun.numqueues() + tun.numdisabled() > 1 {
@@ -434,6 +456,7 @@ impl TunFile {
                 if !this.net.ns_capable(bindings::CAP_NET_ADMIN) {
                     return Err(EPERM);
                 }
+                TunSecurity::may_create(rtnl)?;
                 let dev = rtun_netdev::create(rtnl, this.into(), name, flags)?;
                 this.dev.set(rtnl, dev);
                 dev
@@ -459,12 +482,13 @@ impl TunFile {
             if !this.is_detached(&rtnl) {
                 return Err(EINVAL);
             }
+            tun.security().may_attach_queue(&rtnl)?;
             tun.attach(&rtnl, dev, this.into(), false)?;
         } else if flags & IFF_DETACH_QUEUE != 0 {
             if tun.flags() & IFF_MULTI_QUEUE == 0 || this.is_detached(&rtnl) {
                 return Err(EINVAL);
             }
-            tun.detach(&rtnl, dev, &this, false);
+            tun.detach(&rtnl, dev, &this);
         } else {
             return Err(EINVAL);
         }
@@ -480,10 +504,12 @@ impl TunFile {
             return;
         };
         if let Some(tun) = TunStruct::of(dev) {
-            // Detaching purges the ring of an attached queue; a disabled
-            // one was purged when it was disabled.
-            tun.detach(&rtnl, dev, self, true);
-            self.dev.clear(&rtnl);
+            // One grace period for both the queue slot and the device slot.
+            Unpublished::batch(|b| {
+                tun.detach_in(&rtnl, dev, self, true, b);
+                self.dev.clear_in(&rtnl, b);
+            });
+            self.tx_ring.purge();
             if tun.numqueues() == 0 && tun.numdisabled() == 0 {
                 dev.set_carrier(false);
                 if tun.flags() & IFF_PERSIST == 0 && dev.is_registered(&rtnl) {
@@ -491,6 +517,9 @@ impl TunFile {
                 }
             }
         }
+        // `tun_detach`: user space hears of the lost queue (a no-op for a
+        // device just unregistered, which is down).
+        dev.state_change(&rtnl);
     }
 
     /// Waits for a packet (`tun_ring_recv`).
@@ -502,7 +531,7 @@ impl TunFile {
             return Err(EAGAIN);
         }
         let mut skb = None;
-        self.wq.wait_interruptible(|| {
+        self.sock.wait_queue().wait_interruptible(|| {
             skb = self.tx_ring.consume();
             skb.is_some() || self.shutdown.load(Ordering::Relaxed)
         })?;
@@ -573,7 +602,8 @@ impl TunFile {
                 || to.count() == 0;
         }
         if !done {
-            skb.copy_to_iter(offset, to, skb.len() - offset)?;
+            // tun.c returns the length even if this copy faults.
+            let _ = skb.copy_to_iter(offset, to, skb.len() - offset);
         }
         // CAST: VLAN_HLEN is 4.
         dev.tx_add(skb.len() + vlan_hlen as u32);
@@ -581,16 +611,18 @@ impl TunFile {
         Ok(total)
     }
 
-    /// `tun_get_user`: one packet from user space into the stack. Writes
-    /// never block: rtun charges no send buffer.
-    pub(crate) fn write_packet(&self, from: &mut IovIter) -> Result<usize> {
+    /// `tun_get_user`: one packet from user space into the stack, waiting
+    /// for send-buffer room (`TUNSETSNDBUF`) unless `noblock`.
+    pub(crate) fn write_packet(&self, from: &mut IovIter, noblock: bool) -> Result<usize> {
         let dev = self.dev.get().ok_or_else(ebadfd)?;
         let tun = TunStruct::of(&dev).ok_or_else(ebadfd)?;
         let total = from.count();
         let mut len = total;
         let flags = tun.flags();
         let le = tun.little_endian();
-        let mut proto: u16 = 0;
+        // tun.c's default PI: an IPv4 packet.
+        // CAST: ETH_P_IP is a 16-bit protocol number.
+        let mut proto: u16 = (bindings::ETH_P_IP as u16).to_be();
         if flags & IFF_NO_PI == 0 {
             if len < TUN_PI_LEN {
                 return Err(EINVAL);
@@ -632,23 +664,51 @@ impl TunFile {
             from.advance(sz - VNET_HDR_LEN);
         }
         let is_tap = flags & TUN_TYPE_MASK == IFF_TAP;
-        if is_tap && (len < ETH_HLEN || (hdr_len != 0 && hdr_len < ETH_HLEN)) {
-            return Err(EINVAL);
-        }
-        // Nothing bigger than a 64 KiB packet plus link header fits an skb.
-        let len32 = u32::try_from(len).map_err(|_| EINVAL)?;
-        if len32 > MAX_PACKET {
-            return Err(EINVAL);
-        }
-        let mut skb = SkBuff::alloc_rx(&dev, len32)?;
-        if skb.put_from_iter(from, len32).is_err() {
-            dev.rx_dropped();
-            return Err(EFAULT);
-        }
-        // tun.c counts these in `rx_frame_errors`, not `rx_dropped`.
-        skb.apply_vnet_hdr(&gso, le)?;
+        // CAST: The headroom is below a page.
+        let mut align = tun.align();
         if is_tap {
-            skb.eth_type_trans(&dev);
+            align += NET_IP_ALIGN;
+            if len < ETH_HLEN || (hdr_len != 0 && hdr_len < ETH_HLEN) {
+                return Err(EINVAL);
+            }
+        }
+        // `tun_alloc_skb`'s layout: the head takes the headers the vnet
+        // header names, else as much as fits a page; small packets are
+        // linear; what the fragments cannot take goes to the head.
+        let good_linear = skb_max_head(align);
+        let mut linear = if hdr_len > good_linear as usize {
+            good_linear as usize
+        } else {
+            hdr_len
+        };
+        if linear == 0 {
+            linear = len.min(good_linear as usize);
+        }
+        if align as usize + len < PAGE_SIZE {
+            linear = len;
+        }
+        let max_frags = MAX_SKB_FRAGS as usize * (PAGE_SIZE << PAGE_ALLOC_COSTLY_ORDER);
+        if len - linear > max_frags {
+            linear = len - max_frags;
+        }
+        let mut skb = match self.sock.alloc_skb_from_iter(align, len, linear, noblock, from) {
+            Ok(skb) => skb,
+            Err(e) => {
+                if e != EAGAIN {
+                    dev.rx_dropped();
+                }
+                return Err(e);
+            }
+        };
+        if skb.apply_vnet_hdr(&gso, le).is_err() {
+            tun.frame_error();
+            return Err(EINVAL);
+        }
+        if is_tap {
+            if let Err(e) = skb.eth_type_trans(&dev) {
+                dev.rx_dropped();
+                return Err(e);
+            }
         } else {
             if flags & IFF_NO_PI != 0 {
                 proto = match skb.first_byte().map(|b| b >> 4) {
@@ -669,7 +729,8 @@ impl TunFile {
             dev.rx_dropped();
             return Err(EIO);
         }
-        self.deliver(tun, &dev, skb, len32, &BhDisabled::new());
+        // CAST: `alloc_skb_from_iter` took `len` as an int.
+        self.deliver(tun, &dev, skb, len as u32, &BhDisabled::new());
         Ok(total)
     }
 
@@ -712,19 +773,25 @@ impl TunFile {
         let Some(dev) = self.dev.get() else {
             return bindings::EPOLLERR;
         };
-        self.wq.poll_wait(file, table);
-        self.wq.after_poll_wait();
+        let wq = self.sock.wait_queue();
+        wq.poll_wait(file, table);
+        wq.after_poll_wait();
         let mut mask = 0;
         if !self.tx_ring.is_empty() {
             mask |= bindings::EPOLLIN | bindings::EPOLLRDNORM;
         }
-        // Writes never block until sockets bring a send buffer (tun.c's
-        // `tun_sock_writeable` with the default INT_MAX sndbuf).
-        if dev.flags() & bindings::net_device_flags_IFF_UP != 0 {
+        // `tun_sock_writeable`; not writable, the poller asks to be told
+        // (`SOCKWQ_ASYNC_NOSPACE`) and looks again, so that a device coming
+        // up in between is not missed.
+        let writable = || {
+            dev.flags() & bindings::net_device_flags_IFF_UP != 0 && self.sock.writeable()
+        };
+        if writable() || (!self.sock.set_nospace() && writable()) {
             mask |= bindings::EPOLLOUT | bindings::EPOLLWRNORM;
         }
-        if self.shutdown.load(Ordering::Relaxed) {
-            mask |= bindings::EPOLLERR;
+        // A device being unregistered is an error alone.
+        if !dev.is_registered_racy() {
+            mask = bindings::EPOLLERR;
         }
         mask
     }
@@ -756,8 +823,6 @@ fn link_addr_len(type_: u16) -> u8 {
     }
 }
 
-/// Largest packet a write may carry: 64 KiB plus an Ethernet header.
-const MAX_PACKET: u32 = 65535 + ETH_HLEN as u32;
 
 /// Everything a reader or poller can wait for.
 const EPOLL_ALL: u32 = rtun_netdev::EPOLL_READABLE | bindings::EPOLLERR | bindings::EPOLLOUT;
@@ -790,20 +855,27 @@ impl MiscDevice for TunChr {
 
     fn read_iter(tfile: ArcBorrow<'_, TunFile>, kiocb: &Kiocb, to: &mut IovIter) -> Result<usize> {
         let len = to.count();
-        let n = tfile.read_packet(to, kiocb.nonblock(), None)?;
-        Ok(n.min(len))
+        let n = tfile.read_packet(to, kiocb.nonblock(), None)?.min(len);
+        if n > 0 {
+            // tun.c reports the last read's length as the file position.
+            // CAST: A read's length fits a file position.
+            kiocb.set_pos(n as i64);
+        }
+        Ok(n)
     }
 
     fn write_iter(
         tfile: ArcBorrow<'_, TunFile>,
-        _kiocb: &Kiocb,
+        kiocb: &Kiocb,
         from: &mut IovIter,
     ) -> Result<usize> {
-        tfile.write_packet(from)
+        tfile.write_packet(from, kiocb.nonblock())
     }
 
     fn fasync(tfile: ArcBorrow<'_, TunFile>, file: &File, fd: i32, on: bool) -> Result {
-        tfile.fasync.set(file, fd, on)
+        tfile.sock.fasync().set(file, fd, on)?;
+        tfile.fasync_on.store(on, Ordering::Relaxed);
+        Ok(())
     }
 
     /// `tun_chr_show_fdinfo`: the attached device's name, or nothing.

@@ -19,9 +19,13 @@ use crate::{
         error::eopnotsupp,
         ethtool::{EthtoolDriver, EthtoolOps, LinkKsettings, RtnlCell},
         net::{nla_total_size, ExtAck, LinkOps, LinkType, NetdevEvent, NlAttrs, Rtnl},
-        netdev::{ArcSlot, DeviceOps, DeviceSetup, NetDevOps, NetDevice, NewNetDevice, Xmit},
+        netdev::{
+            ArcSlot, DeviceOps, DeviceSetup, NetDevOps, NetDevice, NewNetDevice, Retired,
+            Unpublished, Xmit,
+        },
         rcu,
-        skbuff::{SkBuff, VNET_HDR_LEN},
+        security::TunSecurity,
+        skbuff::{skb_max_head, SkBuff, VNET_HDR_LEN},
         sysfs::{AttrGroup, AttrList, RoAttr},
     },
     rtun_chr::TunFile,
@@ -41,11 +45,6 @@ const TUN_READQ_SIZE: u32 = 500;
 /// What wakes a reader: `sock_def_readable`'s mask.
 pub(crate) const EPOLL_READABLE: u32 = bindings::EPOLLIN | bindings::EPOLLRDNORM | EPOLLRDBAND;
 
-/// What wakes a writer: `sk_write_space`'s mask.
-pub(crate) const EPOLL_WRITABLE: u32 = bindings::EPOLLOUT | bindings::EPOLLWRNORM | EPOLLWRBAND;
-
-/// `EPOLLWRBAND`, which bindgen does not export.
-const EPOLLWRBAND: u32 = 0x200;
 
 /// `EPOLLRDBAND`, which bindgen does not export.
 const EPOLLRDBAND: u32 = 0x80;
@@ -94,6 +93,14 @@ pub(crate) struct TunStruct {
     /// Lossless mode (rtun only, off by default): a full ring stops its TX
     /// queue instead of dropping, and the reader restarts it.
     lossless: AtomicBool,
+    /// The headroom written packets get (`tun->align`): `NET_SKB_PAD`
+    /// unless an upper device asks for more (`ndo_set_rx_headroom`).
+    align: AtomicU32,
+    /// Written packets whose virtio-net header the stack refused
+    /// (`rx_frame_errors`).
+    rx_frame_errors: AtomicU64,
+    /// The device's LSM blob.
+    security: TunSecurity,
 }
 
 /// `TUN_VNET_LE`: the vnet header is little-endian (`TUNSETVNETLE`).
@@ -159,6 +166,11 @@ impl QueueList {
     /// Removes the file in slot `index`, moving the last one into the hole
     /// (`__tun_detach`); returns it once no RCU reader can see it there.
     fn remove(&self, rtnl: &Rtnl, index: u32) -> Option<Arc<TunFile>> {
+        self.take(rtnl, index).map(Retired::wait)
+    }
+
+    /// As `remove`, but returns the file while readers may still see it.
+    fn take(&self, rtnl: &Rtnl, index: u32) -> Option<Retired<TunFile>> {
         let n = self.len();
         if index >= n {
             return None;
@@ -173,7 +185,7 @@ impl QueueList {
             self.slots[index as usize].move_from(rtnl, &self.slots[last as usize])
         };
         self.len.store(last, Ordering::Relaxed);
-        retired.map(|r| r.wait())
+        retired
     }
 
     /// The file in slot `index`, during an RCU read section.
@@ -183,9 +195,14 @@ impl QueueList {
 
     /// Calls `f` on every file.
     fn for_each(&self, rtnl: &Rtnl, mut f: impl FnMut(&TunFile)) {
+        self.for_each_arc(rtnl, |q| f(&q));
+    }
+
+    /// Calls `f` with a reference to every file.
+    fn for_each_arc(&self, rtnl: &Rtnl, mut f: impl FnMut(Arc<TunFile>)) {
         for slot in &self.slots[..self.len() as usize] {
             if let Some(q) = slot.get_rtnl(rtnl) {
-                f(&q);
+                f(q);
             }
         }
     }
@@ -214,6 +231,9 @@ impl TunStruct {
             filter_prog: ArcSlot::new(),
             flows: Flows::new()?,
             lossless: AtomicBool::new(false),
+            align: AtomicU32::new(NET_SKB_PAD),
+            rx_frame_errors: AtomicU64::new(0),
+            security: TunSecurity::new()?,
         })
     }
 
@@ -402,6 +422,7 @@ impl TunStruct {
         tfile: Arc<TunFile>,
         skip_filter: bool,
     ) -> Result {
+        self.security.may_attach(rtnl, tfile.socket())?;
         let detached = tfile.is_detached(rtnl);
         let n = self.numqueues();
         if self.flags() & IFF_MULTI_QUEUE == 0 && n == 1 {
@@ -417,53 +438,124 @@ impl TunStruct {
             self.disabled.remove(rtnl, tfile.queue_index(rtnl));
             tfile.set_detached(rtnl, false);
         } else {
-            tfile
-                .tx_ring()
-                .resize(dev.tx_queue_len())
-                .map_err(|_| ENOMEM)?;
+            TxRing::resize_all(&[tfile.tx_ring()], dev.tx_queue_len()).map_err(|_| ENOMEM)?;
         }
+        // A file whose device went away was shut down; attaching again
+        // opens it (tun.c clears `RCV_SHUTDOWN`).
+        tfile.reopen(rtnl);
         self.queues.push(rtnl, tfile)?;
         // Only fails for 0 queues or more than allocated, excluded above.
-        let _ = dev.set_real_num_tx_queues(rtnl, n + 1);
-        // A queue left stopped by lossless mode must not stay so.
-        dev.wake_queue(n);
+        let _ = dev.set_real_num_queues(rtnl, n + 1);
+        self.restart_queue(dev, n);
         Ok(())
+    }
+
+    /// TX queue `txq` now belongs to another ring: a stop that lossless
+    /// mode left on it for the old ring must not hold back the new one.
+    /// (Transmit stops it again if the new ring is full too.) A device that
+    /// is down keeps its queues stopped.
+    fn restart_queue(&self, dev: &NetDevice, txq: u32) {
+        if dev.is_running() {
+            dev.wake_queue(txq);
+        }
+    }
+
+    /// Turns lossless mode on or off (sysfs `rtun_lossless`).
+    fn set_lossless(&self, dev: &NetDevice, on: bool) {
+        self.lossless.store(on, Ordering::Relaxed);
+        if !on && dev.is_running() {
+            // Pairs with the fence in `stop_while_full`: a transmit that
+            // decided to stop before it could see the mode off is woken
+            // here, and nothing else would.
+            fence(Ordering::SeqCst);
+            dev.wake_all_queues();
+        }
+    }
+
+    /// `tun_net_change_carrier`: carrier on needs a queue.
+    pub(crate) fn change_carrier(&self, dev: &NetDevice, on: bool) -> Result {
+        if on && self.numqueues() == 0 {
+            return Err(EPERM);
+        }
+        dev.set_carrier(on);
+        Ok(())
+    }
+
+    /// The device's LSM blob.
+    pub(crate) fn security(&self) -> &TunSecurity {
+        &self.security
+    }
+
+    /// The headroom written packets get (`tun->align`).
+    pub(crate) fn align(&self) -> u32 {
+        self.align.load(Ordering::Relaxed)
+    }
+
+    /// Counts a written packet whose virtio-net header was refused.
+    pub(crate) fn frame_error(&self) {
+        self.rx_frame_errors.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Takes `tfile` off the device (`__tun_detach`): for good when
     /// `clean` (the file is closing), else onto the disabled list
     /// (`TUNSETQUEUE` with `IFF_DETACH_QUEUE`). Returns with no RCU reader
     /// left that could reach it through the queue array.
-    pub(crate) fn detach(&self, rtnl: &Rtnl, dev: &NetDevice, tfile: &TunFile, clean: bool) {
+    pub(crate) fn detach(&self, rtnl: &Rtnl, dev: &NetDevice, tfile: &TunFile) {
+        Unpublished::batch(|b| self.detach_in(rtnl, dev, tfile, false, b));
+        tfile.tx_ring().purge();
+    }
+
+    /// `detach`'s part before the grace period, which `batch` ends: the
+    /// caller purges the ring after it, once no transmit can still fill it.
+    pub(crate) fn detach_in(
+        &self,
+        rtnl: &Rtnl,
+        dev: &NetDevice,
+        tfile: &TunFile,
+        clean: bool,
+        batch: &mut Unpublished<TunFile>,
+    ) {
         if !tfile.is_detached(rtnl) {
-            let Some(arc) = self.queues.remove(rtnl, tfile.queue_index(rtnl)) else {
+            let index = tfile.queue_index(rtnl);
+            let Some(retired) = self.queues.take(rtnl, index) else {
                 return;
             };
-            tfile.tx_ring().purge();
             let n = self.numqueues();
             // The queue that was last moved into the hole.
             self.flows.forget_from(n);
-            if n > 0 {
-                let _ = dev.set_real_num_tx_queues(rtnl, n);
+            // Fails for 0 queues, leaving the count as it was, as in tun.c.
+            let _ = dev.set_real_num_queues(rtnl, n);
+            if index < n {
+                // The last queue's file moved into TX queue `index`.
+                self.restart_queue(dev, index);
             }
             if !clean {
                 tfile.set_detached(rtnl, true);
                 // Room for every queue was allocated, so this cannot fail.
-                let _ = self.disabled.push(rtnl, arc);
+                let _ = self.disabled.push(rtnl, retired.arc());
             }
+            batch.push(retired);
         } else if clean {
-            self.disabled.remove(rtnl, tfile.queue_index(rtnl));
+            if let Some(retired) = self.disabled.take(rtnl, tfile.queue_index(rtnl)) {
+                batch.push(retired);
+            }
         }
     }
 
     /// Detaches every queue, enabled or not: the device is going away
-    /// (`tun_detach_all`).
+    /// (`tun_detach_all`). One grace period covers them all.
     pub(crate) fn detach_all(&self, rtnl: &Rtnl) {
-        for list in [&self.queues, &self.disabled] {
-            while let Some(tfile) = list.remove(rtnl, 0) {
-                tfile.set_detached(rtnl, false);
-                tfile.shut_down(rtnl);
+        let ((), files) = Unpublished::batch(|b| {
+            for list in [&self.queues, &self.disabled] {
+                while let Some(tfile) = list.take(rtnl, 0) {
+                    tfile.set_detached(rtnl, false);
+                    tfile.unpublish_device(rtnl, b);
+                    b.push(tfile);
+                }
             }
+        });
+        for tfile in &files {
+            tfile.shut_down();
         }
     }
 
@@ -486,8 +578,11 @@ fn select_queue(tun: &TunStruct, skb: &SkBuff) -> u16 {
     let guard = rcu::read_lock();
     let n = tun.numqueues();
     if let Some(prog) = tun.steering_prog.get(&guard) {
-        // CAST: Below `n` <= 256.
-        return prog.run(skb).checked_rem(n).unwrap_or(0) as u16;
+        // CAST: tun.c keeps the program's result as a `u16` before taking
+        // it modulo the queues.
+        let ret = prog.run(skb) as u16;
+        // CAST: `n` is at most MAX_TAP_QUEUES (256).
+        return ret.checked_rem(n as u16).unwrap_or(0);
     }
     let hash = skb.symmetric_hash();
     let q = match tun.flows.find(hash) {
@@ -503,10 +598,14 @@ fn select_queue(tun: &TunStruct, skb: &SkBuff) -> u16 {
 /// the reader makes room in `ring`. The recheck after the stop catches a
 /// reader that drained the ring before it could see the stop (pairs with
 /// the fence in `TunStruct::ring_drained`).
-fn stop_while_full(dev: &NetDevice, ring: &TxRing, txq: u32) {
+///
+/// Turning lossless mode off races this the same way: either we see the
+/// mode off and restart the queue ourselves, or the sysfs writer sees the
+/// stop and wakes it (`set_lossless`).
+fn stop_while_full(dev: &NetDevice, tun: &TunStruct, ring: &TxRing, txq: u32) {
     dev.stop_queue(txq);
     fence(Ordering::SeqCst);
-    if !ring.is_full() {
+    if !tun.lossless() || !ring.is_full() {
         dev.wake_queue(txq);
     }
 }
@@ -544,13 +643,15 @@ fn xmit(mut skb: SkBuff, dev: &NetDevice, tun: &TunStruct, guard: &rcu::Guard) -
     match ring.produce(skb) {
         Ok(()) => {
             if tun.lossless() && ring.is_full() {
-                stop_while_full(dev, ring, txq);
+                stop_while_full(dev, tun, ring, txq);
             }
             tfile.packet_ready();
             Xmit::Ok
         }
-        Err(skb) if tun.lossless() => {
-            stop_while_full(dev, ring, txq);
+        // A ring of no slots (`tx_queue_len` 0) never drains: holding its
+        // packets back would hold them for ever, so drop as tun.c does.
+        Err(skb) if tun.lossless() && ring.has_slots() => {
+            stop_while_full(dev, tun, ring, txq);
             Xmit::Busy(skb)
         }
         Err(skb) => {
@@ -568,6 +669,29 @@ fn uninit(tun: &TunStruct, rtnl: &Rtnl) {
     if tun.flags() & IFF_PERSIST != 0 {
         crate::kapi::module::put(&crate::THIS_MODULE);
     }
+}
+
+/// `NET_SKB_PAD`: the default headroom of received packets, a cache line
+/// of at least 32 bytes.
+const NET_SKB_PAD: u32 = if bindings::L1_CACHE_BYTES > 32 {
+    bindings::L1_CACHE_BYTES
+} else {
+    32
+};
+
+/// `tun_set_headroom`: what an upper device asks for, clamped between
+/// `NET_SKB_PAD` and what still leaves room for the link header in a
+/// head of `SKB_MAX_HEAD(0)` (a negative request, a reset, gets the
+/// default).
+fn set_rx_headroom(tun: &TunStruct, ether: bool, headroom: i32) {
+    let link = if ether {
+        bindings::ETH_HLEN + bindings::NET_IP_ALIGN
+    } else {
+        1
+    };
+    let max = skb_max_head(0).min(u32::from(u16::MAX) - 1) - link;
+    let align = u32::try_from(headroom).map_or(NET_SKB_PAD, |h| h.clamp(NET_SKB_PAD, max));
+    tun.align.store(align, Ordering::Relaxed);
 }
 
 /// `tun_net_fix_features`: user-chosen offloads only as `TUNSETOFFLOAD`
@@ -605,8 +729,33 @@ macro_rules! tun_kind {
                 fix_features(tun, features)
             }
 
+            fn change_carrier(dev: &NetDevice, tun: &TunStruct, on: bool) -> Result {
+                tun.change_carrier(dev, on)
+            }
+
+            fn set_rx_headroom(_dev: &NetDevice, tun: &TunStruct, headroom: i32) {
+                set_rx_headroom(tun, $ether, headroom);
+            }
+
+            // tun.c reports `rx_frame_errors` from `tun_net_get_stats64`,
+            // which only the tun ops table has.
+            const FRAME_ERRORS: bool = !$ether;
+
+            fn rx_frame_errors(tun: &TunStruct) -> u64 {
+                tun.rx_frame_errors.load(Ordering::Relaxed)
+            }
+
+            const IP_TUNNEL_HEADER: bool = !$ether;
+
+            /// `tun_net_open`.
             fn open(dev: &NetDevice, _tun: &TunStruct) -> Result {
-                dev.wake_all_queues();
+                dev.start_all_queues();
+                Ok(())
+            }
+
+            /// `tun_net_close`.
+            fn stop(dev: &NetDevice, _tun: &TunStruct) -> Result {
+                dev.stop_all_queues();
                 Ok(())
             }
 
@@ -740,11 +889,7 @@ static LOSSLESS_ATTR: RoAttr = RoAttr::read_write(
             b"0" => false,
             _ => return Err(EINVAL),
         };
-        tun.lossless.store(on, Ordering::Relaxed);
-        if !on {
-            // Nothing restarts a queue stopped in lossless mode any more.
-            dev.wake_all_queues();
-        }
+        tun.set_lossless(dev, on);
         Ok(())
     },
 );
@@ -868,19 +1013,26 @@ impl LinkType for TunLink {
         };
         match event {
             NetdevEvent::ChangeTxQueueLen => {
-                let len = dev.tx_queue_len();
+                // Keeps the queues alive while their rings are borrowed.
+                let mut files = KVec::new();
                 let mut ret = Ok(());
                 for list in [&tun.queues, &tun.disabled] {
-                    list.for_each(rtnl, |q| {
-                        if q.tx_ring().resize(len).is_err() {
-                            ret = Err(ENOMEM);
+                    list.for_each_arc(rtnl, |q| {
+                        if ret.is_ok() {
+                            ret = files.push(q, GFP_KERNEL).map_err(|_| ENOMEM);
                         }
                     });
                 }
-                ret
+                ret?;
+                let mut rings = KVec::with_capacity(files.len(), GFP_KERNEL)?;
+                for q in &files {
+                    rings.push(q.tx_ring(), GFP_KERNEL)?;
+                }
+                // All rings or none, as `tun_queue_resize`.
+                TxRing::resize_all(&rings, dev.tx_queue_len())
             }
             NetdevEvent::Up => {
-                tun.for_each_queue(rtnl, |q| q.wake_readers(EPOLL_WRITABLE));
+                tun.for_each_queue(rtnl, |q| q.write_space());
                 Ok(())
             }
             NetdevEvent::Other => Ok(()),

@@ -69,8 +69,8 @@ impl SocketOps for TunChr {
         let _ = xdp_one(this, dev, buf, bh);
     }
 
-    fn send(this: ArcBorrow<'_, TunFile>, from: &mut IovIter) -> Result<usize> {
-        this.write_packet(from)
+    fn send(this: ArcBorrow<'_, TunFile>, from: &mut IovIter, noblock: bool) -> Result<usize> {
+        this.write_packet(from, noblock)
     }
 
     /// `tun_recvmsg`. A packet vhost took from the ring is freed on every
@@ -130,10 +130,13 @@ fn xdp_one(tfile: &TunFile, dev: &NetDevice, buf: XdpBuff, bh: &BhDisabled) -> R
     }
     let gso = buf.vnet_hdr();
     let mut skb = buf.into_skb()?;
-    skb.apply_vnet_hdr(&gso, tun.little_endian())?;
+    if let Err(e) = skb.apply_vnet_hdr(&gso, tun.little_endian()) {
+        tun.frame_error();
+        return Err(e);
+    }
     // tun.c parses an Ethernet header whatever the device type: vhost
     // drives tap devices.
-    skb.eth_type_trans(dev);
+    skb.eth_type_trans(dev)?;
     // CAST: Checked against ETH_HLEN; a buffer fits a page.
     tfile.deliver(tun, dev, skb, len as u32, bh);
     Ok(())

@@ -51,3 +51,11 @@ pub(crate) fn gid_for_caller(kgid: u32) -> u32 {
     // SAFETY: As in `make_kuid`.
     unsafe { bindings::from_kgid_munged((*current_cred()).user_ns, bindings::kgid_t { val: kgid }) }
 }
+
+/// Whether the calling task has `cap` in the initial user namespace
+/// (`capable`), not merely in its own.
+pub(crate) fn capable(cap: u32) -> bool {
+    // CAST: Capability numbers are small.
+    // SAFETY: No pointers; process context.
+    unsafe { bindings::capable(cap as i32) }
+}

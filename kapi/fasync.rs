@@ -2,35 +2,34 @@
 
 //! Asynchronous notification (`O_ASYNC`, SIGIO) of a file's readiness.
 
-use core::sync::atomic::{AtomicBool, Ordering};
-
 use kernel::{bindings, error::to_result, prelude::*, types::Opaque};
 
 use super::file::File;
 
-/// A file's list of `fasync` subscribers, and whether notifications are on.
+/// A list of `fasync` subscribers (`struct fasync_struct *`), such as a
+/// socket's `wq.fasync_list`.
 ///
 /// # Invariants
 ///
-/// `list` is the `fasync_struct` list head `fasync_helper` maintains (NULL
-/// when empty); the C functions serialise access to it.
-pub(crate) struct Fasync {
-    list: Opaque<*mut bindings::fasync_struct>,
-    on: AtomicBool,
-}
+/// The pointer is the list head `fasync_helper` maintains (NULL when
+/// empty); the C functions serialise access to it.
+#[repr(transparent)]
+pub(crate) struct FasyncList(Opaque<*mut bindings::fasync_struct>);
 
 // SAFETY: `fasync_helper` and `kill_fasync` synchronise the list with
 // `fasync_lock` and RCU.
-unsafe impl Send for Fasync {}
+unsafe impl Send for FasyncList {}
 // SAFETY: See `Send`.
-unsafe impl Sync for Fasync {}
+unsafe impl Sync for FasyncList {}
 
-impl Fasync {
-    pub(crate) const fn new() -> Self {
-        Self {
-            list: Opaque::new(core::ptr::null_mut()),
-            on: AtomicBool::new(false),
-        }
+impl FasyncList {
+    /// # Safety
+    ///
+    /// `ptr` must point to an initialised (possibly NULL) fasync list head
+    /// that stays valid for `'a`.
+    pub(super) unsafe fn from_raw<'a>(ptr: *mut *mut bindings::fasync_struct) -> &'a Self {
+        // SAFETY: `repr(transparent)` over the head; valid per the caller.
+        unsafe { &*ptr.cast() }
     }
 
     /// The `fasync` file operation: subscribes (`on`) or unsubscribes
@@ -42,9 +41,10 @@ impl Fasync {
             // SAFETY: The file is valid during the call.
             to_result(unsafe { bindings::file_f_owner_allocate(file.as_raw()) })?;
         }
-        // SAFETY: `list` is ours; the file is valid during the call.
+        // SAFETY: The list is valid (type invariant); the file is valid
+        // during the call.
         to_result(unsafe {
-            bindings::fasync_helper(fd, file.as_raw(), i32::from(on), self.list.get())
+            bindings::fasync_helper(fd, file.as_raw(), i32::from(on), self.0.get())
         })?;
         if on {
             // SAFETY: `current` and its pid are valid; the file is valid and
@@ -58,22 +58,24 @@ impl Fasync {
                 )
             };
         }
-        self.on.store(on, Ordering::Relaxed);
         Ok(())
     }
 
-    /// Sends SIGIO with `POLL_IN` to subscribers (`kill_fasync`), if on.
+    /// Sends SIGIO with `POLL_IN` to subscribers (`kill_fasync`).
     pub(crate) fn notify_readable(&self) {
-        if self.on.load(Ordering::Relaxed) {
-            // CAST: SIGIO and POLL_IN are small ints.
-            // SAFETY: `list` is a valid (possibly empty) fasync list.
-            unsafe {
-                bindings::kill_fasync(
-                    self.list.get(),
-                    bindings::SIGIO as i32,
-                    bindings::POLL_IN as i32,
-                )
-            };
-        }
+        // CAST: POLL_IN is a small int.
+        self.kill(bindings::POLL_IN as i32);
+    }
+
+    /// Sends SIGIO with `POLL_OUT` to subscribers (`kill_fasync`).
+    pub(crate) fn notify_writable(&self) {
+        // CAST: POLL_OUT is a small int.
+        self.kill(bindings::POLL_OUT as i32);
+    }
+
+    fn kill(&self, band: i32) {
+        // CAST: SIGIO is a small int.
+        // SAFETY: The list is valid (type invariant), possibly empty.
+        unsafe { bindings::kill_fasync(self.0.get(), bindings::SIGIO as i32, band) };
     }
 }

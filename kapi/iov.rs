@@ -97,6 +97,14 @@ impl Kiocb {
         unsafe { File::from_raw((*self.0.get()).ki_filp) }
     }
 
+    /// Sets the file position the call reports (`ki_pos`).
+    pub(crate) fn set_pos(&self, pos: i64) {
+        // SAFETY: The kiocb is valid (type invariant) and belongs to the
+        // running read or write call, which alone touches it; `Opaque`
+        // allows the write through a shared reference.
+        unsafe { (*self.0.get()).ki_pos = pos };
+    }
+
     /// Whether the call must not block: `O_NONBLOCK` on the file or
     /// `IOCB_NOWAIT` on the request (tun.c's `noblock`).
     pub(crate) fn nonblock(&self) -> bool {

@@ -23,6 +23,7 @@ pub(crate) mod net;
 pub(crate) mod netdev;
 pub(crate) mod ptr_ring;
 pub(crate) mod rcu;
+pub(crate) mod security;
 pub(crate) mod skbuff;
 pub(crate) mod socket;
 pub(crate) mod sysfs;

@@ -100,8 +100,14 @@ impl NetDevice {
 
     /// Whether the device is still registered (`reg_state`).
     pub(crate) fn is_registered(&self, _rtnl: &Rtnl) -> bool {
-        // SAFETY: The device is valid; `reg_state` changes under RTNL, held.
-        let state = unsafe { (*self.as_raw()).reg_state };
+        self.is_registered_racy()
+    }
+
+    /// `reg_state == NETREG_REGISTERED` read without RTNL, as tun.c's
+    /// `tun_chr_poll` does: a snapshot that may change right after.
+    pub(crate) fn is_registered_racy(&self) -> bool {
+        // SAFETY: The device is valid; a racy one-byte read as in C.
+        let state = unsafe { ptr::addr_of!((*self.as_raw()).reg_state).read_volatile() };
         u32::from(state) == bindings::netdev_reg_state_NETREG_REGISTERED
     }
 
@@ -121,6 +127,19 @@ impl NetDevice {
     pub(crate) fn is_running(&self) -> bool {
         // SAFETY: The device is valid.
         unsafe { bindings::netif_running(self.as_raw()) }
+    }
+
+    /// `netif_tx_start_all_queues`: clears every queue's stop, without
+    /// scheduling the qdisc (the core does that on open).
+    pub(crate) fn start_all_queues(&self) {
+        // SAFETY: The device is valid.
+        unsafe { bindings::netif_tx_start_all_queues(self.as_raw()) }
+    }
+
+    /// `netif_tx_stop_all_queues`.
+    pub(crate) fn stop_all_queues(&self) {
+        // SAFETY: The device is valid.
+        unsafe { bindings::netif_tx_stop_all_queues(self.as_raw()) }
     }
 
     /// `netif_tx_wake_all_queues`.
@@ -143,10 +162,21 @@ impl NetDevice {
         unsafe { bindings::unregister_netdevice(self.as_raw()) }
     }
 
-    /// Sets the number of TX queues in use (`netif_set_real_num_tx_queues`).
-    pub(crate) fn set_real_num_tx_queues(&self, _rtnl: &Rtnl, n: u32) -> Result {
-        // SAFETY: The device is valid and RTNL is held.
-        to_result(unsafe { bindings::netif_set_real_num_tx_queues(self.as_raw(), n) })
+    /// Sets the number of TX and RX queues in use
+    /// (`netif_set_real_num_tx_queues` and `_rx_queues`, tun.c's
+    /// `tun_set_real_num_queues`): `n` must be at least 1 and at most the
+    /// queues allocated, else `EINVAL` and nothing changes.
+    pub(crate) fn set_real_num_queues(&self, _rtnl: &Rtnl, n: u32) -> Result {
+        // SAFETY: The device is valid; `num_tx_queues` and `num_rx_queues`
+        // are fixed at allocation.
+        let (tx, rx) = unsafe { ((*self.as_raw()).num_tx_queues, (*self.as_raw()).num_rx_queues) };
+        if n == 0 || n > tx || n > rx {
+            return Err(EINVAL);
+        }
+        // SAFETY: The device is valid, RTNL is held and `n` is in range.
+        to_result(unsafe { bindings::netif_set_real_num_tx_queues(self.as_raw(), n) })?;
+        // SAFETY: As above.
+        to_result(unsafe { bindings::netif_set_real_num_rx_queues(self.as_raw(), n) })
     }
 
     /// The TX queue `index`, if the device has it.
@@ -389,6 +419,30 @@ pub(crate) trait NetDevOps: Sized + 'static {
     /// `ndo_uninit`: the device is being unregistered (RTNL held).
     fn uninit(_dev: &NetDevice, _priv: &Self::Priv, _rtnl: &Rtnl) {}
 
+    /// `ndo_change_carrier` (`ip link set DEV carrier on|off`, RTNL held).
+    fn change_carrier(_dev: &NetDevice, _priv: &Self::Priv, _on: bool) -> Result {
+        Err(super::error::eopnotsupp())
+    }
+
+    /// `ndo_set_rx_headroom`: an upper device (a bridge port, an OVS
+    /// datapath) asks for `headroom` bytes in front of received packets;
+    /// negative resets to the default.
+    fn set_rx_headroom(_dev: &NetDevice, _priv: &Self::Priv, _headroom: i32) {}
+
+    /// Whether `ndo_get_stats64` adds [`NetDevOps::rx_frame_errors`] to the
+    /// per-CPU counters; without it the core reads the counters alone.
+    const FRAME_ERRORS: bool = false;
+
+    /// What the device counts in `rx_frame_errors`.
+    fn rx_frame_errors(_priv: &Self::Priv) -> u64 {
+        0
+    }
+
+    /// Whether the device takes the link header ops of IP tunnels
+    /// (`ip_tunnel_header_ops`): an `AF_PACKET` send with protocol 0 then
+    /// gets its protocol from the IP version nibble.
+    const IP_TUNNEL_HEADER: bool = false;
+
     /// `ndo_start_xmit`: runs in softirq or with BH disabled, inside an RCU
     /// read section (`guard`).
     fn start_xmit(skb: SkBuff, dev: &NetDevice, priv_: &Self::Priv, guard: &rcu::Guard) -> Xmit;
@@ -414,7 +468,18 @@ impl<T: NetDevOps> DeviceOps<T> {
                 ndo_fix_features: Some(fix_features_callback::<T>),
                 ndo_select_queue: Some(select_queue_callback::<T>),
                 ndo_start_xmit: Some(xmit_callback::<T>),
-                ndo_get_stats64: Some(bindings::dev_get_tstats64),
+                ndo_get_stats64: if T::FRAME_ERRORS {
+                    Some(get_stats64_callback::<T>)
+                } else {
+                    None
+                },
+                ndo_change_carrier: Some(change_carrier_callback::<T>),
+                ndo_set_rx_headroom: Some(set_rx_headroom_callback::<T>),
+                ndo_features_check: if T::ETHER {
+                    Some(bindings::passthru_features_check)
+                } else {
+                    None
+                },
                 ndo_set_mac_address: if T::ETHER {
                     Some(bindings::eth_mac_addr)
                 } else {
@@ -454,6 +519,53 @@ unsafe extern "C" fn stop_callback<T: NetDevOps>(dev: *mut bindings::net_device)
     match dev.priv_of::<T>() {
         Some(p) => T::stop(dev, p).map_or_else(|e| e.to_errno(), |()| 0),
         None => EINVAL.to_errno(),
+    }
+}
+
+/// # Safety
+///
+/// Called by the core, under RTNL, with a registered device of kind `T`.
+unsafe extern "C" fn change_carrier_callback<T: NetDevOps>(
+    dev: *mut bindings::net_device,
+    on: bool,
+) -> c_int {
+    // SAFETY: The core passes a valid device.
+    let dev = unsafe { NetDevice::from_raw(dev) };
+    match dev.priv_of::<T>() {
+        Some(p) => T::change_carrier(dev, p, on).map_or_else(|e| e.to_errno(), |()| 0),
+        None => EINVAL.to_errno(),
+    }
+}
+
+/// # Safety
+///
+/// Called by the core, under RTNL, with a device of kind `T`.
+unsafe extern "C" fn set_rx_headroom_callback<T: NetDevOps>(
+    dev: *mut bindings::net_device,
+    headroom: c_int,
+) {
+    // SAFETY: The core passes a valid device.
+    let dev = unsafe { NetDevice::from_raw(dev) };
+    if let Some(p) = dev.priv_of::<T>() {
+        T::set_rx_headroom(dev, p, headroom);
+    }
+}
+
+/// # Safety
+///
+/// Called by the core with a device of kind `T` and zeroed `storage`.
+unsafe extern "C" fn get_stats64_callback<T: NetDevOps>(
+    dev: *mut bindings::net_device,
+    storage: *mut bindings::rtnl_link_stats64,
+) {
+    // SAFETY: The device uses `NETDEV_PCPU_STAT_TSTATS` (set by
+    // `NewNetDevice::new`); `storage` is valid for writes.
+    unsafe { bindings::dev_get_tstats64(dev, storage) };
+    // SAFETY: The core passes a valid device.
+    let dev = unsafe { NetDevice::from_raw(dev) };
+    if let Some(p) = dev.priv_of::<T>() {
+        // SAFETY: `storage` is valid for writes and ours for the call.
+        unsafe { (*storage).rx_frame_errors += T::rx_frame_errors(p) };
     }
 }
 
@@ -531,6 +643,12 @@ unsafe extern "C" fn xmit_callback<T: NetDevOps>(
             bindings::netdev_tx_NETDEV_TX_BUSY
         }
     }
+}
+
+extern "C" {
+    /// `net/ipv4/ip_tunnel_core.c`'s exported header ops (bindgen does not
+    /// see `net/ip_tunnels.h`): only `parse_protocol`, from the IP version.
+    static ip_tunnel_header_ops: bindings::header_ops;
 }
 
 /// How a new device is laid out.
@@ -623,6 +741,14 @@ impl<T: NetDevOps> NewNetDevice<T> {
             (*raw).__bindgen_anon_1.__bindgen_anon_1.set_lltx(1);
             if setup.ether {
                 bindings::ether_setup(raw);
+                // tun_net_initialize: tap frames are copied to user space,
+                // never shared, and the address may change while up.
+                let fast = &mut (*raw).__bindgen_anon_1.__bindgen_anon_1;
+                // CAST: `priv_flags` is a 32-bit field of `unsigned long`s.
+                let priv_flags = (fast.priv_flags()
+                    & !(bindings::netdev_priv_flags_IFF_TX_SKB_SHARING as usize))
+                    | bindings::netdev_priv_flags_IFF_LIVE_ADDR_CHANGE as usize;
+                fast.set_priv_flags(priv_flags);
                 bindings::eth_hw_addr_random(raw);
             } else {
                 (*raw).hard_header_len = 0;
@@ -630,6 +756,9 @@ impl<T: NetDevOps> NewNetDevice<T> {
                 (*raw).mtu = 1500;
                 (*raw).flags = setup.flags;
                 (*raw).type_ = setup.type_;
+            }
+            if T::IP_TUNNEL_HEADER {
+                (*raw).header_ops = ptr::addr_of!(ip_tunnel_header_ops);
             }
             (*raw).min_mtu = setup.min_mtu;
             (*raw).max_mtu = setup.max_frame - u32::from((*raw).hard_header_len);
@@ -749,12 +878,10 @@ impl DevSlot {
         self.0.store(dev.as_raw(), Ordering::Release);
     }
 
-    /// Clears the slot and waits until no reader can still see the old
-    /// device.
-    pub(crate) fn clear(&self, _rtnl: &Rtnl) {
+    /// Clears the slot; readers may still see the old device until the
+    /// batch's grace period, which ends before `batch` returns.
+    pub(crate) fn clear_in<T>(&self, _rtnl: &Rtnl, _batch: &Unpublished<T>) {
         self.0.store(ptr::null_mut(), Ordering::Release);
-        // SAFETY: Sleeping is allowed: RTNL is a mutex.
-        unsafe { bindings::synchronize_net() };
     }
 
     /// The device under RTNL, which excludes `clear`.
@@ -856,7 +983,67 @@ impl<T> Drop for ArcSlot<T> {
 /// Owns one reference, from `Arc::into_raw`.
 pub(crate) struct Retired<T>(NonNull<T>);
 
+impl<T> core::ops::Deref for Retired<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        // SAFETY: We own a reference (type invariant), so the object lives;
+        // readers that still see it only share it.
+        unsafe { self.0.as_ref() }
+    }
+}
+
+/// Objects unpublished together, whose RCU readers one grace period waits
+/// out (tun.c's single `synchronize_net` in `tun_detach_all`, where waiting
+/// per queue would hold RTNL for hundreds of grace periods).
+///
+/// Only [`Unpublished::batch`] makes one, and it waits after the closure
+/// that fills it returns, so nothing put into a batch is released, and no
+/// slot cleared with it is trusted empty, before its readers are gone.
+pub(crate) struct Unpublished<T> {
+    arcs: KVec<Arc<T>>,
+}
+
+impl<T> Unpublished<T> {
+    /// Runs `f`, which unpublishes objects into the batch, then waits for
+    /// one grace period (`synchronize_net`); returns `f`'s result and the
+    /// objects, now out of every reader's reach.
+    pub(crate) fn batch<R>(f: impl FnOnce(&mut Self) -> R) -> (R, KVec<Arc<T>>) {
+        let mut batch = Self { arcs: KVec::new() };
+        let r = f(&mut batch);
+        // SAFETY: Sleeping is allowed: unpublishing runs under RTNL, a
+        // mutex, in process context.
+        unsafe { bindings::synchronize_net() };
+        (r, batch.arcs)
+    }
+
+    /// Adds `r` to the batch. Without memory for it, waits for its readers
+    /// now instead.
+    pub(crate) fn push(&mut self, r: Retired<T>) {
+        if self.arcs.reserve(1, GFP_KERNEL).is_err() {
+            drop(r.wait());
+            return;
+        }
+        let p = r.0.as_ptr();
+        core::mem::forget(r);
+        // SAFETY: `r` owned this reference (its type invariant); it moves
+        // into the batch, released only after the batch's grace period.
+        let arc = unsafe { Arc::from_raw(p) };
+        // Room was reserved above, so this cannot fail (and drop `arc`).
+        let _ = self.arcs.push(arc, GFP_KERNEL);
+    }
+}
+
 impl<T> Retired<T> {
+    /// Another reference to the object, e.g. to publish it elsewhere; ours
+    /// is still released only after readers are gone.
+    pub(crate) fn arc(&self) -> Arc<T> {
+        // SAFETY: We own a reference (type invariant); it is borrowed here
+        // without being released (`ManuallyDrop`) and cloned.
+        let owned = core::mem::ManuallyDrop::new(unsafe { Arc::from_raw(self.0.as_ptr()) });
+        Arc::clone(&owned)
+    }
+
     /// Waits for readers (`synchronize_net`), then hands the `Arc` back.
     pub(crate) fn wait(self) -> Arc<T> {
         // SAFETY: Sleeping is allowed: callers hold only RTNL.

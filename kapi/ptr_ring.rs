@@ -104,15 +104,31 @@ impl<T: RingItem> PtrRing<T> {
         }
     }
 
-    /// Resizes the ring to `size` slots, keeping queued items
-    /// (`ptr_ring_resize`); `ENOMEM` leaves it as it was.
-    pub(crate) fn resize(&self, size: u32) -> Result {
-        // CAST: Ring sizes are bounded by `tx_queue_len`, an int.
-        // SAFETY: The ring is initialised; `destroy` frees items that no
-        // longer fit, which `ptr_ring_resize` hands it.
+    /// Resizes every ring in `rings` to `size` slots, keeping queued items
+    /// that fit and freeing the rest, all or none: `ENOMEM` leaves every
+    /// ring as it was (`ptr_ring_resize_multiple_bh`, as tun.c's
+    /// `tun_queue_resize`). Items are freed with bottom halves, not hard
+    /// interrupts, disabled.
+    pub(crate) fn resize_all(rings: &[&Self], size: u32) -> Result {
+        if rings.is_empty() {
+            return Ok(());
+        }
+        let mut raw = KVec::with_capacity(rings.len(), GFP_KERNEL)?;
+        for r in rings {
+            raw.push(r.ring.get(), GFP_KERNEL)?;
+        }
+        // CAST: At most `MAX_TAP_QUEUES` rings per device.
+        let n = raw.len() as u32;
+        // CAST: `tx_queue_len` is passed on as the C `int`, as tun.c does; a
+        // value above `INT_MAX` becomes an allocation the ring refuses
+        // (`ENOMEM`).
+        // SAFETY: Every pointer is an initialised ring (type invariant of
+        // each `PtrRing`), kept alive by the borrows in `rings`; `destroy`
+        // frees the items that no longer fit, which the helper hands it.
         to_result(unsafe {
-            bindings::ptr_ring_resize(
-                self.ring.get(),
+            bindings::ptr_ring_resize_multiple_bh(
+                raw.as_mut_ptr(),
+                n,
                 size as i32,
                 bindings::GFP_KERNEL,
                 Some(T::destroy),
@@ -125,10 +141,30 @@ impl<T: RingItem> PtrRing<T> {
         while self.consume().is_some() {}
     }
 
-    /// Whether the ring has no free slot (`ptr_ring_full`).
+    /// Whether the ring has no free slot. A ring of no slots (a device
+    /// whose `tx_queue_len` is 0) is full: `ptr_ring_full` itself would
+    /// read the slot array, which then is `ZERO_SIZE_PTR`.
     pub(crate) fn is_full(&self) -> bool {
-        // SAFETY: The ring is initialised (type invariant).
-        unsafe { bindings::ptr_ring_full(self.ring.get()) }
+        let ring = self.ring.get();
+        // SAFETY: The ring is initialised (type invariant). Under the
+        // producer lock, which `__ptr_ring_swap_queue` also holds, `size` and
+        // `queue` belong together, and `producer < size` whenever `size` is
+        // non-zero, so the slot read is in bounds.
+        unsafe {
+            bindings::spin_lock(addr_of_mut!((*ring).producer_lock));
+            // CAST: `producer` is below `size`, a non-negative int.
+            let full = (*ring).size == 0 || !(*(*ring).queue.add((*ring).producer as usize)).is_null();
+            bindings::spin_unlock(addr_of_mut!((*ring).producer_lock));
+            full
+        }
+    }
+
+    /// Whether the ring has any slots at all (`size`, read racily as
+    /// `READ_ONCE`): a ring of none can never take an item.
+    pub(crate) fn has_slots(&self) -> bool {
+        // SAFETY: The ring is initialised (type invariant); a racy read of
+        // an int.
+        unsafe { addr_of!((*self.ring.get()).size).read_volatile() != 0 }
     }
 
     /// Applies `f` to the oldest item without dequeuing it

@@ -12,6 +12,22 @@ use super::{iov::IovIter, netdev::NetDevice, ptr_ring::RingItem};
 /// each packet (more with `TUNSETVNETHDRSZ`, the rest padding).
 pub(crate) const VNET_HDR_LEN: usize = core::mem::size_of::<bindings::virtio_net_hdr>();
 
+/// `SKB_DATA_ALIGN`: rounds up to a cache line.
+const fn skb_data_align(n: usize) -> usize {
+    let a = bindings::SMP_CACHE_BYTES as usize;
+    (n + a - 1) & !(a - 1)
+}
+
+/// `SKB_MAX_HEAD(headroom)`: the most packet data a one-page head holds
+/// after `headroom` bytes and the shared info (0 if nothing fits).
+pub(crate) const fn skb_max_head(headroom: u32) -> u32 {
+    let shinfo = skb_data_align(core::mem::size_of::<bindings::skb_shared_info>());
+    // CAST: A page and the shared info are a few kilobytes.
+    (bindings::PAGE_SIZE as u32)
+        .saturating_sub(shinfo as u32)
+        .saturating_sub(headroom)
+}
+
 /// A `struct virtio_net_hdr` as bytes, in the order user space sees.
 pub(crate) type VnetHdr = [u8; VNET_HDR_LEN];
 
@@ -70,14 +86,12 @@ impl SkBuff {
         self.0.as_ptr()
     }
 
-    /// Allocates an skb for `len` bytes received on `dev`, with the usual
-    /// headroom (`__netdev_alloc_skb`: small packets come from the per-CPU
-    /// page fragment cache, as tun.c's `tun_build_skb` does).
-    pub(crate) fn alloc_rx(dev: &NetDevice, len: u32) -> Result<Self> {
-        // SAFETY: Valid device; GFP_KERNEL in process context.
-        let skb = unsafe { bindings::__netdev_alloc_skb(dev.as_raw(), len, bindings::GFP_KERNEL) };
-        // INVARIANT: The allocator returned the only reference.
-        Ok(Self(NonNull::new(skb).ok_or(ENOMEM)?))
+    /// Makes sure the head holds the first `len` bytes (`pskb_may_pull`),
+    /// pulling them from the fragments if needed; false if the packet is
+    /// shorter or memory ran out.
+    pub(crate) fn may_pull(&mut self, len: u32) -> bool {
+        // SAFETY: We own the valid skb.
+        unsafe { bindings::pskb_may_pull(self.as_raw(), len) }
     }
 
     /// `skb->len`: bytes of packet data.
@@ -121,20 +135,6 @@ impl SkBuff {
         };
     }
 
-    /// Appends `len` bytes copied from `iter` (`skb_put` +
-    /// `skb_copy_datagram_from_iter`).
-    pub(crate) fn put_from_iter(&mut self, iter: &mut IovIter, len: u32) -> Result {
-        // SAFETY: The skb was allocated with `len` bytes of tailroom by
-        // `alloc`; we own it.
-        unsafe { bindings::skb_put(self.as_raw(), len) };
-        // CAST: `len` fits an int (bounded by the MTU-sized allocation).
-        // SAFETY: Valid skb and iterator; the bytes were just added.
-        let ret = unsafe {
-            bindings::skb_copy_datagram_from_iter(self.as_raw(), 0, iter.as_raw(), len as i32)
-        };
-        kernel::error::to_result(ret)
-    }
-
     /// Copies `len` bytes from `offset` into `iter` (`skb_copy_datagram_iter`).
     pub(crate) fn copy_to_iter(&self, offset: u32, iter: &mut IovIter, len: u32) -> Result {
         // CAST: Offsets and lengths within an skb fit an int.
@@ -165,16 +165,15 @@ impl SkBuff {
         }
     }
 
-    /// The first byte of packet data, if there is one in the linear area.
-    pub(crate) fn first_byte(&self) -> Option<u8> {
-        // SAFETY: The skb is valid; `skb_headlen` bytes at `data` are
-        // readable.
-        unsafe {
-            if bindings::skb_headlen(self.as_raw()) == 0 {
-                return None;
-            }
-            Some(*(*self.as_raw()).data)
+    /// The first byte of packet data, pulled into the head if it is not
+    /// there (`pskb_may_pull(skb, 1)`); `None` for an empty packet.
+    pub(crate) fn first_byte(&mut self) -> Option<u8> {
+        if !self.may_pull(1) {
+            return None;
         }
+        // SAFETY: The skb is valid and its head holds at least one byte
+        // (just checked).
+        Some(unsafe { *(*self.as_raw()).data })
     }
 
     /// `skb_reset_mac_header` and `skb_reset_network_header`: the packet
@@ -188,12 +187,17 @@ impl SkBuff {
     }
 
     /// `eth_type_trans`: parses the Ethernet header, sets `protocol` and
-    /// `dev`, and pulls the header.
-    pub(crate) fn eth_type_trans(&mut self, dev: &NetDevice) {
-        // SAFETY: We own the valid skb, which holds at least ETH_HLEN
-        // bytes (callers check); `dev` is valid.
+    /// `dev`, and pulls the header. `ENOMEM` if the packet's head cannot
+    /// be made to hold a whole header (tun.c's `pskb_may_pull` before it).
+    pub(crate) fn eth_type_trans(&mut self, dev: &NetDevice) -> Result {
+        if !self.may_pull(bindings::ETH_HLEN) {
+            return Err(ENOMEM);
+        }
+        // SAFETY: We own the valid skb, whose head holds ETH_HLEN bytes
+        // (just checked); `dev` is valid.
         let proto = unsafe { bindings::eth_type_trans(self.as_raw(), dev.as_raw()) };
         self.set_protocol_be(proto);
+        Ok(())
     }
 
     /// The stack's view of a received packet: network header at `data`,

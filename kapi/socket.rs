@@ -18,6 +18,7 @@ use core::{
     marker::PhantomData,
     mem::{size_of, MaybeUninit},
     ptr::{addr_of, addr_of_mut, NonNull},
+    sync::atomic::{AtomicUsize, Ordering},
 };
 
 use kernel::{
@@ -27,13 +28,14 @@ use kernel::{
 };
 
 use super::{
+    fasync::FasyncList,
     file::File,
     iov::IovIter,
     miscdevice::{self, MiscDevice},
     net::Net,
     ptr_ring::PtrRing,
     skbuff::{SkBuff, VnetHdr},
-    wait,
+    wait::{self, WaitQueue},
 };
 
 /// `struct tun_msg_ctl.type` of a batch of XDP buffers (`TUN_MSG_PTR`).
@@ -121,13 +123,14 @@ impl Socket {
             (*socket).file = file.as_raw();
             (*socket).ops = &SocketVtable::<T>::OPS;
             bindings::sock_init_data_uid(socket, sk, bindings::current_fsuid());
+            (*sk).sk_write_space = Some(write_space_callback);
             (*sk).sk_sndbuf = i32::MAX;
         }
         // INVARIANT: Set up as documented; `sk_alloc` gave us a reference.
         Ok(Self(ptr))
     }
 
-    fn sk(&self) -> *mut bindings::sock {
+    pub(super) fn sk(&self) -> *mut bindings::sock {
         // SAFETY: The allocation is valid while we hold our reference.
         unsafe { addr_of_mut!((*self.0.as_ptr()).sk) }
     }
@@ -143,6 +146,46 @@ impl Socket {
         unsafe { addr_of!((*self.sk()).sk_sndbuf).read_volatile() }
     }
 
+    /// The queue's wait queue (`sk_sleep`): readers, writers waiting for
+    /// send-buffer room, and pollers sleep here.
+    pub(crate) fn wait_queue(&self) -> &WaitQueue {
+        // SAFETY: `socket.wq.wait` was initialised by `Socket::new` and lives
+        // in the socket's allocation, which our reference keeps in place.
+        unsafe { WaitQueue::from_raw(addr_of_mut!((*self.as_raw()).wq.wait)) }
+    }
+
+    /// The queue's SIGIO subscribers (`socket.wq.fasync_list`).
+    pub(crate) fn fasync(&self) -> &FasyncList {
+        // SAFETY: `sk_alloc` zeroed the list head (an empty list); it lives
+        // in the socket's allocation, which our reference keeps in place.
+        unsafe { FasyncList::from_raw(addr_of_mut!((*self.as_raw()).wq.fasync_list)) }
+    }
+
+    /// Notes that a poller found the queue not writable
+    /// (`SOCKWQ_ASYNC_NOSPACE` in `socket.flags`), so that the next
+    /// [`Socket::write_space`] tells it; returns whether it was noted
+    /// already.
+    pub(crate) fn set_nospace(&self) -> bool {
+        // SAFETY: `flags` is a word of the valid socket that the kernel
+        // updates only with atomic bit operations, as here.
+        let flags = unsafe { AtomicUsize::from_ptr(addr_of_mut!((*self.as_raw()).flags)) };
+        flags.fetch_or(NOSPACE, Ordering::SeqCst) & NOSPACE != 0
+    }
+
+    /// The queue may have become writable: `tun_sock_write_space`, which
+    /// the socket also runs whenever sent packets free send-buffer room.
+    pub(crate) fn write_space(&self) {
+        // SAFETY: Our reference keeps the sock valid.
+        unsafe { write_space_callback(self.sk()) };
+    }
+
+    /// Whether the send buffer has room (`sock_writeable`: less than half
+    /// of `sk_sndbuf` in flight).
+    pub(crate) fn writeable(&self) -> bool {
+        // SAFETY: Valid socket; the helper reads two counters racily.
+        unsafe { bindings::sock_writeable(self.sk()) }
+    }
+
     pub(crate) fn set_sndbuf(&self, sndbuf: i32) {
         // SAFETY: Valid socket; `WRITE_ONCE`, as `sk_sndbuf` is read
         // locklessly.
@@ -151,6 +194,67 @@ impl Socket {
 }
 
 impl Socket {
+    /// An skb of `len` bytes copied from `from`, charged to this socket's
+    /// send buffer (`sock_alloc_send_pskb`, as tun.c's `tun_alloc_skb`):
+    /// `headroom` bytes reserved, `linear` of the `len` in the head and the
+    /// rest in page fragments of order up to `PAGE_ALLOC_COSTLY_ORDER`.
+    /// Waits for send-buffer room unless `noblock` (`EAGAIN`, or
+    /// `ERESTARTSYS` on a signal); `EMSGSIZE` or `ENOMEM` for what cannot be
+    /// allocated, `EFAULT` if `from` faults. `linear` is cut to `len`.
+    pub(crate) fn alloc_skb_from_iter(
+        &self,
+        headroom: u32,
+        len: usize,
+        linear: usize,
+        noblock: bool,
+        from: &mut IovIter,
+    ) -> Result<SkBuff> {
+        let linear = linear.min(len);
+        let too_big = |_| super::error::emsgsize();
+        let data_len = u32::try_from(len - linear).map_err(too_big)?;
+        let linear32 = u32::try_from(linear).map_err(too_big)?;
+        let len32 = i32::try_from(len).map_err(too_big)?;
+        let mut err = 0;
+        // SAFETY: Valid socket; `err` is valid for writes; process context,
+        // which waiting for room needs.
+        let skb = unsafe {
+            bindings::sock_alloc_send_pskb(
+                self.sk(),
+                (u64::from(headroom) + u64::from(linear32)) as _,
+                u64::from(data_len) as _,
+                c_int::from(noblock),
+                &mut err,
+                // CAST: 3.
+                bindings::PAGE_ALLOC_COSTLY_ORDER as c_int,
+            )
+        };
+        if skb.is_null() {
+            return Err(Error::from_errno(err));
+        }
+        // SAFETY: A fresh skb of ours: `headroom + linear` bytes of head and
+        // `data_len` bytes in fragments, all allocated but not counted yet.
+        // `skb_reserve` and `skb_put` stay within the head; the fragments
+        // are counted into `len`/`data_len` as `tun_alloc_skb` does, and
+        // every counted byte is then written by the copy, or the skb freed.
+        // INVARIANT: We own the only reference.
+        let skb = unsafe {
+            // CAST: `headroom` is at most `SKB_MAX_HEAD`, an int.
+            bindings::skb_reserve(skb, headroom as c_int);
+            bindings::skb_put(skb, linear32);
+            (*skb).data_len = data_len;
+            (*skb).len += data_len;
+            SkBuff::from_raw(skb)
+        };
+        // SAFETY: Valid skb with `len` bytes counted, valid iterator.
+        let ret = unsafe {
+            bindings::skb_copy_datagram_from_iter(skb.as_raw(), 0, from.as_raw(), len32)
+        };
+        if ret != 0 {
+            return Err(EFAULT);
+        }
+        Ok(skb)
+    }
+
     /// Attaches a classic BPF program from user space (`sk_attach_filter`
     /// under the socket lock): `fprog` is a `struct sock_fprog` as user
     /// space passed it, whose instructions are copied from user memory now.
@@ -198,6 +302,44 @@ impl Socket {
     }
 }
 
+/// `SOCKWQ_ASYNC_NOSPACE` as a mask of `socket.flags`.
+const NOSPACE: usize = 1 << bindings::SOCKWQ_ASYNC_NOSPACE;
+
+/// `tun_sock_write_space`, the socket's `sk_write_space`: if there is room
+/// and a poller asked to be told, wake the queue's waiters and send SIGIO
+/// `POLL_OUT`. Everything it touches lives in the socket's allocation, which
+/// outlives the file: packets still charged to the socket keep it alive.
+///
+/// # Safety
+///
+/// `sk` must be a valid sock made by [`Socket::new`].
+unsafe extern "C" fn write_space_callback(sk: *mut bindings::sock) {
+    // SAFETY: Valid sock, per the contract.
+    if !unsafe { bindings::sock_writeable(sk) } {
+        return;
+    }
+    let alloc = sk.cast::<SockAlloc>();
+    // SAFETY: `Socket::new` made `sk` the head of a `SockAlloc` whose
+    // `socket` it set up; both live as long as `sk`. The flags word is only
+    // changed atomically.
+    let socket = unsafe { addr_of_mut!((*alloc).socket) };
+    // SAFETY: As above.
+    let flags = unsafe { AtomicUsize::from_ptr(addr_of_mut!((*socket).flags)) };
+    if flags.fetch_and(!NOSPACE, Ordering::SeqCst) & NOSPACE == 0 {
+        return;
+    }
+    // SAFETY: The wait queue and fasync list live in `socket`, initialised
+    // by `Socket::new` (the list zeroed by `sk_alloc`).
+    let (wq, fasync) = unsafe {
+        (
+            WaitQueue::from_raw(addr_of_mut!((*socket).wq.wait)),
+            FasyncList::from_raw(addr_of_mut!((*socket).wq.fasync_list)),
+        )
+    };
+    wq.wake_poll(bindings::EPOLLOUT | bindings::EPOLLWRNORM | bindings::EPOLLWRBAND);
+    fasync.notify_writable();
+}
+
 impl Drop for Socket {
     fn drop(&mut self) {
         // SAFETY: We own one reference (type invariant).
@@ -233,9 +375,13 @@ pub(crate) trait SocketOps: MiscDevice {
         bh: &super::skbuff::BhDisabled,
     );
 
-    /// A packet from `from` (`sendmsg` without a batch: `tun_get_user`).
-    fn send(this: <Self::Ptr as ForeignOwnable>::Borrowed<'_>, from: &mut IovIter)
-        -> Result<usize>;
+    /// A packet from `from` (`sendmsg` without a batch: `tun_get_user`);
+    /// `noblock` for `MSG_DONTWAIT`.
+    fn send(
+        this: <Self::Ptr as ForeignOwnable>::Borrowed<'_>,
+        from: &mut IovIter,
+        noblock: bool,
+    ) -> Result<usize>;
 
     /// `recvmsg`: one packet into `msg`, the one vhost-net already took
     /// from the ring if `msg.pending` holds it.
@@ -440,11 +586,12 @@ unsafe extern "C" fn sendmsg_callback<T: SocketOps>(
         return total_len as c_int;
     }
     // tun.c would hand a `TUN_MSG_UBUF` control to zerocopy; rtun's sockets
-    // never set SOCK_ZEROCOPY, so vhost sends none. `MSG_DONTWAIT` does not
-    // matter: sending never blocks.
+    // never set SOCK_ZEROCOPY, so vhost sends none.
+    // CAST: MSG_DONTWAIT is a flag bit.
+    let noblock = m.msg_flags & bindings::MSG_DONTWAIT as core::ffi::c_uint != 0;
     // SAFETY: `msg_iter` is a valid iterator, ours for the call.
     let from = unsafe { IovIter::from_raw(&mut m.msg_iter) };
-    match T::send(this, from) {
+    match T::send(this, from, noblock) {
         // CAST: A packet is at most 64 KiB plus headers.
         Ok(n) => n as c_int,
         Err(e) => e.to_errno(),

@@ -46,11 +46,13 @@ pub(crate) fn write_prefix(arg: usize, buf: &[u8], len: usize) -> Result {
         .write_slice(&buf[..len])
 }
 
-/// Reads `len` bytes from `arg` into a new vector (`memdup_user`).
+/// Reads `len` bytes from `arg` into a new vector (`memdup_user`). User
+/// space chooses `len`, so a size the allocator cannot serve is `ENOMEM`,
+/// not a warning (`__GFP_NOWARN`, as `memdup_user`).
 pub(crate) fn read_vec(arg: usize, len: usize) -> Result<KVec<u8>> {
     let mut v = KVec::new();
     UserSlice::new(arg as UserPtr, len)
         .reader()
-        .read_all(&mut v, GFP_KERNEL)?;
+        .read_all(&mut v, GFP_KERNEL | kernel::alloc::flags::__GFP_NOWARN)?;
     Ok(v)
 }

@@ -31,6 +31,7 @@ pub(super) unsafe fn init_raw(wq: *mut bindings::wait_queue_head) {
 ///
 /// `wq` is initialised by `__init_waitqueue_head` and pinned.
 #[pin_data]
+#[repr(transparent)]
 pub(crate) struct WaitQueue {
     #[pin]
     wq: Opaque<bindings::wait_queue_head>,
@@ -45,11 +46,14 @@ unsafe impl Sync for WaitQueue {}
 pub(crate) struct PollTable(pub(super) *mut bindings::poll_table_struct);
 
 impl WaitQueue {
-    pub(crate) fn new() -> impl PinInit<Self> {
-        pin_init!(Self {
-            // SAFETY: `slot` is valid for writes and pinned.
-            wq <- Opaque::ffi_init(|slot| unsafe { init_raw(slot) }),
-        })
+    /// # Safety
+    ///
+    /// `ptr` must point to a wait queue head initialised with [`init_raw`]
+    /// that stays valid, and does not move, for `'a`.
+    pub(super) unsafe fn from_raw<'a>(ptr: *mut bindings::wait_queue_head) -> &'a Self {
+        // SAFETY: `repr(transparent)` over the head (through `Opaque`);
+        // valid and initialised per the caller.
+        unsafe { &*ptr.cast() }
     }
 
     fn as_raw(&self) -> *mut bindings::wait_queue_head {
@@ -90,7 +94,7 @@ impl WaitQueue {
     pub(crate) fn poll_wait(&self, file: &File, table: &PollTable) {
         // SAFETY: The file and table come from the current `poll` call; the
         // queue outlives the file's registration (it lives in the file's
-        // private data, freed after the last poll ends).
+        // private data or its socket, freed after the last poll ends).
         unsafe { bindings::poll_wait(file.as_raw(), self.as_raw(), table.0) };
     }
 

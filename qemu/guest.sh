@@ -9,7 +9,7 @@ shift
 export PATH=/usr/sbin:/sbin:$PATH
 mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug
 
-pattern='Oops|BUG:|WARNING:|Call Trace:|KASAN:|general protection|Kernel panic|detected stall|stall on CPU|possible recursive locking|circular locking|inconsistent lock state|suspicious RCU usage|suspected memory leak|refcount_t:|list_add corruption|list_del corruption'
+pattern='Oops|BUG:|WARNING:|Call Trace:|KASAN:|general protection|Kernel panic|detected stall|stall on CPU|possible recursive locking|circular locking|inconsistent lock state|suspicious RCU usage|suspected memory leak|refcount_t:|list_add corruption|list_del corruption|blocked for more than'
 
 # A report from before any driver was loaded is the kernel's (seen: a rare
 # KASAN report from an interrupt in early boot under TCG). vm.sh boots

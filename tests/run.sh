@@ -6,7 +6,8 @@
 #
 # Expects the debug kernel and rtun.ko built (./dev test does both). Prints
 # each guest's per-test lines, then `tun: N passed, M failed`,
-# `rtun: N passed, M failed`, and exits non-zero if any failed. A guest
+# `rtun: N passed, M failed`, `fuzz: N passed, M failed` (the differential
+# fuzzer, see tests/src/fuzz.rs) and exits non-zero if any failed. A guest
 # whose dmesg shows a kernel report counts as one more failure for that
 # driver, as does a guest that does not finish.
 set -uo pipefail
@@ -30,6 +31,10 @@ mkdir -p "$cache/logs"
 # The kernel's own vhost-net test, from the cached source, unmodified.
 vnt=$cache/vhost_net_test
 "$here/vhost/build.sh" || exit 1
+
+# The fuzzer's budget in the suite; `./dev fuzz` runs campaigns.
+: "${RTUN_FUZZ_FIRST:=1}" "${RTUN_FUZZ_SEEDS:=60}" "${RTUN_FUZZ_OPS:=400}"
+: "${RTUN_STRESS_SECONDS:=60}" "${RTUN_STRESS_CYCLES:=300}"
 
 summary=()
 total_pass=0 total_fail=0
@@ -58,6 +63,45 @@ for driver in tun rtun; do
 	summary+=("$driver: $pass passed, $fail failed")
 	total_pass=$((total_pass + pass)) total_fail=$((total_fail + fail))
 done
+# The differential fuzzer: both drivers in one guest boot, seed by seed.
+# A filter runs it only if it names it.
+if [ $# -eq 0 ] || [[ fuzz == *"$1"* ]]; then
+	echo "== fuzz (seeds $RTUN_FUZZ_FIRST..+$RTUN_FUZZ_SEEDS, $RTUN_FUZZ_OPS operations each)"
+	res=$cache/logs/tests-fuzz.out
+	"$repo/qemu/vm.sh" --driver none --log "$cache/logs/vm-fuzz.log" -- "$bin" --fuzz \
+		"$cache/build-debug/drivers/net/tun.ko" "$repo/rtun.ko" \
+		"$RTUN_FUZZ_FIRST" "$RTUN_FUZZ_SEEDS" "$RTUN_FUZZ_OPS" | tee "$res"
+	vm=${PIPESTATUS[0]}
+	line=$(grep -E "^fuzz: [0-9]+ passed, [0-9]+ failed$" "$res" | tail -1)
+	pass=$(sed -En 's/.* ([0-9]+) passed.*/\1/p' <<<"$line")
+	fail=$(sed -En 's/.* ([0-9]+) failed$/\1/p' <<<"$line")
+	pass=${pass:-0} fail=${fail:-1}
+	if [ "$vm" -ne 0 ] && [ "$fail" -eq 0 ]; then
+		echo "FAIL fuzz guest: kernel report or crash (see above and $cache/logs/vm-fuzz.log)"
+		fail=1
+	fi
+	summary+=("fuzz: $pass passed, $fail failed")
+	total_pass=$((total_pass + pass)) total_fail=$((total_fail + fail))
+fi
+# A short concurrency and lifetime stress of rtun.ko (`./dev stress` runs
+# longer ones).
+if [ $# -eq 0 ] || [[ stress == *"$1"* ]]; then
+	echo "== stress (rtun, ${RTUN_STRESS_SECONDS}s, $RTUN_STRESS_CYCLES create/destroy cycles)"
+	res=$cache/logs/tests-stress.out
+	"$repo/qemu/vm.sh" --driver none --log "$cache/logs/vm-stress.log" -- "$bin" --stress \
+		"$repo/rtun.ko" "$RTUN_STRESS_SECONDS" "$RTUN_STRESS_CYCLES" | tee "$res"
+	vm=${PIPESTATUS[0]}
+	line=$(grep -E "^stress: [0-9]+ passed, [0-9]+ failed$" "$res" | tail -1)
+	pass=$(sed -En 's/.* ([0-9]+) passed.*/\1/p' <<<"$line")
+	fail=$(sed -En 's/.* ([0-9]+) failed$/\1/p' <<<"$line")
+	pass=${pass:-0} fail=${fail:-1}
+	if [ "$vm" -ne 0 ] && [ "$fail" -eq 0 ]; then
+		echo "FAIL stress guest: kernel report, hang or crash (see above and $cache/logs/vm-stress.log)"
+		fail=1
+	fi
+	summary+=("stress: $pass passed, $fail failed")
+	total_pass=$((total_pass + pass)) total_fail=$((total_fail + fail))
+fi
 printf '%s\n' "${summary[@]}"
 echo "$total_pass $total_fail" >"$cache/logs/suite-counts"
 [ "$total_fail" -eq 0 ]

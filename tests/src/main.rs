@@ -15,12 +15,16 @@
 //! `<module>: N passed, M failed`; exits non-zero if any failed.
 
 mod clients;
+mod conformance;
 mod datapath;
 mod foundation;
+mod fuzz;
 mod ioctls;
 mod lifetime;
+mod lsm;
 mod multiqueue;
 mod packet;
+mod stress;
 mod surface;
 mod sys;
 mod traffic;
@@ -69,7 +73,28 @@ macro_rules! ensure {
     };
 }
 
+/// `--fuzz` and `--fuzz-seed` (see `fuzz.rs`), if those are the arguments.
+fn fuzz_mode() -> Option<i32> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let num = |i: usize| args.get(i).and_then(|a| a.parse::<u64>().ok());
+    match args.first().map(String::as_str) {
+        Some("--fuzz-seed") => Some(fuzz::seed_main(num(1)?, u32::try_from(num(2)?).ok()?)),
+        Some("--stress") => Some(stress::main(args.get(1)?, num(2)?, num(3)?)),
+        Some("--fuzz") => Some(fuzz::main(
+            args.get(1)?,
+            args.get(2)?,
+            num(3)?,
+            num(4)?,
+            u32::try_from(num(5)?).ok()?,
+        )),
+        _ => None,
+    }
+}
+
 fn main() {
+    if let Some(rc) = fuzz_mode() {
+        std::process::exit(rc);
+    }
     let mut args = std::env::args().skip(1);
     let mut module_path = None;
     let mut filter = None;
@@ -113,6 +138,8 @@ fn main() {
         .chain(surface::TESTS)
         .chain(lifetime::TESTS)
         .chain(clients::TESTS)
+        .chain(conformance::TESTS)
+        .chain(lsm::TESTS)
         .chain(vhost::TESTS);
     for test in all {
         if filter.as_deref().is_some_and(|f| !test.name.contains(f)) {

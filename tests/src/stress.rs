@@ -1,0 +1,369 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Concurrency and lifetime stress, run on the debug kernel so that KASAN,
+//! lockdep, kmemleak and the RCU and hung-task detectors judge it.
+//!
+//!   rtun-tests --stress KO SECONDS CYCLES
+//!
+//! loads KO and then, in a fresh network namespace:
+//! - for SECONDS, worker threads make random create/attach/detach/close/
+//!   delete/persist, `TUNSETQUEUE`, `tx_queue_len`/MTU, link up/down,
+//!   socket-filter and eBPF swaps and lossless-mode toggles (where the
+//!   driver has it) on a few shared device names, with traffic both ways
+//!   (writes, `AF_PACKET` sends), blocking readers and pollers; a watchdog
+//!   names any operation that has not returned in 30 s (blocking reads, which
+//!   wait for traffic by design, excepted);
+//! - then deletes every device and checks none is left;
+//! - then CYCLES times creates a device, carries a packet through it and
+//!   destroys it (the kmemleak scan after the run sees any leak);
+//! - then unloads and reloads KO ten times with a persistent device and
+//!   traffic each time, and unloads it.
+//!
+//! Prints `ok`/`FAIL` lines and `stress: N passed, M failed`. vhost-net is
+//! not driven here: tests/src/vhost.rs covers its lifetime cases.
+
+use std::{
+    fs::File,
+    io::{Read, Write},
+    os::{fd::AsRawFd, unix::fs::OpenOptionsExt},
+    sync::{
+        atomic::{AtomicBool, AtomicU64, Ordering},
+        Arc, Mutex,
+    },
+    thread,
+    time::{Duration, Instant},
+};
+
+use crate::{fuzz::*, sys::*};
+
+const NAMES: &[&str] = &["st0", "st1", "st2", "st3"];
+const WORKERS: u64 = 6;
+
+/// What each worker is doing, for the watchdog: the operation's name and
+/// when it started (0 = idle or in a blocking read).
+struct Progress {
+    op: Mutex<&'static str>,
+    since_ms: AtomicU64,
+}
+
+fn now_ms(start: Instant) -> u64 {
+    start.elapsed().as_millis() as u64 + 1
+}
+
+fn open_nb() -> Option<File> {
+    File::options()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open("/dev/net/tun")
+        .ok()
+}
+
+fn worker(id: u64, stop: &AtomicBool, p: &Progress, start: Instant) {
+    let mut rng = Rng::new(0x57e55 + id);
+    let mut files: Vec<Option<File>> = (0..4).map(|_| None).collect();
+    let sock = inet_socket();
+    let progs: Vec<_> = [0, 1, 60]
+        .iter()
+        .filter_map(|&r| bpf_socket_filter_returning(r).ok())
+        .collect();
+    let set = |op: &'static str| {
+        *p.op.lock().unwrap() = op;
+        p.since_ms.store(now_ms(start), Ordering::Relaxed);
+    };
+    while !stop.load(Ordering::Relaxed) {
+        let s = rng.below(files.len() as u64) as usize;
+        let name = rng.pick(NAMES);
+        match rng.below(20) {
+            0 | 1 => {
+                set("open");
+                files[s] = open_nb();
+            }
+            2 => {
+                set("close");
+                files[s] = None;
+            }
+            3..=5 => {
+                set("setiff");
+                if let Some(f) = &files[s] {
+                    let mut flags = rng.pick(&[IFF_TUN, IFF_TAP]) | IFF_NO_PI;
+                    if rng.chance(60) {
+                        flags |= IFF_MULTI_QUEUE;
+                    }
+                    if rng.chance(30) {
+                        flags |= IFF_VNET_HDR;
+                    }
+                    let mut ifr = IfReq::new(name, flags);
+                    let _ = ioctl_ptr(f, TUNSETIFF, &mut ifr);
+                }
+            }
+            6 => {
+                set("setqueue");
+                if let Some(f) = &files[s] {
+                    let mut ifr = IfReq::new("", rng.pick(&[IFF_ATTACH_QUEUE, IFF_DETACH_QUEUE]));
+                    let _ = ioctl_ptr(f, TUNSETQUEUE, &mut ifr);
+                }
+            }
+            7 => {
+                set("persist");
+                if let Some(f) = &files[s] {
+                    let _ = ioctl_val(f, TUNSETPERSIST, rng.below(2));
+                }
+            }
+            8 => {
+                set("delete");
+                let idx = ifindex(name);
+                if idx != 0 {
+                    let _ = link_del(idx);
+                }
+            }
+            9 => {
+                set("ifset");
+                if let Some(sock) = &sock {
+                    let (cmd, v) = if rng.chance(50) {
+                        (libc::SIOCSIFMTU, rng.pick(&[68, 1500, 9000]))
+                    } else {
+                        (0x8943, rng.pick(&[0, 1, 4, 500]))
+                    };
+                    let mut r = ifreq_int(name, v);
+                    let _ = ioctl_ptr(sock, cmd as u64, r.as_mut_ptr());
+                }
+            }
+            10 => {
+                set("link");
+                if let Some(sock) = &sock {
+                    let _ = set_up(sock, name, rng.chance(75));
+                }
+            }
+            11 => {
+                set("filters");
+                if let Some(f) = &files[s] {
+                    if !progs.is_empty() && rng.chance(50) {
+                        let mut fd = if rng.chance(30) {
+                            -1
+                        } else {
+                            progs[rng.below(progs.len() as u64) as usize].as_raw_fd()
+                        };
+                        let cmd = rng.pick(&[TUNSETSTEERINGEBPF, TUNSETFILTEREBPF]);
+                        let _ = ioctl_ptr(f, cmd, &mut fd);
+                    } else {
+                        let mut insn = [0u8; 8];
+                        insn[0..2].copy_from_slice(&0x06u16.to_ne_bytes());
+                        insn[4..8].copy_from_slice(&rng.pick(&[0u32, 0xffff]).to_ne_bytes());
+                        let mut fprog = [0u8; 16];
+                        fprog[0..2].copy_from_slice(&1u16.to_ne_bytes());
+                        fprog[8..16].copy_from_slice(&(insn.as_ptr() as u64).to_ne_bytes());
+                        let cmd = rng.pick(&[TUNATTACHFILTER, TUNDETACHFILTER]);
+                        let _ = ioctl_ptr(f, cmd, fprog.as_mut_ptr());
+                    }
+                }
+            }
+            12 => {
+                set("lossless");
+                let path = format!("/sys/class/net/{name}/rtun_lossless");
+                let _ = std::fs::write(path, if rng.chance(50) { "1" } else { "0" });
+            }
+            13..=15 => {
+                set("write");
+                if let Some(f) = &mut files[s] {
+                    let len = 14 + rng.below(1500) as usize;
+                    let mut pkt = body(&mut rng, len);
+                    pkt[..6].fill(0xff);
+                    for _ in 0..rng.below(20) {
+                        let _ = f.write(&pkt);
+                    }
+                }
+            }
+            16 | 17 => {
+                set("send");
+                let idx = ifindex(name);
+                let len = 60 + rng.below(1400) as usize;
+                let mut frame = body(&mut rng, len);
+                frame[..6].fill(0xff);
+                for _ in 0..rng.below(40) {
+                    let _ = packet_send(idx, 0x0800, &frame);
+                }
+            }
+            18 => {
+                set("read");
+                if let Some(f) = &mut files[s] {
+                    let mut buf = vec![0u8; 2048];
+                    while f.read(&mut buf).is_ok() {}
+                    let _ = poll1(f, libc::POLLIN | libc::POLLOUT, 10);
+                }
+            }
+            _ => {
+                // A blocking reader on a clone of the file, left to the
+                // traffic and to device deletion to wake.
+                if let Some(f) = &files[s] {
+                    if let Ok(mut clone) = f.try_clone() {
+                        // SAFETY: Plain fcntl on our descriptor.
+                        unsafe { libc::fcntl(clone.as_raw_fd(), libc::F_SETFL, 0) };
+                        p.since_ms.store(0, Ordering::Relaxed);
+                        let mut buf = vec![0u8; 2048];
+                        let _ = thread::Builder::new().spawn(move || {
+                            let _ = clone.read(&mut buf);
+                        });
+                    }
+                }
+            }
+        }
+        p.since_ms.store(0, Ordering::Relaxed);
+    }
+}
+
+fn churn(seconds: u64) -> Result<(), String> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let start = Instant::now();
+    let progress: Arc<Vec<Progress>> = Arc::new(
+        (0..WORKERS)
+            .map(|_| Progress {
+                op: Mutex::new("idle"),
+                since_ms: AtomicU64::new(0),
+            })
+            .collect(),
+    );
+    let workers: Vec<_> = (0..WORKERS)
+        .map(|id| {
+            let (stop, progress) = (stop.clone(), progress.clone());
+            thread::spawn(move || worker(id, &stop, &progress[id as usize], start))
+        })
+        .collect();
+    let mut hung = None;
+    while start.elapsed() < Duration::from_secs(seconds) && hung.is_none() {
+        thread::sleep(Duration::from_millis(500));
+        let now = now_ms(start);
+        for (i, p) in progress.iter().enumerate() {
+            let since = p.since_ms.load(Ordering::Relaxed);
+            if since != 0 && now - since > 30_000 {
+                hung = Some(format!(
+                    "worker {i} stuck in {} for {} s",
+                    p.op.lock().unwrap(),
+                    (now - since) / 1000
+                ));
+            }
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    if let Some(h) = hung {
+        return Err(h);
+    }
+    for w in workers {
+        w.join().map_err(|_| "a worker panicked")?;
+    }
+    Ok(())
+}
+
+fn cleanup() -> Result<(), String> {
+    for name in NAMES {
+        let idx = ifindex(name);
+        if idx != 0 {
+            link_del(idx).map_err(|e| format!("delete {name}: {}", errno_name(e)))?;
+        }
+    }
+    for name in NAMES {
+        if std::path::Path::new(&format!("/sys/class/net/{name}")).exists() {
+            return Err(format!("{name} still exists after delete"));
+        }
+    }
+    Ok(())
+}
+
+fn cycles(n: u64) -> Result<(), String> {
+    let sock = inet_socket().ok_or("no socket")?;
+    for i in 0..n {
+        let flags = if i % 2 == 0 {
+            IFF_TAP
+        } else {
+            IFF_TUN | IFF_MULTI_QUEUE
+        };
+        let (mut f, name) = tun_create("cy%d", flags | IFF_NO_PI)?;
+        set_up(&sock, &name, true).map_err(errno_name)?;
+        let mut frame = vec![0u8; 60];
+        frame[0] = 0x45;
+        frame[..6].fill(0xff);
+        let _ = packet_send(ifindex(&name), 0x0800, &frame);
+        let _ = f.write(&frame);
+        if i % 3 == 0 {
+            let idx = ifindex(&name);
+            link_del(idx).map_err(|e| format!("delete {name}: {}", errno_name(e)))?;
+        }
+    }
+    Ok(())
+}
+
+fn reloads(ko: &str, name: &str) -> Result<(), String> {
+    for i in 0..10 {
+        let (f, dev) = tun_create("rl%d", IFF_TAP | IFF_NO_PI)?;
+        ioctl_val(&f, TUNSETPERSIST, 1).map_err(errno_name)?;
+        if let Some(sock) = inet_socket() {
+            let _ = set_up(&sock, &dev, true);
+        }
+        let _ = packet_send(ifindex(&dev), 0x0800, &[0xff; 60]);
+        drop(f);
+        ensure_busy(name)?;
+        link_del(ifindex(&dev)).map_err(|e| format!("delete {dev}: {}", errno_name(e)))?;
+        let mut gone = false;
+        for _ in 0..100 {
+            if rmmod(name).is_ok() {
+                gone = true;
+                break;
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+        if !gone {
+            return Err(format!("reload {i}: rmmod {name} failed"));
+        }
+        insmod(ko).map_err(|e| format!("reload {i}: insmod: {}", errno_name(e)))?;
+    }
+    Ok(())
+}
+
+fn ensure_busy(name: &str) -> Result<(), String> {
+    match rmmod(name) {
+        Err(libc::EBUSY) | Err(libc::EAGAIN) => Ok(()),
+        r => Err(format!("rmmod {name} with a persistent device: {r:?}")),
+    }
+}
+
+/// `--stress KO SECONDS CYCLES`.
+pub fn main(ko: &str, seconds: u64, n: u64) -> i32 {
+    let name = std::path::Path::new(ko)
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if let Err(e) = insmod(ko) {
+        println!("FAIL stress: insmod {ko}: {}", errno_name(e));
+        println!("stress: 0 passed, 1 failed");
+        return 1;
+    }
+    // Before any thread starts.
+    if let Err(e) = private_netns() {
+        println!("FAIL stress: {e}");
+        println!("stress: 0 passed, 1 failed");
+        return 1;
+    }
+    let _ = std::fs::write("/proc/sys/net/ipv6/conf/default/disable_ipv6", "1");
+    let steps: [(&str, Box<dyn Fn() -> Result<(), String>>); 4] = [
+        ("churn", Box::new(move || churn(seconds))),
+        ("cleanup", Box::new(cleanup)),
+        ("cycles", Box::new(move || cycles(n))),
+        ("reloads", Box::new(|| reloads(ko, &name))),
+    ];
+    let (mut passed, mut failed) = (0, 0);
+    for (step, f) in steps {
+        match f() {
+            Ok(()) => {
+                passed += 1;
+                println!("ok   stress {step}");
+            }
+            Err(e) => {
+                failed += 1;
+                println!("FAIL stress {step}: {e}");
+                break;
+            }
+        }
+    }
+    println!("stress: {passed} passed, {failed} failed");
+    i32::from(failed != 0)
+}
