@@ -564,8 +564,14 @@ unsafe extern "C" fn get_stats64_callback<T: NetDevOps>(
     // SAFETY: The core passes a valid device.
     let dev = unsafe { NetDevice::from_raw(dev) };
     if let Some(p) = dev.priv_of::<T>() {
-        // SAFETY: `storage` is valid for writes and ours for the call.
-        unsafe { (*storage).rx_frame_errors += T::rx_frame_errors(p) };
+        // `rtnl_fill_stats` hands the core a pointer into a netlink message,
+        // 4-byte aligned only: access it unaligned.
+        // SAFETY: `storage` is valid for reads and writes and ours for the
+        // call.
+        unsafe {
+            let field = ptr::addr_of_mut!((*storage).rx_frame_errors);
+            field.write_unaligned(field.read_unaligned().wrapping_add(T::rx_frame_errors(p)));
+        }
     }
 }
 

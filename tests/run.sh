@@ -38,69 +38,48 @@ vnt=$cache/vhost_net_test
 
 summary=()
 total_pass=0 total_fail=0
+# guest NAME DRIVER CMD...: runs CMD in a guest with DRIVER loaded (or
+# none), streaming its lines, and counts its closing `NAME: N passed, M
+# failed`. A guest without that line, or whose dmesg shows a kernel report,
+# a failed unload or a crash, counts one more failure.
+guest() {
+	local name=$1 driver=$2 res=$cache/logs/tests-$1.out vm line pass fail
+	shift 2
+	"$repo/qemu/vm.sh" --driver "$driver" --log "$cache/logs/vm-$name.log" -- "$@" | tee "$res"
+	vm=${PIPESTATUS[0]}
+	line=$(grep -E "^$name: [0-9]+ passed, [0-9]+ failed$" "$res" | tail -1)
+	pass=$(sed -En 's/.* ([0-9]+) passed.*/\1/p' <<<"$line")
+	fail=$(sed -En 's/.* ([0-9]+) failed$/\1/p' <<<"$line")
+	pass=${pass:-0} fail=${fail:-1}
+	if [ "$vm" -ne 0 ] && [ "$fail" -eq 0 ]; then
+		echo "FAIL $name guest: kernel report, hang or crash (see above and $cache/logs/vm-$name.log)"
+		fail=1
+	fi
+	summary+=("$name: $pass passed, $fail failed")
+	total_pass=$((total_pass + pass)) total_fail=$((total_fail + fail))
+}
+
 for driver in tun rtun; do
 	case $driver in
 	tun) ko=$cache/build-debug/drivers/net/tun.ko ;;
 	rtun) ko=$repo/rtun.ko ;;
 	esac
 	echo "== $driver ($ko)"
-	# Stream the guest's lines and keep them to count.
-	res=$cache/logs/tests-$driver.out
-	"$repo/qemu/vm.sh" --driver "$driver" -- "$bin" --module "$ko" --kselftest-tun "$kst" \
-		--vhost-net-test "$vnt" --vhost-modules "$cache/build-debug/drivers/vhost" "$@" | tee "$res"
-	vm=${PIPESTATUS[0]}
-	out=$(cat "$res")
-	line=$(grep -E "^$driver: [0-9]+ passed, [0-9]+ failed$" <<<"$out" | tail -1)
-	pass=$(sed -En 's/.* ([0-9]+) passed.*/\1/p' <<<"$line")
-	fail=$(sed -En 's/.* ([0-9]+) failed$/\1/p' <<<"$line")
-	pass=${pass:-0} fail=${fail:-0}
-	# A clean test run in a guest that still failed: a kernel report in
-	# dmesg, a failed unload, or a crash.
-	if [ "$vm" -ne 0 ] && [ "$fail" -eq 0 ]; then
-		echo "FAIL $driver guest: kernel report or crash (see above and $cache/logs/vm-$driver.log)"
-		fail=$((fail + 1))
-	fi
-	summary+=("$driver: $pass passed, $fail failed")
-	total_pass=$((total_pass + pass)) total_fail=$((total_fail + fail))
+	guest "$driver" "$driver" "$bin" --module "$ko" --kselftest-tun "$kst" \
+		--vhost-net-test "$vnt" --vhost-modules "$cache/build-debug/drivers/vhost" "$@"
 done
 # The differential fuzzer: both drivers in one guest boot, seed by seed.
 # A filter runs it only if it names it.
 if [ $# -eq 0 ] || [[ fuzz == *"$1"* ]]; then
 	echo "== fuzz (seeds $RTUN_FUZZ_FIRST..+$RTUN_FUZZ_SEEDS, $RTUN_FUZZ_OPS operations each)"
-	res=$cache/logs/tests-fuzz.out
-	"$repo/qemu/vm.sh" --driver none --log "$cache/logs/vm-fuzz.log" -- "$bin" --fuzz \
-		"$cache/build-debug/drivers/net/tun.ko" "$repo/rtun.ko" \
-		"$RTUN_FUZZ_FIRST" "$RTUN_FUZZ_SEEDS" "$RTUN_FUZZ_OPS" | tee "$res"
-	vm=${PIPESTATUS[0]}
-	line=$(grep -E "^fuzz: [0-9]+ passed, [0-9]+ failed$" "$res" | tail -1)
-	pass=$(sed -En 's/.* ([0-9]+) passed.*/\1/p' <<<"$line")
-	fail=$(sed -En 's/.* ([0-9]+) failed$/\1/p' <<<"$line")
-	pass=${pass:-0} fail=${fail:-1}
-	if [ "$vm" -ne 0 ] && [ "$fail" -eq 0 ]; then
-		echo "FAIL fuzz guest: kernel report or crash (see above and $cache/logs/vm-fuzz.log)"
-		fail=1
-	fi
-	summary+=("fuzz: $pass passed, $fail failed")
-	total_pass=$((total_pass + pass)) total_fail=$((total_fail + fail))
+	guest fuzz none "$bin" --fuzz "$cache/build-debug/drivers/net/tun.ko" "$repo/rtun.ko" \
+		"$RTUN_FUZZ_FIRST" "$RTUN_FUZZ_SEEDS" "$RTUN_FUZZ_OPS"
 fi
 # A short concurrency and lifetime stress of rtun.ko (`./dev stress` runs
 # longer ones).
 if [ $# -eq 0 ] || [[ stress == *"$1"* ]]; then
 	echo "== stress (rtun, ${RTUN_STRESS_SECONDS}s, $RTUN_STRESS_CYCLES create/destroy cycles)"
-	res=$cache/logs/tests-stress.out
-	"$repo/qemu/vm.sh" --driver none --log "$cache/logs/vm-stress.log" -- "$bin" --stress \
-		"$repo/rtun.ko" "$RTUN_STRESS_SECONDS" "$RTUN_STRESS_CYCLES" | tee "$res"
-	vm=${PIPESTATUS[0]}
-	line=$(grep -E "^stress: [0-9]+ passed, [0-9]+ failed$" "$res" | tail -1)
-	pass=$(sed -En 's/.* ([0-9]+) passed.*/\1/p' <<<"$line")
-	fail=$(sed -En 's/.* ([0-9]+) failed$/\1/p' <<<"$line")
-	pass=${pass:-0} fail=${fail:-1}
-	if [ "$vm" -ne 0 ] && [ "$fail" -eq 0 ]; then
-		echo "FAIL stress guest: kernel report, hang or crash (see above and $cache/logs/vm-stress.log)"
-		fail=1
-	fi
-	summary+=("stress: $pass passed, $fail failed")
-	total_pass=$((total_pass + pass)) total_fail=$((total_fail + fail))
+	guest stress none "$bin" --stress "$repo/rtun.ko" "$RTUN_STRESS_SECONDS" "$RTUN_STRESS_CYCLES"
 fi
 printf '%s\n' "${summary[@]}"
 echo "$total_pass $total_fail" >"$cache/logs/suite-counts"

@@ -50,10 +50,6 @@ fn gone(name: &str) -> bool {
     !Path::new(&format!("/sys/class/net/{name}")).exists()
 }
 
-fn io_errno(r: std::io::Result<usize>) -> Result<usize, i32> {
-    r.map_err(|e| e.raw_os_error().unwrap_or(0))
-}
-
 /// `tun%d` by default, a point-to-point device without ARP or link header,
 /// gone when its only file closes.
 fn setiff_tun_template(_: &Ctx) -> TestResult {

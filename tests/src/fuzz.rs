@@ -97,10 +97,6 @@ fn res(r: SysResult) -> String {
     }
 }
 
-fn io_res(r: std::io::Result<usize>) -> Result<usize, i32> {
-    r.map_err(|e| e.raw_os_error().unwrap_or(0))
-}
-
 /// A socket for interface ioctls (`SIOCSIFFLAGS` and friends).
 pub fn inet_socket() -> Option<OwnedFd> {
     // SAFETY: Plain socket(2).
@@ -344,7 +340,7 @@ pub fn run_seed(seed: u64, ops: u32) -> Vec<String> {
                     pkt.resize(pkt.len() + vnet_sz[s].saturating_sub(10), 0);
                 }
                 pkt.extend_from_slice(&body(&mut rng, len));
-                let r = io_res(f.write(&pkt));
+                let r = io_errno(f.write(&pkt));
                 format!(
                     "write {s} {} pi={pi} {}",
                     pkt.len(),
@@ -355,7 +351,7 @@ pub fn run_seed(seed: u64, ops: u32) -> Vec<String> {
                 let Some(f) = &mut files[s] else { continue };
                 let cap = rng.pick(&[0usize, 3, 4, 14, 60, 100, 2000, 70000]);
                 let mut buf = vec![0u8; cap];
-                match io_res(f.read(&mut buf)) {
+                match io_errno(f.read(&mut buf)) {
                     Ok(n) => format!("read {s} {cap} = {n} {:08x}", fnv(&buf[..n.min(cap)])),
                     Err(e) => format!("read {s} {cap} ! {}", errno_name(e)),
                 }
@@ -425,19 +421,11 @@ pub fn run_seed(seed: u64, ops: u32) -> Vec<String> {
                 )
             }
             92..=93 => {
-                let count = |prefix: &str| {
-                    std::fs::read_dir(format!("/sys/class/net/{name}/queues"))
-                        .map(|d| {
-                            d.filter(|e| {
-                                e.as_ref().is_ok_and(|e| {
-                                    e.file_name().to_string_lossy().starts_with(prefix)
-                                })
-                            })
-                            .count()
-                        })
-                        .unwrap_or(0)
-                };
-                format!("queues {name} rx={} tx={}", count("rx-"), count("tx-"))
+                format!(
+                    "queues {name} rx={} tx={}",
+                    queue_count(&name, "rx-"),
+                    queue_count(&name, "tx-")
+                )
             }
             94..=95 => {
                 let idx = ifindex(&name);
@@ -702,18 +690,18 @@ fn on_driver(ko: &str, first: u64, seeds: u64, ops: u32) -> Result<Vec<Vec<Strin
 /// `fuzz: N passed, M failed`; a failure shows the seed and the first line
 /// that differs.
 pub fn main(tun: &str, rtun: &str, first: u64, seeds: u64, ops: u32) -> i32 {
-    let tun_t = match on_driver(tun, first, seeds, ops) {
-        Ok(t) => t,
+    let both = on_driver(tun, first, seeds, ops)
+        .map_err(|e| format!("on tun: {e}"))
+        .and_then(|t| {
+            Ok((
+                t,
+                on_driver(rtun, first, seeds, ops).map_err(|e| format!("on rtun: {e}"))?,
+            ))
+        });
+    let (tun_t, rtun_t) = match both {
+        Ok(traces) => traces,
         Err(e) => {
-            println!("FAIL fuzz on tun: {e}");
-            println!("fuzz: 0 passed, 1 failed");
-            return 1;
-        }
-    };
-    let rtun_t = match on_driver(rtun, first, seeds, ops) {
-        Ok(t) => t,
-        Err(e) => {
-            println!("FAIL fuzz on rtun: {e}");
+            println!("FAIL fuzz {e}");
             println!("fuzz: 0 passed, 1 failed");
             return 1;
         }

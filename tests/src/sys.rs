@@ -235,6 +235,25 @@ pub fn sysfs_u64(name: &str, attr: &str) -> Result<u64, String> {
         .map_err(|e| format!("{name}/{attr}: {e}"))
 }
 
+/// A read's or write's byte count, or its errno.
+pub fn io_errno(r: io::Result<usize>) -> Result<usize, i32> {
+    r.map_err(|e| e.raw_os_error().unwrap_or(0))
+}
+
+/// How many `/sys/class/net/NAME/queues` entries start with `prefix`
+/// (`rx-`, `tx-`); 0 if the device is gone.
+pub fn queue_count(name: &str, prefix: &str) -> usize {
+    std::fs::read_dir(format!("/sys/class/net/{name}/queues"))
+        .map(|d| {
+            d.filter(|e| {
+                e.as_ref()
+                    .is_ok_and(|e| e.file_name().to_string_lossy().starts_with(prefix))
+            })
+            .count()
+        })
+        .unwrap_or(0)
+}
+
 /// `TUNGETIFF`: the attached device's name and flags.
 pub fn getiff(f: &impl AsRawFd) -> Result<IfReq, i32> {
     let mut ifr = IfReq::default();
