@@ -115,6 +115,17 @@ impl TunFile {
         self.ifindex.load(Ordering::Relaxed)
     }
 
+    /// Attaching uses up a `TUNSETIFINDEX` request. tun.c keeps the
+    /// request in a union with `queue_index`, so attaching as queue N
+    /// leaves N (and the request's upper 16 bits) as the index the file's
+    /// next device asks for: after a failed registration or a deleted
+    /// device, a file that was queue 1 would ask for lo's index and get
+    /// `EBUSY`. That aliasing is a bug; for queue 0 and a request below
+    /// 65536 it amounts to this, the evident intent.
+    pub(crate) fn consume_ifindex(&self, _rtnl: &Rtnl) {
+        self.ifindex.store(0, Ordering::Relaxed);
+    }
+
     pub(crate) fn tx_ring(&self) -> &TxRing {
         &self.tx_ring
     }
@@ -146,7 +157,9 @@ impl TunFile {
         if self.fasync_on.load(Ordering::Relaxed) {
             self.sock.fasync().notify_readable();
         }
-        self.sock.wait_queue().wake_poll(rtun_netdev::EPOLL_READABLE);
+        self.sock
+            .wait_queue()
+            .wake_poll(rtun_netdev::EPOLL_READABLE);
     }
 
     /// Attached again after its device went away: reads wait again instead
@@ -691,7 +704,10 @@ impl TunFile {
         if len - linear > max_frags {
             linear = len - max_frags;
         }
-        let mut skb = match self.sock.alloc_skb_from_iter(align, len, linear, noblock, from) {
+        let mut skb = match self
+            .sock
+            .alloc_skb_from_iter(align, len, linear, noblock, from)
+        {
             Ok(skb) => skb,
             Err(e) => {
                 if e != EAGAIN {
@@ -783,9 +799,8 @@ impl TunFile {
         // `tun_sock_writeable`; not writable, the poller asks to be told
         // (`SOCKWQ_ASYNC_NOSPACE`) and looks again, so that a device coming
         // up in between is not missed.
-        let writable = || {
-            dev.flags() & bindings::net_device_flags_IFF_UP != 0 && self.sock.writeable()
-        };
+        let writable =
+            || dev.flags() & bindings::net_device_flags_IFF_UP != 0 && self.sock.writeable();
         if writable() || (!self.sock.set_nospace() && writable()) {
             mask |= bindings::EPOLLOUT | bindings::EPOLLWRNORM;
         }
@@ -822,7 +837,6 @@ fn link_addr_len(type_: u16) -> u8 {
         _ => 0,
     }
 }
-
 
 /// Everything a reader or poller can wait for.
 const EPOLL_ALL: u32 = rtun_netdev::EPOLL_READABLE | bindings::EPOLLERR | bindings::EPOLLOUT;

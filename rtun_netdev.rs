@@ -45,7 +45,6 @@ const TUN_READQ_SIZE: u32 = 500;
 /// What wakes a reader: `sock_def_readable`'s mask.
 pub(crate) const EPOLL_READABLE: u32 = bindings::EPOLLIN | bindings::EPOLLRDNORM | EPOLLRDBAND;
 
-
 /// `EPOLLRDBAND`, which bindgen does not export.
 const EPOLLRDBAND: u32 = 0x80;
 
@@ -443,6 +442,7 @@ impl TunStruct {
         // A file whose device went away was shut down; attaching again
         // opens it (tun.c clears `RCV_SHUTDOWN`).
         tfile.reopen(rtnl);
+        tfile.consume_ifindex(rtnl);
         self.queues.push(rtnl, tfile)?;
         // Only fails for 0 queues or more than allocated, excluded above.
         let _ = dev.set_real_num_queues(rtnl, n + 1);

@@ -169,7 +169,12 @@ impl NetDevice {
     pub(crate) fn set_real_num_queues(&self, _rtnl: &Rtnl, n: u32) -> Result {
         // SAFETY: The device is valid; `num_tx_queues` and `num_rx_queues`
         // are fixed at allocation.
-        let (tx, rx) = unsafe { ((*self.as_raw()).num_tx_queues, (*self.as_raw()).num_rx_queues) };
+        let (tx, rx) = unsafe {
+            (
+                (*self.as_raw()).num_tx_queues,
+                (*self.as_raw()).num_rx_queues,
+            )
+        };
         if n == 0 || n > tx || n > rx {
             return Err(EINVAL);
         }

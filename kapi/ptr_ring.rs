@@ -153,7 +153,8 @@ impl<T: RingItem> PtrRing<T> {
         unsafe {
             bindings::spin_lock(addr_of_mut!((*ring).producer_lock));
             // CAST: `producer` is below `size`, a non-negative int.
-            let full = (*ring).size == 0 || !(*(*ring).queue.add((*ring).producer as usize)).is_null();
+            let full =
+                (*ring).size == 0 || !(*(*ring).queue.add((*ring).producer as usize)).is_null();
             bindings::spin_unlock(addr_of_mut!((*ring).producer_lock));
             full
         }

@@ -231,12 +231,11 @@ impl Socket {
         if skb.is_null() {
             return Err(Error::from_errno(err));
         }
-        // SAFETY: A fresh skb of ours: `headroom + linear` bytes of head and
-        // `data_len` bytes in fragments, all allocated but not counted yet.
-        // `skb_reserve` and `skb_put` stay within the head; the fragments
-        // are counted into `len`/`data_len` as `tun_alloc_skb` does, and
-        // every counted byte is then written by the copy, or the skb freed.
-        // INVARIANT: We own the only reference.
+        // The fragments are counted into `len`/`data_len` as `tun_alloc_skb`
+        // does; every counted byte is then written by the copy, or the skb
+        // freed. INVARIANT: We own the only reference.
+        // SAFETY: A fresh skb of ours with `headroom + linear` bytes of head
+        // and `data_len` in fragments; reserve and put stay in the head.
         let skb = unsafe {
             // CAST: `headroom` is at most `SKB_MAX_HEAD`, an int.
             bindings::skb_reserve(skb, headroom as c_int);
@@ -246,9 +245,8 @@ impl Socket {
             SkBuff::from_raw(skb)
         };
         // SAFETY: Valid skb with `len` bytes counted, valid iterator.
-        let ret = unsafe {
-            bindings::skb_copy_datagram_from_iter(skb.as_raw(), 0, from.as_raw(), len32)
-        };
+        let ret =
+            unsafe { bindings::skb_copy_datagram_from_iter(skb.as_raw(), 0, from.as_raw(), len32) };
         if ret != 0 {
             return Err(EFAULT);
         }

@@ -72,7 +72,7 @@ done
 # A filter runs it only if it names it.
 if [ $# -eq 0 ] || [[ fuzz == *"$1"* ]]; then
 	echo "== fuzz (seeds $RTUN_FUZZ_FIRST..+$RTUN_FUZZ_SEEDS, $RTUN_FUZZ_OPS operations each)"
-	guest fuzz none "$bin" --fuzz "$cache/build-debug/drivers/net/tun.ko" "$repo/rtun.ko" \
+	RTUN_VM_TIMEOUT=${RTUN_VM_TIMEOUT:-3600} guest fuzz none "$bin" --fuzz "$cache/build-debug/drivers/net/tun.ko" "$repo/rtun.ko" \
 		"$RTUN_FUZZ_FIRST" "$RTUN_FUZZ_SEEDS" "$RTUN_FUZZ_OPS"
 fi
 # A short concurrency and lifetime stress of rtun.ko (`./dev stress` runs

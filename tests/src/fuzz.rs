@@ -254,6 +254,9 @@ pub fn run_seed(seed: u64, ops: u32) -> Vec<String> {
     // Slots whose last TUNSETIFF succeeded: data operations mostly pick
     // one of these.
     let mut bound = [false; SLOTS];
+    // Slots whose file has been a queue (which may leave its ifindex
+    // request at a queue index on tun.ko).
+    let mut was_bound = [false; SLOTS];
     for i in 0..ops {
         let mut s = rng.below(SLOTS as u64) as usize;
         let live: Vec<usize> = (0..SLOTS).filter(|&k| bound[k]).collect();
@@ -280,6 +283,7 @@ pub fn run_seed(seed: u64, ops: u32) -> Vec<String> {
                     .ok();
                 vnet_sz[s] = 10;
                 bound[s] = false;
+                was_bound[s] = false;
                 format!("open {s} {}", files[s].is_some())
             }
             8..=10 => {
@@ -297,12 +301,21 @@ pub fn run_seed(seed: u64, ops: u32) -> Vec<String> {
                     flags |= rng.pick(&[IFF_TUN, IFF_TAP]);
                 }
                 let nm = rng.pick(NAMES);
+                // A file that was a queue before: tun.c would ask for its
+                // old queue index as the new device's ifindex (a union in
+                // `struct tun_file`; rtun deliberately does not, see
+                // `TunFile::consume_ifindex`), so clear the request first.
+                if was_bound[s] {
+                    let mut zero = 0i32;
+                    let _ = ioctl_ptr(f, TUNSETIFINDEX, &mut zero);
+                }
                 let mut ifr = IfReq::new(nm, flags);
                 let r = ioctl_ptr(f, TUNSETIFF, &mut ifr);
                 if r.is_ok() && !known.contains(&ifr.name()) {
                     known.push(ifr.name());
                 }
                 bound[s] |= r.is_ok();
+                was_bound[s] |= r.is_ok();
                 // Most devices are brought up at once, so that traffic
                 // flows.
                 let up = match (&r, &sock) {
@@ -317,7 +330,10 @@ pub fn run_seed(seed: u64, ops: u32) -> Vec<String> {
             }
             23..=40 => {
                 let Some(f) = &files[s] else { continue };
-                ioctl_op(&mut rng, f, &progs, &mut vnet_sz[s])
+                format!(
+                    "ioctl {s} {}",
+                    ioctl_op(&mut rng, f, &progs, &mut vnet_sz[s])
+                )
             }
             41..=58 => {
                 let Some(f) = &mut files[s] else { continue };
@@ -496,17 +512,26 @@ fn ioctl_op(rng: &mut Rng, f: &File, progs: &[OwnedFd], vnet_sz: &mut usize) -> 
     ]);
     let int_arg =
         |rng: &mut Rng| -> i32 { rng.pick(&[-1, 0, 1, 2, 9, 10, 12, 16, 100, 1000, 65536]) };
+    let mut arg = 0u64;
     let r = match cmd {
         TUNSETPERSIST | TUNSETOWNER | TUNSETGROUP | TUNSETDEBUG | TUNSETNOCSUM => {
-            ioctl_val(f, cmd, int_arg(rng) as u32 as u64)
+            arg = int_arg(rng) as u32 as u64;
+            ioctl_val(f, cmd, arg)
         }
-        TUNSETLINK => ioctl_val(f, cmd, rng.pick(&[1u64, 0xfffe, 778, 65534, 0x10000])),
-        TUNSETOFFLOAD => ioctl_val(f, cmd, rng.below(0x80)),
+        TUNSETLINK => {
+            arg = rng.pick(&[1u64, 0xfffe, 778, 65534, 0x10000]);
+            ioctl_val(f, cmd, arg)
+        }
+        TUNSETOFFLOAD => {
+            arg = rng.below(0x80);
+            ioctl_val(f, cmd, arg)
+        }
         TUNSETSNDBUF | TUNSETVNETHDRSZ | TUNSETVNETLE | TUNSETVNETBE | TUNSETIFINDEX => {
             let mut v = int_arg(rng);
             if cmd == TUNSETSNDBUF && rng.chance(50) {
                 v = rng.pick(&[1, 200, 4096, 100_000, i32::MAX]);
             }
+            arg = v as u64;
             let r = ioctl_ptr(f, cmd, &mut v);
             if cmd == TUNSETVNETHDRSZ && r.is_ok() {
                 *vnet_sz = v as usize;
@@ -583,7 +608,7 @@ fn ioctl_op(rng: &mut Rng, f: &File, progs: &[OwnedFd], vnet_sz: &mut usize) -> 
         }
         _ => ioctl_val(f, cmd, 0),
     };
-    format!("ioctl {cmd:#x} {}", res(r))
+    format!("{cmd:#x} {arg:#x} {}", res(r))
 }
 
 const fn iow(nr: u64, size: usize) -> u64 {
@@ -660,6 +685,25 @@ fn traces(first: u64, seeds: u64, ops: u32) -> Result<Vec<Vec<String>>, String> 
         .collect()
 }
 
+/// Turns the kernel's module autoloading off while it lives: every
+/// interface ioctl on a name that does not exist asks for a module
+/// (`dev_load`), and each such modprobe costs seconds in an emulated guest.
+pub struct NoModprobe(String);
+
+impl NoModprobe {
+    pub fn new() -> Self {
+        let old = std::fs::read_to_string("/proc/sys/kernel/modprobe").unwrap_or_default();
+        let _ = std::fs::write("/proc/sys/kernel/modprobe", "\n");
+        NoModprobe(old)
+    }
+}
+
+impl Drop for NoModprobe {
+    fn drop(&mut self) {
+        let _ = std::fs::write("/proc/sys/kernel/modprobe", &self.0);
+    }
+}
+
 /// Loads `ko`, runs the seeds, unloads it (waiting for namespaces that are
 /// still going away to release their devices).
 fn on_driver(ko: &str, first: u64, seeds: u64, ops: u32) -> Result<Vec<Vec<String>>, String> {
@@ -690,6 +734,7 @@ fn on_driver(ko: &str, first: u64, seeds: u64, ops: u32) -> Result<Vec<Vec<Strin
 /// `fuzz: N passed, M failed`; a failure shows the seed and the first line
 /// that differs.
 pub fn main(tun: &str, rtun: &str, first: u64, seeds: u64, ops: u32) -> i32 {
+    let _no_modprobe = NoModprobe::new();
     let both = on_driver(tun, first, seeds, ops)
         .map_err(|e| format!("on tun: {e}"))
         .and_then(|t| {

@@ -328,6 +328,7 @@ fn ensure_busy(name: &str) -> Result<(), String> {
 
 /// `--stress KO SECONDS CYCLES`.
 pub fn main(ko: &str, seconds: u64, n: u64) -> i32 {
+    let _no_modprobe = NoModprobe::new();
     let name = std::path::Path::new(ko)
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
