@@ -40,10 +40,6 @@ use crate::{
     rtun_uapi::*,
 };
 
-/// `ETH_HLEN`.
-const ETH_HLEN: usize = 14;
-/// `VLAN_HLEN`: an 802.1Q tag.
-const VLAN_HLEN: usize = 4;
 /// Where a VLAN tag goes in an Ethernet frame: after both MAC addresses
 /// (`offsetof(struct vlan_ethhdr, h_vlan_proto)`).
 const VLAN_OFFSET: u32 = 12;
@@ -85,6 +81,10 @@ pub(crate) struct TunFile {
     /// Detached from its multi-queue device with `TUNSETQUEUE`, but still
     /// bound to it (tun.c's `tfile->detached`). RTNL.
     detached: AtomicBool,
+    /// Attached with `IFF_NAPI` (tun.c's `tfile->napi_enabled`). rtun has
+    /// no NAPI context; what user space sees of one is that writes to a
+    /// detached queue fail with `EBUSY`. RTNL.
+    napi: AtomicBool,
     /// `O_ASYNC` is on (`TUN_FASYNC`): a queued packet sends SIGIO. The
     /// subscribers and the wait queue are the socket's, which outlive the
     /// file while sent packets are charged to it.
@@ -103,6 +103,7 @@ impl TunFile {
             queue_index: AtomicU32::new(0),
             shutdown: AtomicBool::new(false),
             detached: AtomicBool::new(false),
+            napi: AtomicBool::new(false),
             fasync_on: AtomicBool::new(false),
         })
     }
@@ -144,6 +145,10 @@ impl TunFile {
 
     pub(crate) fn set_detached(&self, _rtnl: &Rtnl, detached: bool) {
         self.detached.store(detached, Ordering::Relaxed);
+    }
+
+    pub(crate) fn set_napi(&self, _rtnl: &Rtnl, napi: bool) {
+        self.napi.store(napi, Ordering::Relaxed);
     }
 
     /// Wakes readers and pollers waiting for `mask` (`sk_data_ready`).
@@ -455,7 +460,13 @@ impl TunFile {
                     return Err(EPERM);
                 }
                 tun.security().may_open(rtnl)?;
-                tun.attach(rtnl, dev, this.into(), flags & IFF_NOFILTER != 0)?;
+                tun.attach(
+                    rtnl,
+                    dev,
+                    this.into(),
+                    flags & IFF_NOFILTER != 0,
+                    flags & IFF_NAPI != 0,
+                )?;
                 this.dev.set(rtnl, dev);
                 if tun.flags() & IFF_MULTI_QUEUE != 0 && tun.numqueues() + tun.numdisabled() > 1 {
                     dev.state_change(rtnl);
@@ -496,7 +507,7 @@ impl TunFile {
                 return Err(EINVAL);
             }
             tun.security().may_attach_queue(&rtnl)?;
-            tun.attach(&rtnl, dev, this.into(), false)?;
+            tun.attach(&rtnl, dev, this.into(), false, tun.flags() & IFF_NAPI != 0)?;
         } else if flags & IFF_DETACH_QUEUE != 0 {
             if tun.flags() & IFF_MULTI_QUEUE == 0 || this.is_detached(&rtnl) {
                 return Err(EINVAL);
@@ -744,6 +755,11 @@ impl TunFile {
         if dev.flags() & bindings::net_device_flags_IFF_UP == 0 {
             dev.rx_dropped();
             return Err(EIO);
+        }
+        // tun.c queues to a NAPI context that detaching disabled; not
+        // counted as a drop.
+        if self.napi.load(Ordering::Relaxed) && self.detached.load(Ordering::Relaxed) {
+            return Err(EBUSY);
         }
         // CAST: `alloc_skb_from_iter` took `len` as an int.
         self.deliver(tun, &dev, skb, len as u32, &BhDisabled::new());

@@ -414,12 +414,17 @@ impl TunStruct {
     /// out`), so a reopened persistent or additional queue of a filtered
     /// TAP device is left unattached; rtun does what the comment says:
     /// re-attaches the filter, then the queue.
+    ///
+    /// `napi` is the attaching request's `IFF_NAPI`; a queue keeps what it
+    /// first attached with through detach and re-attach (tun.c's
+    /// `tun_napi_init`).
     pub(crate) fn attach(
         &self,
         rtnl: &Rtnl,
         dev: &NetDevice,
         tfile: Arc<TunFile>,
         skip_filter: bool,
+        napi: bool,
     ) -> Result {
         self.security.may_attach(rtnl, tfile.socket())?;
         let detached = tfile.is_detached(rtnl);
@@ -438,6 +443,7 @@ impl TunStruct {
             tfile.set_detached(rtnl, false);
         } else {
             TxRing::resize_all(&[tfile.tx_ring()], dev.tx_queue_len()).map_err(|_| ENOMEM)?;
+            tfile.set_napi(rtnl, napi);
         }
         // A file whose device went away was shut down; attaching again
         // opens it (tun.c clears `RCV_SHUTDOWN`).
@@ -847,7 +853,8 @@ fn register<'a, K: NetDevOps<Priv = TunStruct>>(
         tun,
     )?;
     new.init_features(TUN_HW_FEATURES, !F_VLAN_TX);
-    new.priv_().attach(rtnl, new.dev(), tfile, false)?;
+    let napi = new.priv_().flags() & IFF_NAPI != 0;
+    new.priv_().attach(rtnl, new.dev(), tfile, false, napi)?;
     new.register(rtnl)
 }
 

@@ -25,14 +25,11 @@ use crate::{
     },
     rtun_chr::{TunChr, TunFile},
     rtun_netdev::TunStruct,
+    rtun_uapi::{ETH_HLEN, VLAN_HLEN},
 };
 
 socket::export_vhost_api!(TunChr);
 
-/// `ETH_HLEN`.
-const ETH_HLEN: usize = 14;
-/// `VLAN_HLEN`: the tag a reader gets back in the packet.
-const VLAN_HLEN: usize = 4;
 /// The `recvmsg` flags tun.c accepts.
 const RECV_FLAGS: u32 = bindings::MSG_DONTWAIT | bindings::MSG_TRUNC | bindings::MSG_ERRQUEUE;
 

@@ -89,6 +89,13 @@ pub(crate) const MAX_TAP_QUEUES: u32 = 256;
 /// `TUN_PKT_STRIP` in `struct tun_pi`'s flags: the packet was truncated.
 pub(crate) const TUN_PKT_STRIP: u16 = 0x0001;
 
+/// `ETH_HLEN`: an Ethernet header, the least a tap frame has.
+// CAST: 14 fits any integer type.
+pub(crate) const ETH_HLEN: usize = bindings::ETH_HLEN as usize;
+/// `VLAN_HLEN`: an 802.1Q tag.
+// CAST: 4 fits any integer type.
+pub(crate) const VLAN_HLEN: usize = bindings::VLAN_HLEN as usize;
+
 /// `sizeof(struct tun_pi)`: `__u16 flags; __be16 proto;`.
 pub(crate) const TUN_PI_LEN: usize = 4;
 

@@ -11,6 +11,8 @@
 # stall report, or the guest dies: then it is non-zero whatever the command
 # said, and the offending lines are printed.
 #
+# RTUN_VM_APPEND adds kernel arguments (the fuzzer's guests expedite RCU).
+#
 # KVM is used when it works (probed once, cached in $RTUN_CACHE/kvm); on
 # this machine guests hang under KVM, so runs fall back to TCG. RTUN_KVM=0/1
 # overrides the probe.
@@ -63,7 +65,7 @@ boot() { # boot ACCEL TIMEOUT GUEST-COMMAND
 	# timestamp.
 	timeout "${fg[@]}" -k 10 "$2" "$vng" --verbose --run "$kernel" "${accel[@]}" \
 		--force-9p --cpus 2 --memory 2G --cwd "$repo" \
-		--append "loglevel=4 kmemleak=on" \
+		--append "loglevel=4 kmemleak=on ${RTUN_VM_APPEND:-}" \
 		--exec "$3" </dev/null
 }
 

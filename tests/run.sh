@@ -34,7 +34,7 @@ vnt=$cache/vhost_net_test
 
 # The fuzzer's budget in the suite; `./dev fuzz` runs campaigns.
 : "${RTUN_FUZZ_FIRST:=1}" "${RTUN_FUZZ_SEEDS:=60}" "${RTUN_FUZZ_OPS:=400}"
-: "${RTUN_STRESS_SECONDS:=60}" "${RTUN_STRESS_CYCLES:=300}"
+: "${RTUN_STRESS_SECONDS:=60}" "${RTUN_STRESS_CYCLES:=300}" "${RTUN_STRESS_RELOADS:=10}"
 
 summary=()
 total_pass=0 total_fail=0
@@ -72,14 +72,15 @@ done
 # A filter runs it only if it names it.
 if [ $# -eq 0 ] || [[ fuzz == *"$1"* ]]; then
 	echo "== fuzz (seeds $RTUN_FUZZ_FIRST..+$RTUN_FUZZ_SEEDS, $RTUN_FUZZ_OPS operations each)"
-	RTUN_VM_TIMEOUT=${RTUN_VM_TIMEOUT:-3600} guest fuzz none "$bin" --fuzz "$cache/build-debug/drivers/net/tun.ko" "$repo/rtun.ko" \
+	RTUN_VM_APPEND=rcupdate.rcu_expedited=1 RTUN_VM_TIMEOUT=${RTUN_VM_TIMEOUT:-3600} guest fuzz none "$bin" --fuzz "$cache/build-debug/drivers/net/tun.ko" "$repo/rtun.ko" \
 		"$RTUN_FUZZ_FIRST" "$RTUN_FUZZ_SEEDS" "$RTUN_FUZZ_OPS"
 fi
 # A short concurrency and lifetime stress of rtun.ko (`./dev stress` runs
 # longer ones).
 if [ $# -eq 0 ] || [[ stress == *"$1"* ]]; then
-	echo "== stress (rtun, ${RTUN_STRESS_SECONDS}s, $RTUN_STRESS_CYCLES create/destroy cycles)"
-	guest stress none "$bin" --stress "$repo/rtun.ko" "$RTUN_STRESS_SECONDS" "$RTUN_STRESS_CYCLES"
+	echo "== stress (rtun, ${RTUN_STRESS_SECONDS}s with vhost, $RTUN_STRESS_CYCLES create/destroy cycles, $RTUN_STRESS_RELOADS reloads)"
+	guest stress none "$bin" --stress "$repo/rtun.ko" "$RTUN_STRESS_SECONDS" "$RTUN_STRESS_CYCLES" \
+		"$RTUN_STRESS_RELOADS" "$cache/build-debug/drivers/vhost"
 fi
 printf '%s\n' "${summary[@]}"
 echo "$total_pass $total_fail" >"$cache/logs/suite-counts"

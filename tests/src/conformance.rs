@@ -31,6 +31,7 @@ pub const TESTS: &[Test] = tests![
     sigio_pollout_when_device_comes_up,
     lossless_toggle_and_detach_under_flood_drain,
     ifindex_request_used_up_by_attach,
+    napi_write_on_detached_queue_busy,
 ];
 
 /// `F_SETSIG` and SIGIO's `POLL_OUT` code (`asm-generic/fcntl.h`,
@@ -560,5 +561,30 @@ fn ifindex_request_used_up_by_attach(_: &Ctx) -> TestResult {
     ioctl_ptr(&f, TUNSETIFF, &mut ifr).map_err(|e| format!("retry: {}", errno_name(e)))?;
     let idx = sysfs_u64("rtifidx", "ifindex")?;
     ensure!(idx != 1, "the retry took ifindex 1");
+    Ok(())
+}
+
+/// With `IFF_NAPI`, a write to a queue detached by `TUNSETQUEUE` fails with
+/// `EBUSY` (its NAPI context is disabled) and counts no drop; an attached
+/// queue of the same device takes the packet. Without `IFF_NAPI` the
+/// detached queue's write goes through. Found by the fuzzer (seed 51).
+fn napi_write_on_detached_queue_busy(_: &Ctx) -> TestResult {
+    for (napi, want) in [(IFF_NAPI, Err(libc::EBUSY)), (0, Ok(20))] {
+        let flags = IFF_TUN | IFF_NO_PI | IFF_MULTI_QUEUE | napi;
+        let (mut a, name) = tun_create("rtnapi%d", flags)?;
+        let (mut b, _) = tun_create(&name, flags)?;
+        no_ipv6_up(&name)?;
+        let mut ifr = IfReq::new("", IFF_DETACH_QUEUE);
+        ioctl_ptr(&a, TUNSETQUEUE, &mut ifr).map_err(errno_name)?;
+        let r = io_errno(a.write(&ipv4_packet()));
+        ensure!(
+            r == want,
+            "{name} ({napi:#x}): detached write {r:?}, want {want:?}"
+        );
+        let r = io_errno(b.write(&ipv4_packet()));
+        ensure!(r == Ok(20), "{name}: attached write {r:?}");
+        let dropped = sysfs_u64(&name, "statistics/rx_dropped")?;
+        ensure!(dropped == 0, "{name}: rx_dropped {dropped}");
+    }
     Ok(())
 }

@@ -121,6 +121,22 @@ pub fn ifindex(name: &str) -> u32 {
     unsafe { libc::if_nametoindex(c.as_ptr()) }
 }
 
+/// Applies the carrier changes linkwatch has pending for `name`
+/// (`ETHTOOL_GLINK` runs `linkwatch_sync_dev` under RTNL). Until linkwatch
+/// runs, up to a second after a carrier change, the device keeps its old
+/// qdisc: whether a packet sent then reaches a queue is a race, the same on
+/// both drivers, that would make traces differ by chance.
+pub fn sync_link(sock: &OwnedFd, name: &str) {
+    const ETHTOOL_GLINK: u32 = 0xa;
+    const SIOCETHTOOL: u64 = 0x8946;
+    let mut value = [ETHTOOL_GLINK, 0u32];
+    let mut r = [0u8; 40];
+    let n = name.len().min(15);
+    r[..n].copy_from_slice(&name.as_bytes()[..n]);
+    r[16..24].copy_from_slice(&(value.as_mut_ptr() as u64).to_ne_bytes());
+    let _ = ioctl_ptr(sock, SIOCETHTOOL, r.as_mut_ptr());
+}
+
 /// Brings `name` up or down (`SIOCSIFFLAGS` with `IFF_UP`).
 pub fn set_up(sock: &OwnedFd, name: &str, up: bool) -> SysResult {
     let mut r = ifreq_int(name, 0);
@@ -257,7 +273,18 @@ pub fn run_seed(seed: u64, ops: u32) -> Vec<String> {
     // Slots whose file has been a queue (which may leave its ifindex
     // request at a queue index on tun.ko).
     let mut was_bound = [false; SLOTS];
+    let slow = std::env::var_os("RTUN_FUZZ_SLOW").is_some();
     for i in 0..ops {
+        let started = std::time::Instant::now();
+        if let Some(sock) = &sock {
+            for name in known
+                .iter()
+                .map(String::as_str)
+                .chain(NAMES[..3].iter().copied())
+            {
+                sync_link(sock, name);
+            }
+        }
         let mut s = rng.below(SLOTS as u64) as usize;
         let live: Vec<usize> = (0..SLOTS).filter(|&k| bound[k]).collect();
         if !live.is_empty() && rng.chance(75) {
@@ -472,6 +499,9 @@ pub fn run_seed(seed: u64, ops: u32) -> Vec<String> {
                 )
             }
         };
+        if slow && started.elapsed().as_millis() > 100 {
+            eprintln!("slow {}ms {i}: {line}", started.elapsed().as_millis());
+        }
         out.push(format!("{i}: {line}"));
     }
     out
@@ -662,26 +692,47 @@ pub fn seed_main(seed: u64, ops: u32) -> i32 {
     0
 }
 
-/// Runs seeds `first..first+seeds` on the loaded driver, each in a child.
+/// Runs seeds `first..first+seeds` on the loaded driver, each in a child,
+/// `JOBS` at a time: seeds do not share a namespace, so only their speed
+/// depends on the others.
 fn traces(first: u64, seeds: u64, ops: u32) -> Result<Vec<Vec<String>>, String> {
+    const JOBS: u64 = 2;
     let me = std::env::current_exe().map_err(|e| e.to_string())?;
-    (first..first + seeds)
-        .map(|seed| {
-            let out = Command::new(&me)
-                .args(["--fuzz-seed", &seed.to_string(), &ops.to_string()])
-                .output()
-                .map_err(|e| format!("seed {seed}: {e}"))?;
-            if !out.status.success() {
-                return Err(format!(
-                    "seed {seed}: child failed: {}",
-                    String::from_utf8_lossy(&out.stderr)
-                ));
-            }
-            Ok(String::from_utf8_lossy(&out.stdout)
-                .lines()
-                .map(str::to_owned)
-                .collect())
-        })
+    let next = std::sync::atomic::AtomicU64::new(first);
+    let done = std::sync::Mutex::new(std::collections::BTreeMap::new());
+    std::thread::scope(|scope| {
+        for _ in 0..JOBS {
+            scope.spawn(|| loop {
+                let seed = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if seed >= first + seeds {
+                    break;
+                }
+                let trace = Command::new(&me)
+                    .args(["--fuzz-seed", &seed.to_string(), &ops.to_string()])
+                    .output()
+                    .map_err(|e| format!("seed {seed}: {e}"))
+                    .and_then(|out| {
+                        if out.status.success() {
+                            Ok(String::from_utf8_lossy(&out.stdout)
+                                .lines()
+                                .map(str::to_owned)
+                                .collect())
+                        } else {
+                            Err(format!(
+                                "seed {seed}: child failed: {}",
+                                String::from_utf8_lossy(&out.stderr)
+                            ))
+                        }
+                    });
+                if let Ok(mut d) = done.lock() {
+                    d.insert(seed, trace);
+                }
+            });
+        }
+    });
+    done.into_inner()
+        .map_err(|_| "a seed runner panicked".to_string())?
+        .into_values()
         .collect()
 }
 
@@ -732,18 +783,7 @@ fn on_driver(ko: &str, first: u64, seeds: u64, ops: u32) -> Result<Vec<Vec<Strin
 
 /// Seeds of the suite's range whose divergence is known and not fixed yet
 /// (README, issue 10): reported as skipped, not passed.
-const OPEN: &[(u64, &str)] = &[
-    (
-        29,
-        "a read finds a packet on tun.ko and none on rtun (queue choice?)",
-    ),
-    (31, "a read finds a packet on rtun and none on tun.ko"),
-    (38, "a read finds a packet on rtun and none on tun.ko"),
-    (
-        51,
-        "IFF_NAPI write on a detached queue: EBUSY on tun.ko (no NAPI in rtun, N1)",
-    ),
-];
+const OPEN: &[(u64, &str)] = &[];
 
 /// `--fuzz TUN.ko RTUN.ko FIRST SEEDS OPS`: prints `ok`/`FAIL` per seed and
 /// `fuzz: N passed, M failed`; a failure shows the seed and the first line

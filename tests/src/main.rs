@@ -79,7 +79,13 @@ fn fuzz_mode() -> Option<i32> {
     let num = |i: usize| args.get(i).and_then(|a| a.parse::<u64>().ok());
     match args.first().map(String::as_str) {
         Some("--fuzz-seed") => Some(fuzz::seed_main(num(1)?, u32::try_from(num(2)?).ok()?)),
-        Some("--stress") => Some(stress::main(args.get(1)?, num(2)?, num(3)?)),
+        Some("--stress") => Some(stress::main(
+            args.get(1)?,
+            num(2)?,
+            num(3)?,
+            num(4)?,
+            args.get(5).map(String::as_str),
+        )),
         Some("--fuzz") => Some(fuzz::main(
             args.get(1)?,
             args.get(2)?,

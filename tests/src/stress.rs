@@ -3,24 +3,25 @@
 //! Concurrency and lifetime stress, run on the debug kernel so that KASAN,
 //! lockdep, kmemleak and the RCU and hung-task detectors judge it.
 //!
-//!   rtun-tests --stress KO SECONDS CYCLES
+//!   rtun-tests --stress KO SECONDS CYCLES RELOADS [VHOST-MODULES]
 //!
 //! loads KO and then, in a fresh network namespace:
 //! - for SECONDS, worker threads make random create/attach/detach/close/
 //!   delete/persist, `TUNSETQUEUE`, `tx_queue_len`/MTU, link up/down,
 //!   socket-filter and eBPF swaps and lossless-mode toggles (where the
 //!   driver has it) on a few shared device names, with traffic both ways
-//!   (writes, `AF_PACKET` sends), blocking readers and pollers; a watchdog
+//!   (writes, `AF_PACKET` sends), blocking readers and pollers, and, given
+//!   the vhost modules' directory, vhost-net instances taking queues over
+//!   and sending on them while the others go on; a watchdog
 //!   names any operation that has not returned in 30 s (blocking reads, which
 //!   wait for traffic by design, excepted);
 //! - then deletes every device and checks none is left;
 //! - then CYCLES times creates a device, carries a packet through it and
 //!   destroys it (the kmemleak scan after the run sees any leak);
-//! - then unloads and reloads KO ten times with a persistent device and
+//! - then unloads and reloads KO RELOADS times with a persistent device and
 //!   traffic each time, and unloads it.
 //!
-//! Prints `ok`/`FAIL` lines and `stress: N passed, M failed`. vhost-net is
-//! not driven here: tests/src/vhost.rs covers its lifetime cases.
+//! Prints `ok`/`FAIL` lines and `stress: N passed, M failed`.
 
 use std::{
     fs::File,
@@ -34,7 +35,11 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::{fuzz::*, sys::*};
+use crate::{
+    fuzz::*,
+    sys::*,
+    vhost::{Vhost, VhostModules, QSZ},
+};
 
 const NAMES: &[&str] = &["st0", "st1", "st2", "st3"];
 const WORKERS: u64 = 6;
@@ -59,9 +64,12 @@ fn open_nb() -> Option<File> {
         .ok()
 }
 
-fn worker(id: u64, stop: &AtomicBool, p: &Progress, start: Instant) {
+fn worker(id: u64, stop: &AtomicBool, p: &Progress, start: Instant, vhost: bool) {
     let mut rng = Rng::new(0x57e55 + id);
     let mut files: Vec<Option<File>> = (0..4).map(|_| None).collect();
+    // vhost-net instances driving queues of these files, each with the
+    // TX buffers it has sent so far (at most a ring's worth, none reused).
+    let mut vhosts: Vec<(Vhost, usize)> = Vec::new();
     let sock = inet_socket();
     let progs: Vec<_> = [0, 1, 60]
         .iter()
@@ -74,7 +82,7 @@ fn worker(id: u64, stop: &AtomicBool, p: &Progress, start: Instant) {
     while !stop.load(Ordering::Relaxed) {
         let s = rng.below(files.len() as u64) as usize;
         let name = rng.pick(NAMES);
-        match rng.below(20) {
+        match rng.below(22) {
             0 | 1 => {
                 set("open");
                 files[s] = open_nb();
@@ -192,6 +200,30 @@ fn worker(id: u64, stop: &AtomicBool, p: &Progress, start: Instant) {
                     let _ = poll1(f, libc::POLLIN | libc::POLLOUT, 10);
                 }
             }
+            20 | 21 if vhost => {
+                set("vhost");
+                if vhosts.len() > 1 || rng.chance(30) {
+                    // Detached by closing it: vhost lets go of the socket.
+                    if !vhosts.is_empty() {
+                        vhosts.swap_remove(rng.below(vhosts.len() as u64) as usize);
+                    }
+                } else if let Some(f) = &files[s] {
+                    if let Ok(mut v) = Vhost::new() {
+                        if v.set_backend(f.as_raw_fd()).is_ok() {
+                            v.post_rx(QSZ);
+                            vhosts.push((v, 0));
+                        }
+                    }
+                }
+                for (v, sent) in &mut vhosts {
+                    let mut frame = body(&mut rng, 60);
+                    frame[..6].fill(0xff);
+                    while *sent < QSZ && rng.chance(80) {
+                        v.send(*sent, &frame);
+                        *sent += 1;
+                    }
+                }
+            }
             _ => {
                 // A blocking reader on a clone of the file, left to the
                 // traffic and to device deletion to wake.
@@ -212,7 +244,7 @@ fn worker(id: u64, stop: &AtomicBool, p: &Progress, start: Instant) {
     }
 }
 
-fn churn(seconds: u64) -> Result<(), String> {
+fn churn(seconds: u64, vhost: bool) -> Result<(), String> {
     let stop = Arc::new(AtomicBool::new(false));
     let start = Instant::now();
     let progress: Arc<Vec<Progress>> = Arc::new(
@@ -226,7 +258,7 @@ fn churn(seconds: u64) -> Result<(), String> {
     let workers: Vec<_> = (0..WORKERS)
         .map(|id| {
             let (stop, progress) = (stop.clone(), progress.clone());
-            thread::spawn(move || worker(id, &stop, &progress[id as usize], start))
+            thread::spawn(move || worker(id, &stop, &progress[id as usize], start, vhost))
         })
         .collect();
     let mut hung = None;
@@ -292,8 +324,8 @@ fn cycles(n: u64) -> Result<(), String> {
     Ok(())
 }
 
-fn reloads(ko: &str, name: &str) -> Result<(), String> {
-    for i in 0..10 {
+fn reloads(ko: &str, name: &str, n: u64) -> Result<(), String> {
+    for i in 0..n {
         let (f, dev) = tun_create("rl%d", IFF_TAP | IFF_NO_PI)?;
         ioctl_val(&f, TUNSETPERSIST, 1).map_err(errno_name)?;
         if let Some(sock) = inet_socket() {
@@ -326,8 +358,8 @@ fn ensure_busy(name: &str) -> Result<(), String> {
     }
 }
 
-/// `--stress KO SECONDS CYCLES`.
-pub fn main(ko: &str, seconds: u64, n: u64) -> i32 {
+/// `--stress KO SECONDS CYCLES RELOADS [VHOST-MODULES]`.
+pub fn main(ko: &str, seconds: u64, n: u64, reloads_n: u64, vhost_dir: Option<&str>) -> i32 {
     let _no_modprobe = NoModprobe::new();
     let name = std::path::Path::new(ko)
         .file_stem()
@@ -345,11 +377,30 @@ pub fn main(ko: &str, seconds: u64, n: u64) -> i32 {
         return 1;
     }
     let _ = std::fs::write("/proc/sys/net/ipv6/conf/default/disable_ipv6", "1");
+    // vhost_net holds the driver's symbols: loaded for the churn only.
+    let vhost = std::cell::RefCell::new(None);
+    if let Some(dir) = vhost_dir {
+        match VhostModules::load_from(dir) {
+            Ok(m) => *vhost.borrow_mut() = Some(m),
+            Err(e) => {
+                println!("FAIL stress: {e}");
+                println!("stress: 0 passed, 1 failed");
+                return 1;
+            }
+        }
+    }
     let steps: [(&str, Box<dyn Fn() -> Result<(), String>>); 4] = [
-        ("churn", Box::new(move || churn(seconds))),
+        (
+            "churn",
+            Box::new(|| {
+                let r = churn(seconds, vhost.borrow().is_some());
+                vhost.borrow_mut().take();
+                r
+            }),
+        ),
         ("cleanup", Box::new(cleanup)),
         ("cycles", Box::new(move || cycles(n))),
-        ("reloads", Box::new(|| reloads(ko, &name))),
+        ("reloads", Box::new(|| reloads(ko, &name, reloads_n))),
     ];
     let (mut passed, mut failed) = (0, 0);
     for (step, f) in steps {

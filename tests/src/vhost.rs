@@ -49,14 +49,19 @@ const BUFS: &str = "4000";
 /// `vhost_net.ko` and the modules it needs, loaded for the guard's life.
 /// The driver under test cannot be unloaded while vhost_net uses its
 /// symbols, so each test unloads them again.
-struct VhostModules;
+pub(crate) struct VhostModules;
 
 impl VhostModules {
     fn load(ctx: &Ctx) -> Result<Self, String> {
-        let dir = ctx
-            .vhost_modules
-            .as_deref()
-            .ok_or("no --vhost-modules given")?;
+        Self::load_from(
+            ctx.vhost_modules
+                .as_deref()
+                .ok_or("no --vhost-modules given")?,
+        )
+    }
+
+    /// Loads them from the kernel build's `drivers/vhost`.
+    pub(crate) fn load_from(dir: &str) -> Result<Self, String> {
         for m in ["vhost_iotlb", "vhost", "vhost_net"] {
             match insmod(&format!("{dir}/{m}.ko")) {
                 Ok(_) | Err(libc::EEXIST) => {}
@@ -159,7 +164,7 @@ const HDR_LEN: usize = 12;
 const VRING_DESC_F_WRITE: u16 = 2;
 
 /// Entries per ring.
-const QSZ: usize = 64;
+pub(crate) const QSZ: usize = 64;
 /// Bytes per packet buffer.
 const BUF: usize = 2048;
 
@@ -227,7 +232,7 @@ struct VringAddr {
 
 /// A vhost-net instance with an RX (0) and a TX (1) virtqueue, guest
 /// memory mapped 1:1 onto ours.
-struct Vhost {
+pub(crate) struct Vhost {
     fd: File,
     queues: Box<[Queue; 2]>,
     kicks: [OwnedFd; 2],
@@ -252,7 +257,7 @@ fn vioctl<T>(fd: &File, cmd: u64, arg: &mut T, what: &str) -> TestResult {
 impl Vhost {
     /// Opens `/dev/vhost-net` and sets up both virtqueues, without a
     /// backend.
-    fn new() -> Result<Self, String> {
+    pub(crate) fn new() -> Result<Self, String> {
         let fd = File::options()
             .read(true)
             .write(true)
@@ -305,7 +310,7 @@ impl Vhost {
     }
 
     /// Makes `fd` the backend of both virtqueues (-1 detaches).
-    fn set_backend(&self, fd: i32) -> Result<(), i32> {
+    pub(crate) fn set_backend(&self, fd: i32) -> Result<(), i32> {
         for i in 0..2 {
             let mut b = [i, fd];
             ioctl_ptr(&self.fd, VHOST_NET_SET_BACKEND, &mut b)?;
@@ -340,7 +345,7 @@ impl Vhost {
     }
 
     /// Queues `frame` (after a zero virtio-net header) for transmission.
-    fn send(&mut self, slot: usize, frame: &[u8]) {
+    pub(crate) fn send(&mut self, slot: usize, frame: &[u8]) {
         let buf = &mut self.queues[1].bufs[slot];
         buf[..HDR_LEN].fill(0);
         buf[HDR_LEN..HDR_LEN + frame.len()].copy_from_slice(frame);
@@ -349,7 +354,7 @@ impl Vhost {
     }
 
     /// Offers `n` receive buffers.
-    fn post_rx(&mut self, n: usize) {
+    pub(crate) fn post_rx(&mut self, n: usize) {
         for slot in 0..n {
             self.offer(0, slot, BUF);
         }
