@@ -79,7 +79,7 @@ fi
 # longer ones).
 if [ $# -eq 0 ] || [[ stress == *"$1"* ]]; then
 	echo "== stress (rtun, ${RTUN_STRESS_SECONDS}s with vhost, $RTUN_STRESS_CYCLES create/destroy cycles, $RTUN_STRESS_RELOADS reloads)"
-	guest stress none "$bin" --stress "$repo/rtun.ko" "$RTUN_STRESS_SECONDS" "$RTUN_STRESS_CYCLES" \
+	RTUN_VM_APPEND=rcupdate.rcu_expedited=1 RTUN_VM_TIMEOUT=${RTUN_VM_TIMEOUT:-2400} guest stress none "$bin" --stress "$repo/rtun.ko" "$RTUN_STRESS_SECONDS" "$RTUN_STRESS_CYCLES" \
 		"$RTUN_STRESS_RELOADS" "$cache/build-debug/drivers/vhost"
 fi
 printf '%s\n' "${summary[@]}"

@@ -64,7 +64,9 @@ fn open_nb() -> Option<File> {
         .ok()
 }
 
-fn worker(id: u64, stop: &AtomicBool, p: &Progress, start: Instant, vhost: bool) {
+/// Returns how many vhost-net instances took one of its queues over.
+fn worker(id: u64, stop: &AtomicBool, p: &Progress, start: Instant, vhost: bool) -> u64 {
+    let mut attached = 0;
     let mut rng = Rng::new(0x57e55 + id);
     let mut files: Vec<Option<File>> = (0..4).map(|_| None).collect();
     // vhost-net instances driving queues of these files, each with the
@@ -212,6 +214,7 @@ fn worker(id: u64, stop: &AtomicBool, p: &Progress, start: Instant, vhost: bool)
                         if v.set_backend(f.as_raw_fd()).is_ok() {
                             v.post_rx(QSZ);
                             vhosts.push((v, 0));
+                            attached += 1;
                         }
                     }
                 }
@@ -242,6 +245,7 @@ fn worker(id: u64, stop: &AtomicBool, p: &Progress, start: Instant, vhost: bool)
         }
         p.since_ms.store(0, Ordering::Relaxed);
     }
+    attached
 }
 
 fn churn(seconds: u64, vhost: bool) -> Result<(), String> {
@@ -280,8 +284,12 @@ fn churn(seconds: u64, vhost: bool) -> Result<(), String> {
     if let Some(h) = hung {
         return Err(h);
     }
+    let mut vhosts = 0;
     for w in workers {
-        w.join().map_err(|_| "a worker panicked")?;
+        vhosts += w.join().map_err(|_| "a worker panicked")?;
+    }
+    if vhost {
+        println!("     churn: {vhosts} vhost-net instances took queues over");
     }
     Ok(())
 }
