@@ -830,25 +830,25 @@ impl TunFile {
 
 /// `tun_get_addr_len`: the hardware address length of a link type.
 fn link_addr_len(type_: u16) -> u8 {
-    match type_ {
-        // ARPHRD_IP6GRE, ARPHRD_TUNNEL6
-        823 | 769 => 16,
-        // ARPHRD_IPGRE, ARPHRD_TUNNEL, ARPHRD_SIT
-        778 | 768 | 776 => 4,
-        // ARPHRD_ETHER
-        1 => 6,
-        // ARPHRD_IEEE802154, ARPHRD_IEEE802154_MONITOR
-        804 | 805 => 8,
-        // ARPHRD_6LOWPAN (EUI64_ADDR_LEN)
-        825 => 8,
-        // ARPHRD_FDDI, ARPHRD_HIPPI, ARPHRD_IEEE802
-        774 | 780 | 6 => 6,
-        // ARPHRD_ROSE
-        270 => 5,
-        // ARPHRD_NETROM (AX25_ADDR_LEN)
-        0 => 7,
-        // ARPHRD_LOCALTLK
-        773 => 1,
+    use bindings::{
+        ARPHRD_6LOWPAN, ARPHRD_ETHER, ARPHRD_FDDI, ARPHRD_HIPPI, ARPHRD_IEEE802, ARPHRD_IEEE802154,
+        ARPHRD_IEEE802154_MONITOR, ARPHRD_IP6GRE, ARPHRD_IPGRE, ARPHRD_LOCALTLK, ARPHRD_NETROM,
+        ARPHRD_ROSE, ARPHRD_SIT, ARPHRD_TUNNEL, ARPHRD_TUNNEL6,
+    };
+    match u32::from(type_) {
+        ARPHRD_IP6GRE | ARPHRD_TUNNEL6 => 16,
+        ARPHRD_IPGRE | ARPHRD_TUNNEL | ARPHRD_SIT => 4,
+        ARPHRD_ETHER => 6,
+        ARPHRD_IEEE802154 | ARPHRD_IEEE802154_MONITOR => 8,
+        // EUI64_ADDR_LEN
+        ARPHRD_6LOWPAN => 8,
+        ARPHRD_FDDI | ARPHRD_HIPPI | ARPHRD_IEEE802 => 6,
+        // ROSE_ADDR_LEN
+        ARPHRD_ROSE => 5,
+        // AX25_ADDR_LEN
+        ARPHRD_NETROM => 7,
+        // LTALK_ALEN
+        ARPHRD_LOCALTLK => 1,
         // ARPHRD_PHONET_PIPE, ARPHRD_PPP, ARPHRD_NONE and the rest.
         _ => 0,
     }

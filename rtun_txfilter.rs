@@ -9,7 +9,7 @@
 
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
-use kernel::prelude::*;
+use kernel::{bindings, prelude::*};
 
 use crate::kapi::{net::Rtnl, user};
 
@@ -18,7 +18,8 @@ const EXACT: usize = 8;
 /// `TUN_FLT_ALLMULTI`.
 const ALLMULTI: u16 = 0x0001;
 /// `ETH_ALEN`.
-const ALEN: usize = 6;
+// CAST: 6 fits any integer type.
+const ALEN: usize = bindings::ETH_ALEN as usize;
 
 /// tun.c's `struct tap_filter`.
 pub(crate) struct TxFilter {

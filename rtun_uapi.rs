@@ -87,7 +87,8 @@ pub(crate) const TUN_TYPE_MASK: u32 = IFF_TUN | IFF_TAP;
 pub(crate) const MAX_TAP_QUEUES: u32 = 256;
 
 /// `TUN_PKT_STRIP` in `struct tun_pi`'s flags: the packet was truncated.
-pub(crate) const TUN_PKT_STRIP: u16 = 0x0001;
+// CAST: 1 fits `tun_pi.flags`.
+pub(crate) const TUN_PKT_STRIP: u16 = bindings::TUN_PKT_STRIP as u16;
 
 /// `ETH_HLEN`: an Ethernet header, the least a tap frame has.
 // CAST: 14 fits any integer type.

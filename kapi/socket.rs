@@ -39,7 +39,8 @@ use super::{
 };
 
 /// `struct tun_msg_ctl.type` of a batch of XDP buffers (`TUN_MSG_PTR`).
-const TUN_MSG_PTR: u16 = 2;
+// CAST: 2 fits `tun_msg_ctl.type`.
+const TUN_MSG_PTR: u16 = bindings::TUN_MSG_PTR as u16;
 /// The low pointer bit that tags an XDP frame among the skbs of a ring
 /// (`TUN_XDP_FLAG`).
 const TUN_XDP_FLAG: usize = 1;
