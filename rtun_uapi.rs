@@ -6,11 +6,6 @@
 //! The flag values come from bindgen; the ioctl numbers are function-like
 //! macros there, so they are rebuilt here with `kernel::ioctl`.
 
-#![allow(
-    dead_code,
-    reason = "the whole table of tun's ioctls; the data path uses the rest"
-)]
-
 use core::ffi::{c_int, c_uint};
 
 use kernel::{

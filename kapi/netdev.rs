@@ -693,7 +693,7 @@ impl<T: NetDevOps> NewNetDevice<T> {
     /// Allocates a device with `queues` TX and RX queues in `net`, named
     /// after `name` (a `%d` template or a name), and initialises its
     /// private data.
-    #[allow(
+    #[expect(
         clippy::too_many_arguments,
         reason = "mirrors alloc_netdev_mqs and tun_setup"
     )]
