@@ -2,6 +2,8 @@
 
 //! Socket-filter BPF programs loaded by user space, which tun runs on
 //! packets it transmits (`TUNSETSTEERINGEBPF`, `TUNSETFILTEREBPF`).
+//!
+//! C header: [`include/linux/filter.h`](srctree/include/linux/filter.h)
 
 use core::ptr::NonNull;
 

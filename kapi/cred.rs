@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The calling task's credentials, for tun's owner and group checks.
+//!
+//! C header: [`include/linux/cred.h`](srctree/include/linux/cred.h)
 
 use kernel::bindings;
 

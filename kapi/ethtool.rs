@@ -3,6 +3,8 @@
 //! ethtool operations of network devices, as a `static` table built from a
 //! trait ([`EthtoolDriver`]), and [`RtnlCell`] for state that ethtool and
 //! configuration change under RTNL.
+//!
+//! C header: [`include/linux/ethtool.h`](srctree/include/linux/ethtool.h)
 
 use core::{cell::UnsafeCell, marker::PhantomData};
 

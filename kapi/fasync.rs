@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! Asynchronous notification (`O_ASYNC`, SIGIO) of a file's readiness.
+//!
+//! C header: [`include/linux/fs.h`](srctree/include/linux/fs.h)
 
 use kernel::{bindings, error::to_result, prelude::*, types::Opaque};
 

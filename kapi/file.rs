@@ -4,6 +4,8 @@
 //!
 //! Modelled on `rust/kernel/fs/file.rs` of later kernels, reduced to what a
 //! character device's callbacks need.
+//!
+//! C header: [`include/linux/fs.h`](srctree/include/linux/fs.h)
 
 use kernel::{bindings, types::Opaque};
 

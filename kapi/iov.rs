@@ -2,6 +2,8 @@
 
 //! I/O vectors (`struct iov_iter`) and the `kiocb` of `read_iter` and
 //! `write_iter`. Modelled on `rust/kernel/iov.rs` of later kernels.
+//!
+//! C header: [`include/linux/uio.h`](srctree/include/linux/uio.h)
 
 use kernel::{bindings, types::Opaque};
 

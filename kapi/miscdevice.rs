@@ -5,6 +5,8 @@
 //! Modelled on `rust/kernel/miscdevice.rs` of later kernels, with what tun
 //! needs beyond it: a fixed minor and a node name, `fops.owner` so that an
 //! open file pins the module (as `tun_fops` does), and `FMODE_NOWAIT`.
+//!
+//! C header: [`include/linux/miscdevice.h`](srctree/include/linux/miscdevice.h)
 
 use core::{
     ffi::c_int,

@@ -2,6 +2,8 @@
 
 //! Extra references on the module itself, as tun.c takes for persistent
 //! devices.
+//!
+//! C header: [`include/linux/module.h`](srctree/include/linux/module.h)
 
 use kernel::{bindings, ThisModule};
 

@@ -4,6 +4,8 @@
 //!
 //! Lock order: RTNL is the outermost lock rtun takes; nothing here is called
 //! with a spinlock held.
+//!
+//! C header: [`include/net/rtnetlink.h`](srctree/include/net/rtnetlink.h)
 
 use core::{
     ffi::{c_int, c_void},

@@ -10,6 +10,8 @@
 //!
 //! Lock order: RTNL, then RCU read sections. Registration, unregistration
 //! and the RCU slots' writers run under RTNL.
+//!
+//! C header: [`include/linux/netdevice.h`](srctree/include/linux/netdevice.h)
 
 use core::{
     ffi::c_int,

@@ -5,6 +5,8 @@
 //!
 //! Lock order: the ring's `producer_lock` and `consumer_lock` are leaves;
 //! the C helpers take them internally and never hold both.
+//!
+//! C header: [`include/linux/ptr_ring.h`](srctree/include/linux/ptr_ring.h)
 
 use core::{
     ffi::c_void,

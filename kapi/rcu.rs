@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! RCU read-side critical sections (6.12's `kernel` crate has none).
+//!
+//! C header: [`include/linux/rcupdate.h`](srctree/include/linux/rcupdate.h)
 
 use core::marker::PhantomData;
 

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! Socket buffers (`struct sk_buff`).
+//!
+//! C header: [`include/linux/skbuff.h`](srctree/include/linux/skbuff.h)
 
 use core::{ffi::c_void, marker::PhantomData, ptr::addr_of_mut, ptr::NonNull};
 

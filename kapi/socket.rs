@@ -12,6 +12,8 @@
 //!
 //! Lock order: none of its own. vhost calls in with its virtqueue mutex
 //! held; the ring's locks are taken inside the C calls.
+//!
+//! C header: [`include/linux/net.h`](srctree/include/linux/net.h)
 
 use core::{
     ffi::{c_int, c_void},

@@ -3,6 +3,8 @@
 //! Read-only sysfs attributes of network devices (`dev->sysfs_groups`), as
 //! `static`s: an [`RoAttr`] per file, an [`AttrList`] of them, and the
 //! [`AttrGroup`] a device points at.
+//!
+//! C header: [`include/linux/sysfs.h`](srctree/include/linux/sysfs.h)
 
 use core::{fmt, mem::offset_of};
 

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The kernel's tick counter.
+//!
+//! C header: [`include/linux/jiffies.h`](srctree/include/linux/jiffies.h)
 
 use kernel::bindings;
 

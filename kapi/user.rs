@@ -4,6 +4,8 @@
 //!
 //! A thin veneer over [`kernel::uaccess::UserSlice`], which is already safe:
 //! it returns `EFAULT` for any address user space may pass.
+//!
+//! C header: [`include/linux/uaccess.h`](srctree/include/linux/uaccess.h)
 
 use kernel::{
     prelude::*,

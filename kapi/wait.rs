@@ -4,6 +4,8 @@
 //! registers with, and that producers wake.
 //!
 //! Lock order: the queue's spinlock is a leaf, taken inside the C calls.
+//!
+//! C header: [`include/linux/wait.h`](srctree/include/linux/wait.h)
 
 use kernel::{bindings, c_str, error::code::ERESTARTSYS, prelude::*, types::Opaque};
 
