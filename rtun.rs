@@ -7,13 +7,22 @@
 
 use kernel::{c_str, prelude::*};
 
+// Every `unsafe` block is in `kapi`; the compiler holds the driver logic
+// to that.
 mod kapi;
+#[deny(unsafe_code)]
 mod rtun_chr;
+#[deny(unsafe_code)]
 mod rtun_flows;
+#[deny(unsafe_code)]
 mod rtun_netdev;
+#[deny(unsafe_code)]
 mod rtun_ring;
+#[deny(unsafe_code)]
 mod rtun_sock;
+#[deny(unsafe_code)]
 mod rtun_txfilter;
+#[deny(unsafe_code)]
 mod rtun_uapi;
 
 use kapi::{

@@ -716,47 +716,54 @@ pub(crate) unsafe fn ptr_free(ptr: *mut c_void) {
 /// turns into the module's symbol table.
 macro_rules! export_vhost_api {
     ($t:ty) => {
-        /// `tun_get_socket`.
-        ///
-        /// # Safety
-        ///
-        /// `file` is a valid file the caller holds open while it uses the
-        /// socket.
-        #[no_mangle]
-        unsafe extern "C" fn tun_get_socket(
-            file: *mut kernel::bindings::file,
-        ) -> *mut kernel::bindings::socket {
-            // SAFETY: From the caller.
-            unsafe { $crate::kapi::socket::get_socket::<$t>(file) }
-        }
+        // kapi's glue, expanded where the driver names its type: the one
+        // place outside kapi/ that may hold `unsafe`.
+        #[expect(unsafe_code, reason = "the exported C entry points")]
+        mod vhost_api {
+            use super::*;
 
-        /// `tun_get_tx_ring`.
-        ///
-        /// # Safety
-        ///
-        /// As for `tun_get_socket`.
-        #[no_mangle]
-        unsafe extern "C" fn tun_get_tx_ring(
-            file: *mut kernel::bindings::file,
-        ) -> *mut kernel::bindings::ptr_ring {
-            // SAFETY: From the caller.
-            unsafe { $crate::kapi::socket::get_tx_ring::<$t>(file) }
-        }
+            /// `tun_get_socket`.
+            ///
+            /// # Safety
+            ///
+            /// `file` is a valid file the caller holds open while it uses the
+            /// socket.
+            #[no_mangle]
+            unsafe extern "C" fn tun_get_socket(
+                file: *mut kernel::bindings::file,
+            ) -> *mut kernel::bindings::socket {
+                // SAFETY: From the caller.
+                unsafe { $crate::kapi::socket::get_socket::<$t>(file) }
+            }
 
-        /// `tun_ptr_free`.
-        ///
-        /// # Safety
-        ///
-        /// `ptr` is NULL or a tun ring entry the caller owns.
-        #[no_mangle]
-        unsafe extern "C" fn tun_ptr_free(ptr: *mut core::ffi::c_void) {
-            // SAFETY: From the caller.
-            unsafe { $crate::kapi::socket::ptr_free(ptr) }
-        }
+            /// `tun_get_tx_ring`.
+            ///
+            /// # Safety
+            ///
+            /// As for `tun_get_socket`.
+            #[no_mangle]
+            unsafe extern "C" fn tun_get_tx_ring(
+                file: *mut kernel::bindings::file,
+            ) -> *mut kernel::bindings::ptr_ring {
+                // SAFETY: From the caller.
+                unsafe { $crate::kapi::socket::get_tx_ring::<$t>(file) }
+            }
 
-        $crate::kapi::socket::export_symbol_gpl!(tun_get_socket);
-        $crate::kapi::socket::export_symbol_gpl!(tun_get_tx_ring);
-        $crate::kapi::socket::export_symbol_gpl!(tun_ptr_free);
+            /// `tun_ptr_free`.
+            ///
+            /// # Safety
+            ///
+            /// `ptr` is NULL or a tun ring entry the caller owns.
+            #[no_mangle]
+            unsafe extern "C" fn tun_ptr_free(ptr: *mut core::ffi::c_void) {
+                // SAFETY: From the caller.
+                unsafe { $crate::kapi::socket::ptr_free(ptr) }
+            }
+
+            $crate::kapi::socket::export_symbol_gpl!(tun_get_socket);
+            $crate::kapi::socket::export_symbol_gpl!(tun_get_tx_ring);
+            $crate::kapi::socket::export_symbol_gpl!(tun_ptr_free);
+        }
     };
 }
 pub(crate) use export_vhost_api;
