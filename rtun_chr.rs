@@ -302,9 +302,6 @@ impl TunFile {
                 Ok(0)
             }
             TUNSETLINK => {
-                if dev.flags() & bindings::net_device_flags_IFF_UP != 0 {
-                    return Err(EBUSY);
-                }
                 // CAST: tun.c stores `(int) arg` into the `unsigned short`.
                 let type_ = arg as u16;
                 dev.set_link_type(&rtnl, type_, link_addr_len(type_))?;
@@ -536,7 +533,7 @@ impl TunFile {
             self.tx_ring.purge();
             if tun.numqueues() == 0 && tun.numdisabled() == 0 {
                 dev.set_carrier(false);
-                if tun.flags() & IFF_PERSIST == 0 && dev.is_registered(&rtnl) {
+                if tun.flags() & IFF_PERSIST == 0 {
                     dev.unregister(&rtnl);
                 }
             }

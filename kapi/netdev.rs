@@ -157,10 +157,15 @@ impl NetDevice {
     }
 
     /// `unregister_netdevice`: the core frees the device once its last
-    /// reference is gone.
-    pub(crate) fn unregister(&self, _rtnl: &Rtnl) {
-        // SAFETY: The device is valid and registered (callers check
-        // `is_registered`), and RTNL is held.
+    /// reference is gone. A device no longer registered (being deleted
+    /// already) is left alone.
+    pub(crate) fn unregister(&self, rtnl: &Rtnl) {
+        if !self.is_registered(rtnl) {
+            return;
+        }
+        // SAFETY: The device is valid and registered (checked under the RTNL
+        // we hold, which every unregistration takes), as
+        // `unregister_netdevice` requires.
         unsafe { bindings::unregister_netdevice(self.as_raw()) }
     }
 
@@ -264,8 +269,12 @@ impl NetDevice {
     }
 
     /// Changes `dev->type` and `addr_len` while the device is down, with
-    /// the notifications `TUNSETLINK` sends; a notifier may refuse.
+    /// the notifications `TUNSETLINK` sends; a notifier may refuse. `EBUSY`
+    /// while the device is up.
     pub(crate) fn set_link_type(&self, _rtnl: &Rtnl, type_: u16, addr_len: u8) -> Result {
+        if self.flags() & bindings::net_device_flags_IFF_UP != 0 {
+            return Err(EBUSY);
+        }
         // CAST: notifier event numbers are small.
         let pre = bindings::netdev_cmd_NETDEV_PRE_TYPE_CHANGE as usize;
         let post = bindings::netdev_cmd_NETDEV_POST_TYPE_CHANGE as usize;
@@ -278,8 +287,8 @@ impl NetDevice {
         if ret > bindings::NOTIFY_OK as c_int {
             return Err(Error::from_errno(bindings::NOTIFY_OK as c_int - ret));
         }
-        // SAFETY: RTNL is held and the device is down (checked by the
-        // caller), which is when the type may change.
+        // SAFETY: RTNL is held and the device is down (checked above under
+        // it; opening takes RTNL), which is when the type may change.
         unsafe {
             (*self.as_raw()).type_ = type_;
             (*self.as_raw()).addr_len = addr_len;
