@@ -413,7 +413,8 @@ impl TunStruct {
     /// queue at all ("Re-attach the filter to persist device" ... `goto
     /// out`), so a reopened persistent or additional queue of a filtered
     /// TAP device is left unattached; rtun does what the comment says:
-    /// re-attaches the filter, then the queue.
+    /// re-attaches the filter, then the queue. A filter that fails to
+    /// re-attach is handled as tun.c does (below).
     ///
     /// `napi` is the attaching request's `IFF_NAPI`; a queue keeps what it
     /// first attached with through detach and re-attach (tun.c's
@@ -435,9 +436,16 @@ impl TunStruct {
         if !detached && n + self.numdisabled() == MAX_TAP_QUEUES {
             return Err(E2BIG);
         }
-        if !skip_filter && self.filter_attached.load(Ordering::Relaxed) {
-            tfile.socket().attach_filter(self.fprog.get(rtnl))?;
-        }
+        // A filter that cannot be attached (the program is a user pointer,
+        // read again for each queue) leaves the queue unfiltered: tun.c's
+        // `err` from `sk_attach_filter` is overwritten on the way for a new
+        // queue, and returned for a re-enabled one, which is attached all
+        // the same. rtun does the same.
+        let filter_err = if !skip_filter && self.filter_attached.load(Ordering::Relaxed) {
+            tfile.socket().attach_filter(self.fprog.get(rtnl)).err()
+        } else {
+            None
+        };
         if detached {
             self.disabled.remove(rtnl, tfile.queue_index(rtnl));
             tfile.set_detached(rtnl, false);
@@ -453,7 +461,10 @@ impl TunStruct {
         // Only fails for 0 queues or more than allocated, excluded above.
         let _ = dev.set_real_num_queues(rtnl, n + 1);
         self.restart_queue(dev, n);
-        Ok(())
+        match filter_err {
+            Some(e) if detached => Err(e),
+            _ => Ok(()),
+        }
     }
 
     /// TX queue `txq` now belongs to another ring: a stop that lossless

@@ -32,6 +32,7 @@ pub const TESTS: &[Test] = tests![
     lossless_toggle_and_detach_under_flood_drain,
     ifindex_request_used_up_by_attach,
     napi_write_on_detached_queue_busy,
+    filter_that_fails_to_reattach,
 ];
 
 /// `F_SETSIG` and SIGIO's `POLL_OUT` code (`asm-generic/fcntl.h`,
@@ -586,5 +587,37 @@ fn napi_write_on_detached_queue_busy(_: &Ctx) -> TestResult {
         let dropped = sysfs_u64(&name, "statistics/rx_dropped")?;
         ensure!(dropped == 0, "{name}: rx_dropped {dropped}");
     }
+    Ok(())
+}
+
+/// A socket filter set while a device has no attached queue is only a
+/// user pointer (`tun->fprog`), read again for each queue that attaches.
+/// When that read fails, tun.c attaches the queue unfiltered: a new queue
+/// gets 0, a re-enabled one gets the error although it is attached too.
+/// Found by the fuzzer (seed 578).
+fn filter_that_fails_to_reattach(_: &Ctx) -> TestResult {
+    let flags = IFF_TAP | IFF_NO_PI | IFF_MULTI_QUEUE;
+    let (a, name) = tun_create("rtfltfail%d", flags)?;
+    let mut ifr = IfReq::new("", IFF_DETACH_QUEUE);
+    ioctl_ptr(&a, TUNSETQUEUE, &mut ifr).map_err(errno_name)?;
+    // `struct sock_fprog { len = 1, filter = 8 }`: unreadable.
+    let mut fprog = [0u8; 16];
+    fprog[0..2].copy_from_slice(&1u16.to_ne_bytes());
+    fprog[8..16].copy_from_slice(&8u64.to_ne_bytes());
+    ioctl_ptr(&a, TUNATTACHFILTER, fprog.as_mut_ptr())
+        .map_err(|e| format!("TUNATTACHFILTER with no queue: {}", errno_name(e)))?;
+    let (_b, _) = tun_create(&name, flags).map_err(|e| format!("new queue: {e}"))?;
+    ensure!(queue_count(&name, "rx-") == 1, "new queue not attached");
+    let mut ifr = IfReq::new("", IFF_ATTACH_QUEUE);
+    expect_errno(
+        ioctl_ptr(&a, TUNSETQUEUE, &mut ifr),
+        libc::EFAULT,
+        "re-enabling a queue",
+    )?;
+    let rx = queue_count(&name, "rx-");
+    ensure!(
+        rx == 2,
+        "re-enabled queue: {rx} rx queues, want 2 (attached)"
+    );
     Ok(())
 }
