@@ -271,11 +271,11 @@ fn churn(seconds: u64, vhost: bool) -> Result<(), String> {
         let now = now_ms(start);
         for (i, p) in progress.iter().enumerate() {
             let since = p.since_ms.load(Ordering::Relaxed);
-            if since != 0 && now - since > 30_000 {
+            if since != 0 && now.saturating_sub(since) > 30_000 {
                 hung = Some(format!(
                     "worker {i} stuck in {} for {} s",
                     p.op.lock().unwrap(),
-                    (now - since) / 1000
+                    now.saturating_sub(since) / 1000
                 ));
             }
         }
