@@ -600,10 +600,8 @@ fn filter_that_fails_to_reattach(_: &Ctx) -> TestResult {
     let (a, name) = tun_create("rtfltfail%d", flags)?;
     let mut ifr = IfReq::new("", IFF_DETACH_QUEUE);
     ioctl_ptr(&a, TUNSETQUEUE, &mut ifr).map_err(errno_name)?;
-    // `struct sock_fprog { len = 1, filter = 8 }`: unreadable.
-    let mut fprog = [0u8; 16];
-    fprog[0..2].copy_from_slice(&1u16.to_ne_bytes());
-    fprog[8..16].copy_from_slice(&8u64.to_ne_bytes());
+    // One instruction at address 8: unreadable.
+    let mut fprog = sock_fprog(1, 8);
     ioctl_ptr(&a, TUNATTACHFILTER, fprog.as_mut_ptr())
         .map_err(|e| format!("TUNATTACHFILTER with no queue: {}", errno_name(e)))?;
     let (_b, _) = tun_create(&name, flags).map_err(|e| format!("new queue: {e}"))?;

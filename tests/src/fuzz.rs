@@ -617,9 +617,7 @@ fn ioctl_op(rng: &mut Rng, f: &File, progs: &[OwnedFd], vnet_sz: &mut usize) -> 
             let mut insn = [0u8; 8];
             insn[0..2].copy_from_slice(&0x06u16.to_ne_bytes());
             insn[4..8].copy_from_slice(&rng.pick(&[0u32, 0xffff, 20]).to_ne_bytes());
-            let mut fprog = [0u8; 16];
-            fprog[0..2].copy_from_slice(&rng.pick(&[1u16, 0]).to_ne_bytes());
-            fprog[8..16].copy_from_slice(&(insn.as_ptr() as u64).to_ne_bytes());
+            let mut fprog = sock_fprog(rng.pick(&[1u16, 0]), insn.as_ptr() as u64);
             ioctl_ptr(f, cmd, fprog.as_mut_ptr())
         }
         TUNDETACHFILTER => ioctl_val(f, cmd, 0),

@@ -160,9 +160,7 @@ fn worker(id: u64, stop: &AtomicBool, p: &Progress, start: Instant, vhost: bool)
                         let mut insn = [0u8; 8];
                         insn[0..2].copy_from_slice(&0x06u16.to_ne_bytes());
                         insn[4..8].copy_from_slice(&rng.pick(&[0u32, 0xffff]).to_ne_bytes());
-                        let mut fprog = [0u8; 16];
-                        fprog[0..2].copy_from_slice(&1u16.to_ne_bytes());
-                        fprog[8..16].copy_from_slice(&(insn.as_ptr() as u64).to_ne_bytes());
+                        let mut fprog = sock_fprog(1, insn.as_ptr() as u64);
                         let cmd = rng.pick(&[TUNATTACHFILTER, TUNDETACHFILTER]);
                         let _ = ioctl_ptr(f, cmd, fprog.as_mut_ptr());
                     }

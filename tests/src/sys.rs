@@ -347,3 +347,12 @@ pub fn bpf_socket_filter_returning(ret: i32) -> Result<OwnedFd, String> {
         .map(own_fd)
         .map_err(|e| format!("BPF_PROG_LOAD: {}", errno_name(e)))
 }
+
+/// A `struct sock_fprog` for `TUNATTACHFILTER`: `len` instructions at the
+/// user address `filter`.
+pub fn sock_fprog(len: u16, filter: u64) -> [u8; 16] {
+    let mut fprog = [0u8; 16];
+    fprog[0..2].copy_from_slice(&len.to_ne_bytes());
+    fprog[8..16].copy_from_slice(&filter.to_ne_bytes());
+    fprog
+}
