@@ -9,14 +9,13 @@
 //! Lock order: RTNL, then RCU read sections, then a queue's ring and wait
 //! queue locks (taken inside the C calls).
 
-use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use kernel::{
     bindings,
     ioctl::_IOC_TYPE,
     prelude::*,
     sync::{Arc, ArcBorrow},
-    types::ARef,
 };
 
 use crate::{
@@ -27,15 +26,15 @@ use crate::{
         iov::{IovIter, Kiocb},
         miscdevice::{FopsId, MiscDevice, SeqFile},
         module,
-        net::{NetRef, Rtnl},
+        net::{NetRef, Rtnl, RtnlCell},
         netdev::{DevSlot, NetDevice, Unpublished},
         security::TunSecurity,
-        skbuff::{skb_max_head, BhDisabled, SkBuff, VnetHdr, VNET_HDR_LEN},
+        skbuff::{skb_max_head, BhDisabled, BhOff, RxSkb, SkBuff, VnetHdr, VNET_HDR_LEN},
         socket::Socket,
         user,
         wait::PollTable,
     },
-    rtun_netdev::{self, TunStruct, TUN_VNET_LE},
+    rtun_netdev::{self, TunDev, TunStruct, TUN_VNET_LE},
     rtun_ring::{self, TxRing},
     rtun_uapi::*,
 };
@@ -66,12 +65,12 @@ pub(crate) struct TunFile {
     net: NetRef,
     /// The ifindex `TUNSETIFINDEX` asks the next created device to take; 0
     /// lets the kernel choose.
-    ifindex: AtomicI32,
+    ifindex: RtnlCell<i32>,
     /// Packets waiting for this queue's reader.
     #[pin]
     tx_ring: TxRing,
     /// The device this file is attached to (tun.c's `tfile->tun`).
-    dev: DevSlot,
+    dev: DevSlot<TunStruct>,
     queue_index: AtomicU32,
     /// Set when the device went away under the file (`RCV_SHUTDOWN`).
     shutdown: AtomicBool,
@@ -97,7 +96,7 @@ impl TunFile {
         try_pin_init!(Self {
             sock: Socket::new::<TunChr>(&net, file)?,
             net,
-            ifindex: AtomicI32::new(0),
+            ifindex: RtnlCell::new(0),
             tx_ring <- rtun_ring::new_unattached(),
             dev: DevSlot::new(),
             queue_index: AtomicU32::new(0),
@@ -112,8 +111,8 @@ impl TunFile {
         &self.net
     }
 
-    pub(crate) fn ifindex(&self) -> i32 {
-        self.ifindex.load(Ordering::Relaxed)
+    pub(crate) fn ifindex(&self, rtnl: &Rtnl) -> i32 {
+        self.ifindex.get(rtnl)
     }
 
     /// Attaching uses up a `TUNSETIFINDEX` request. tun.c keeps the
@@ -123,8 +122,8 @@ impl TunFile {
     /// device, a file that was queue 1 would ask for lo's index and get
     /// `EBUSY`. That aliasing is a bug; for queue 0 and a request below
     /// 65536 it amounts to this, the evident intent.
-    pub(crate) fn consume_ifindex(&self, _rtnl: &Rtnl) {
-        self.ifindex.store(0, Ordering::Relaxed);
+    pub(crate) fn consume_ifindex(&self, rtnl: &Rtnl) {
+        self.ifindex.set(rtnl, 0);
     }
 
     pub(crate) fn tx_ring(&self) -> &TxRing {
@@ -182,7 +181,7 @@ impl TunFile {
 
     /// The device is going away: mark the queue shut down and unpublish
     /// the device (tun_detach_all's per-file part before its grace period).
-    pub(crate) fn unpublish_device(&self, rtnl: &Rtnl, batch: &Unpublished<TunFile>) {
+    pub(crate) fn unpublish_device(&self, rtnl: &Rtnl, batch: &mut Unpublished<TunFile>) {
         self.shutdown.store(true, Ordering::Relaxed);
         self.dev.clear_in(rtnl, batch);
     }
@@ -244,7 +243,7 @@ impl TunFile {
                 if ifindex < 0 {
                     return Err(EINVAL);
                 }
-                this.ifindex.store(ifindex, Ordering::Relaxed);
+                this.ifindex.set(&rtnl, ifindex);
                 return Ok(0);
             }
             _ => {}
@@ -252,7 +251,7 @@ impl TunFile {
 
         // Every other command needs an attached device.
         let dev = dev.ok_or_else(ebadfd)?;
-        let tun = TunStruct::of(dev).ok_or_else(ebadfd)?;
+        let tun = dev.priv_();
         match cmd {
             TUNGETIFF => {
                 let mut out = IfReq::zeroed();
@@ -289,15 +288,19 @@ impl TunFile {
             TUNSETOWNER | TUNSETGROUP => {
                 // CAST: tun.c passes the argument as a `uid_t`/`gid_t`.
                 let id = arg as u32;
-                let (kid, field) = if cmd == TUNSETOWNER {
-                    (cred::make_kuid(id), &tun.owner)
+                let kid = if cmd == TUNSETOWNER {
+                    cred::make_kuid(id)
                 } else {
-                    (cred::make_kgid(id), &tun.group)
+                    cred::make_kgid(id)
                 };
                 if kid == cred::INVALID_ID {
                     return Err(EINVAL);
                 }
-                field.store(kid, Ordering::Relaxed);
+                if cmd == TUNSETOWNER {
+                    tun.set_owner(&rtnl, kid);
+                } else {
+                    tun.set_group(&rtnl, kid);
+                }
                 dev.state_change(&rtnl);
                 Ok(0)
             }
@@ -309,11 +312,11 @@ impl TunFile {
             }
             TUNSETDEBUG => {
                 // CAST: tun.c keeps `(u32)arg`.
-                tun.msg_enable.store(arg as u32, Ordering::Relaxed);
+                tun.set_msg_enable(&rtnl, arg as u32);
                 Ok(0)
             }
             TUNSETOFFLOAD => {
-                tun.set_offload(&rtnl, dev, arg)?;
+                tun.set_offload(&rtnl, &dev, arg)?;
                 Ok(0)
             }
             SIOCGIFHWADDR => {
@@ -359,12 +362,11 @@ impl TunFile {
                 if sndbuf <= 0 {
                     return Err(EINVAL);
                 }
-                tun.sndbuf.store(sndbuf, Ordering::Relaxed);
                 tun.for_each_queue(&rtnl, |q| q.sock.set_sndbuf(sndbuf));
                 Ok(0)
             }
             TUNGETVNETHDRSZ => {
-                user::write(arg, &tun.vnet_hdr_sz.load(Ordering::Relaxed))?;
+                user::write(arg, &tun.vnet_hdr_sz())?;
                 Ok(0)
             }
             TUNSETVNETHDRSZ => {
@@ -373,7 +375,7 @@ impl TunFile {
                 if sz < VNET_HDR_LEN as i32 {
                     return Err(EINVAL);
                 }
-                tun.vnet_hdr_sz.store(sz, Ordering::Relaxed);
+                tun.set_vnet_hdr_sz(&rtnl, sz);
                 Ok(0)
             }
             TUNGETVNETLE => {
@@ -399,7 +401,7 @@ impl TunFile {
             TUNGETVNETBE | TUNSETVNETBE => Err(EINVAL),
             TUNSETCARRIER => {
                 let carrier: i32 = user::read(arg)?;
-                tun.change_carrier(dev, carrier != 0)?;
+                tun.change_carrier(&dev, carrier != 0)?;
                 Ok(0)
             }
             TUNGETDEVNETNS => dev.open_net_fd(),
@@ -415,11 +417,7 @@ impl TunFile {
     }
 
     /// `tun_set_iff`: attach to the named device, or create it.
-    fn set_iff<'a>(
-        this: ArcBorrow<'_, Self>,
-        rtnl: &'a Rtnl,
-        ifr: &mut IfReq,
-    ) -> Result<&'a NetDevice> {
+    fn set_iff(this: ArcBorrow<'_, Self>, rtnl: &Rtnl, ifr: &mut IfReq) -> Result<TunDev> {
         let flags = ifr.flags();
         if this.is_detached(rtnl) {
             return Err(EINVAL);
@@ -441,30 +439,31 @@ impl TunFile {
                 }
                 // Either type flag may name the device's own type: with
                 // both set, the existing device decides.
-                let tun = (flags & IFF_TUN != 0)
-                    .then(|| dev.priv_of::<rtun_netdev::Tun>())
+                let dev = (flags & IFF_TUN != 0)
+                    .then(|| TunDev::of::<rtun_netdev::Tun>(dev))
                     .flatten()
                     .or_else(|| {
                         (flags & IFF_TAP != 0)
-                            .then(|| dev.priv_of::<rtun_netdev::Tap>())
+                            .then(|| TunDev::of::<rtun_netdev::Tap>(dev))
                             .flatten()
                     })
                     .ok_or(EINVAL)?;
+                let tun = dev.priv_();
                 if (flags & IFF_MULTI_QUEUE != 0) != (tun.flags() & IFF_MULTI_QUEUE != 0) {
                     return Err(EINVAL);
                 }
-                if !tun.permitted(dev) {
+                if !tun.permitted(&dev) {
                     return Err(EPERM);
                 }
                 tun.security().may_open(rtnl)?;
                 tun.attach(
                     rtnl,
-                    dev,
+                    &dev,
                     this.into(),
                     flags & IFF_NOFILTER != 0,
                     flags & IFF_NAPI != 0,
                 )?;
-                this.dev.set(rtnl, dev);
+                this.dev.set(rtnl, dev.clone());
                 if tun.flags() & IFF_MULTI_QUEUE != 0 && tun.numqueues() + tun.numdisabled() > 1 {
                     dev.state_change(rtnl);
                     return Ok(dev);
@@ -479,7 +478,7 @@ impl TunFile {
                 }
                 TunSecurity::may_create(rtnl)?;
                 let dev = rtun_netdev::create(rtnl, this.into(), name, flags)?;
-                this.dev.set(rtnl, dev);
+                this.dev.set(rtnl, dev.clone());
                 dev
             }
         };
@@ -498,18 +497,18 @@ impl TunFile {
         let rtnl = Rtnl::lock();
         let flags = ifr.flags();
         let dev = this.dev.get_rtnl(&rtnl).ok_or(EINVAL)?;
-        let tun = TunStruct::of(dev).ok_or(EINVAL)?;
+        let tun = dev.priv_();
         if flags & IFF_ATTACH_QUEUE != 0 {
             if !this.is_detached(&rtnl) {
                 return Err(EINVAL);
             }
             tun.security().may_attach_queue(&rtnl)?;
-            tun.attach(&rtnl, dev, this.into(), false, tun.flags() & IFF_NAPI != 0)?;
+            tun.attach(&rtnl, &dev, this.into(), false, tun.flags() & IFF_NAPI != 0)?;
         } else if flags & IFF_DETACH_QUEUE != 0 {
             if tun.flags() & IFF_MULTI_QUEUE == 0 || this.is_detached(&rtnl) {
                 return Err(EINVAL);
             }
-            tun.detach(&rtnl, dev, &this);
+            tun.detach(&rtnl, &dev, &this);
         } else {
             return Err(EINVAL);
         }
@@ -524,18 +523,17 @@ impl TunFile {
         let Some(dev) = self.dev.get_rtnl(&rtnl) else {
             return;
         };
-        if let Some(tun) = TunStruct::of(dev) {
-            // One grace period for both the queue slot and the device slot.
-            Unpublished::batch(|b| {
-                tun.detach_in(&rtnl, dev, self, true, b);
-                self.dev.clear_in(&rtnl, b);
-            });
-            self.tx_ring.purge();
-            if tun.numqueues() == 0 && tun.numdisabled() == 0 {
-                dev.set_carrier(false);
-                if tun.flags() & IFF_PERSIST == 0 {
-                    dev.unregister(&rtnl);
-                }
+        let tun = dev.priv_();
+        // One grace period for both the queue slot and the device slot.
+        Unpublished::batch(|b| {
+            tun.detach_in(&rtnl, &dev, self, true, b);
+            self.dev.clear_in(&rtnl, b);
+        });
+        self.tx_ring.purge();
+        if tun.numqueues() == 0 && tun.numdisabled() == 0 {
+            dev.set_carrier(false);
+            if tun.flags() & IFF_PERSIST == 0 {
+                dev.unregister(&rtnl);
             }
         }
         // `tun_detach`: user space hears of the lost queue (a no-op for a
@@ -572,7 +570,7 @@ impl TunFile {
         pending: Option<SkBuff>,
     ) -> Result<usize> {
         let dev = self.dev.get().ok_or_else(ebadfd)?;
-        let tun = TunStruct::of(&dev).ok_or_else(ebadfd)?;
+        let tun = dev.priv_();
         if to.count() == 0 {
             return Ok(0);
         }
@@ -586,7 +584,7 @@ impl TunFile {
         let vlan_hlen = if vlan.is_some() { VLAN_HLEN } else { 0 };
         let vnet_hdr_sz = if flags & IFF_VNET_HDR != 0 {
             // CAST: At least 10 (TUNSETVNETHDRSZ checks), so non-negative.
-            tun.vnet_hdr_sz.load(Ordering::Relaxed) as usize
+            tun.vnet_hdr_sz() as usize
         } else {
             0
         };
@@ -636,7 +634,7 @@ impl TunFile {
     /// for send-buffer room (`TUNSETSNDBUF`) unless `noblock`.
     pub(crate) fn write_packet(&self, from: &mut IovIter, noblock: bool) -> Result<usize> {
         let dev = self.dev.get().ok_or_else(ebadfd)?;
-        let tun = TunStruct::of(&dev).ok_or_else(ebadfd)?;
+        let tun = dev.priv_();
         let total = from.count();
         let mut len = total;
         let flags = tun.flags();
@@ -657,7 +655,7 @@ impl TunFile {
         let mut hdr_len = 0usize;
         if flags & IFF_VNET_HDR != 0 {
             // CAST: At least 10 (TUNSETVNETHDRSZ checks), so non-negative.
-            let sz = tun.vnet_hdr_sz.load(Ordering::Relaxed) as usize;
+            let sz = tun.vnet_hdr_sz() as usize;
             if len < sz {
                 return Err(EINVAL);
             }
@@ -728,10 +726,13 @@ impl TunFile {
             tun.frame_error();
             return Err(EINVAL);
         }
-        if is_tap {
-            if let Err(e) = skb.eth_type_trans(&dev) {
-                dev.rx_dropped();
-                return Err(e);
+        let skb = if is_tap {
+            match skb.eth_type_trans(&dev) {
+                Ok(skb) => skb,
+                Err(e) => {
+                    dev.rx_dropped();
+                    return Err(e);
+                }
             }
         } else {
             if flags & IFF_NO_PI != 0 {
@@ -747,8 +748,8 @@ impl TunFile {
             }
             skb.reset_headers();
             skb.set_protocol_be(proto);
-            skb.set_dev(&dev);
-        }
+            skb.into_rx(&dev)
+        };
         if dev.flags() & bindings::net_device_flags_IFF_UP == 0 {
             dev.rx_dropped();
             return Err(EIO);
@@ -759,21 +760,14 @@ impl TunFile {
             return Err(EBUSY);
         }
         // CAST: `alloc_skb_from_iter` took `len` as an int.
-        self.deliver(tun, &dev, skb, len as u32, &BhDisabled::new());
+        self.deliver(tun, skb, len as u32, &BhDisabled::new());
         Ok(total)
     }
 
     /// Hands a packet written to this queue to the stack and counts its
     /// `len` bytes; with a choice of queues, learns the flow's queue for
     /// replies (`tun_flow_update`).
-    pub(crate) fn deliver(
-        &self,
-        tun: &TunStruct,
-        dev: &NetDevice,
-        mut skb: SkBuff,
-        len: u32,
-        bh: &BhDisabled,
-    ) {
+    pub(crate) fn deliver(&self, tun: &TunStruct, mut skb: RxSkb<'_>, len: u32, bh: &BhOff) {
         let queue = self.queue_index.load(Ordering::Relaxed);
         skb.prepare_rx(queue);
         let rxhash =
@@ -782,14 +776,14 @@ impl TunFile {
             } else {
                 None
             };
-        skb.receive_bh(bh, dev, len);
+        skb.receive(bh, len);
         if let Some(hash) = rxhash {
             tun.flows.update(hash, queue);
         }
     }
 
     /// The attached device, held (`tun_get`).
-    pub(crate) fn device(&self) -> Option<ARef<NetDevice>> {
+    pub(crate) fn device(&self) -> Option<TunDev> {
         self.dev.get()
     }
 

@@ -17,15 +17,15 @@ use crate::{
         bpf::BpfProg,
         cred::{self, INVALID_ID},
         error::eopnotsupp,
-        ethtool::{EthtoolDriver, EthtoolOps, LinkKsettings, RtnlCell},
-        net::{nla_total_size, ExtAck, LinkOps, LinkType, NetdevEvent, NlAttrs, Rtnl},
+        ethtool::{EthtoolDriver, EthtoolOps, LinkKsettings},
+        net::{nla_total_size, ExtAck, LinkOps, LinkType, NetdevEvent, NlAttrs, Rtnl, RtnlCell},
         netdev::{
-            ArcSlot, DeviceOps, DeviceSetup, NetDevOps, NetDevice, NewNetDevice, Retired,
+            ArcSlot, DevRef, DeviceOps, DeviceSetup, NetDevOps, NetDevice, NewNetDevice, Retired,
             Unpublished, Xmit,
         },
         rcu,
         security::TunSecurity,
-        skbuff::{skb_max_head, SkBuff, VNET_HDR_LEN},
+        skbuff::{skb_max_head, BhOff, SkBuff, VNET_HDR_LEN},
         sysfs::{AttrGroup, AttrList, RoAttr},
     },
     rtun_chr::TunFile,
@@ -48,6 +48,9 @@ pub(crate) const EPOLL_READABLE: u32 = bindings::EPOLLIN | bindings::EPOLLRDNORM
 /// `EPOLLRDBAND`, which bindgen does not export.
 const EPOLLRDBAND: u32 = 0x80;
 
+/// A held tun or tap device, with its [`TunStruct`].
+pub(crate) type TunDev = DevRef<TunStruct>;
+
 /// A tun or tap device's private data (tun.c's `struct tun_struct`).
 ///
 pub(crate) struct TunStruct {
@@ -60,28 +63,16 @@ pub(crate) struct TunStruct {
     /// Queues detached with `TUNSETQUEUE` (tun.c's `disabled` list).
     disabled: QueueList,
     /// `TUNSETOWNER` / `TUNSETGROUP`: kernel ids, `INVALID_ID` if unset.
-    pub(crate) owner: AtomicU32,
-    pub(crate) group: AtomicU32,
-    /// `TUNSETSNDBUF`, applied to every queue.
-    pub(crate) sndbuf: AtomicI32,
-    /// `TUNSETVNETHDRSZ`.
-    pub(crate) vnet_hdr_sz: AtomicI32,
-    /// `TUNSETDEBUG`.
-    pub(crate) msg_enable: AtomicU32,
-    /// The offloads `TUNSETOFFLOAD` allows (`NETIF_F_*`).
-    set_features: AtomicU64,
-    /// What `ethtool` reports and `ethtool -s` sets (`link_ksettings`).
-    ksettings: RtnlCell<LinkKsettings>,
-    /// `ethtool -C rx-frames` (`rx_batched`); stored, rtun does not batch.
-    rx_batched: AtomicU32,
+    /// Written under RTNL; atomic because sysfs reads them without it, as
+    /// tun.c's `owner_show` does.
+    owner: AtomicU32,
+    group: AtomicU32,
+    /// `TUNSETVNETHDRSZ`, which reads and writes use. Written under RTNL.
+    vnet_hdr_sz: AtomicI32,
+    /// Everything else user space configures, which only RTNL holders use.
+    config: RtnlCell<TunConfig>,
     /// `TUNSETTXFILTER` (TAP only).
     pub(crate) txflt: TxFilter,
-    /// The classic BPF program of `TUNATTACHFILTER` (a `struct sock_fprog`
-    /// as user space passed it), kept for queues that attach later and for
-    /// `TUNGETFILTER`.
-    fprog: RtnlCell<SockFprog>,
-    /// Whether `fprog` is attached to the queues (`TUNDETACHFILTER` clears).
-    filter_attached: AtomicBool,
     /// `TUNSETSTEERINGEBPF`: picks the transmit queue instead of the flow
     /// table.
     steering_prog: ArcSlot<BpfProg>,
@@ -100,6 +91,27 @@ pub(crate) struct TunStruct {
     rx_frame_errors: AtomicU64,
     /// The device's LSM blob.
     security: TunSecurity,
+}
+
+/// The part of a device's configuration that neither transmit nor reads
+/// and writes look at: kept behind RTNL, which every reader and writer
+/// holds.
+#[derive(Clone, Copy)]
+struct TunConfig {
+    /// `TUNSETDEBUG` and `ethtool -s msglvl`.
+    msg_enable: u32,
+    /// The offloads `TUNSETOFFLOAD` allows (`NETIF_F_*`).
+    features: u64,
+    /// What `ethtool` reports and `ethtool -s` sets (`link_ksettings`).
+    ksettings: LinkKsettings,
+    /// `ethtool -C rx-frames` (`rx_batched`); stored, rtun does not batch.
+    rx_batched: u32,
+    /// The classic BPF program of `TUNATTACHFILTER` (a `struct sock_fprog`
+    /// as user space passed it), kept for queues that attach later and for
+    /// `TUNGETFILTER`.
+    fprog: SockFprog,
+    /// Whether `fprog` is attached to the queues (`TUNDETACHFILTER` clears).
+    filter_attached: bool,
 }
 
 /// `TUN_VNET_LE`: the vnet header is little-endian (`TUNSETVNETLE`).
@@ -216,16 +228,17 @@ impl TunStruct {
             disabled: QueueList::new(if queues > 1 { queues } else { 0 })?,
             owner: AtomicU32::new(INVALID_ID),
             group: AtomicU32::new(INVALID_ID),
-            sndbuf: AtomicI32::new(i32::MAX),
             // CAST: The header is 10 bytes.
             vnet_hdr_sz: AtomicI32::new(VNET_HDR_LEN as i32),
-            msg_enable: AtomicU32::new(0),
-            set_features: AtomicU64::new(0),
-            ksettings: RtnlCell::new(LinkKsettings::fixed(bindings::SPEED_10000, true)),
-            rx_batched: AtomicU32::new(0),
+            config: RtnlCell::new(TunConfig {
+                msg_enable: 0,
+                features: 0,
+                ksettings: LinkKsettings::fixed(bindings::SPEED_10000, true),
+                rx_batched: 0,
+                fprog: [0; 2],
+                filter_attached: false,
+            }),
             txflt: TxFilter::new(),
-            fprog: RtnlCell::new([0; 2]),
-            filter_attached: AtomicBool::new(false),
             steering_prog: ArcSlot::new(),
             filter_prog: ArcSlot::new(),
             flows: Flows::new()?,
@@ -240,8 +253,7 @@ impl TunStruct {
     /// set (both, if both are), or has `CAP_NET_ADMIN` over the device's
     /// namespace.
     pub(crate) fn permitted(&self, dev: &NetDevice) -> bool {
-        let owner = self.owner.load(Ordering::Relaxed);
-        let group = self.group.load(Ordering::Relaxed);
+        let (owner, group) = (self.owner(), self.group());
         let (has_owner, has_group) = (owner != INVALID_ID, group != INVALID_ID);
         if (has_owner || has_group)
             && (!has_owner || cred::euid() == owner)
@@ -286,7 +298,7 @@ impl TunStruct {
         if arg != 0 {
             return Err(EINVAL);
         }
-        self.set_features.store(features, Ordering::Relaxed);
+        self.config.update(rtnl, |c| c.features = features);
         dev.update_wanted_features(rtnl, TUN_USER_FEATURES, features);
         Ok(())
     }
@@ -331,7 +343,7 @@ impl TunStruct {
     /// `TUNATTACHFILTER`: attaches `fprog` to every queue, all or none
     /// (`tun_attach_filter`); `fprog` is kept even when that fails.
     pub(crate) fn attach_filter(&self, rtnl: &Rtnl, fprog: SockFprog) -> Result {
-        self.fprog.set(rtnl, fprog);
+        self.config.update(rtnl, |c| c.fprog = fprog);
         let mut attached = 0;
         let mut ret = Ok(());
         self.for_each_queue(rtnl, |q| {
@@ -346,7 +358,7 @@ impl TunStruct {
             self.detach_filter(rtnl, attached);
             return ret;
         }
-        self.filter_attached.store(true, Ordering::Relaxed);
+        self.config.update(rtnl, |c| c.filter_attached = true);
         Ok(())
     }
 
@@ -360,7 +372,7 @@ impl TunStruct {
             }
             i += 1;
         });
-        self.filter_attached.store(false, Ordering::Relaxed);
+        self.config.update(rtnl, |c| c.filter_attached = false);
     }
 
     /// `TUNSETSTEERINGEBPF`/`TUNSETFILTEREBPF`: installs the socket filter
@@ -390,7 +402,39 @@ impl TunStruct {
 
     /// `TUNGETFILTER`: the program last given to `TUNATTACHFILTER`.
     pub(crate) fn fprog(&self, rtnl: &Rtnl) -> SockFprog {
-        self.fprog.get(rtnl)
+        self.config.get(rtnl).fprog
+    }
+
+    /// `TUNSETOWNER` / `TUNSETGROUP`: a kernel id, or `INVALID_ID`.
+    pub(crate) fn set_owner(&self, _rtnl: &Rtnl, kuid: u32) {
+        self.owner.store(kuid, Ordering::Relaxed);
+    }
+
+    pub(crate) fn set_group(&self, _rtnl: &Rtnl, kgid: u32) {
+        self.group.store(kgid, Ordering::Relaxed);
+    }
+
+    /// The owner and group, racily without RTNL (as sysfs reads them).
+    pub(crate) fn owner(&self) -> u32 {
+        self.owner.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn group(&self) -> u32 {
+        self.group.load(Ordering::Relaxed)
+    }
+
+    /// `TUNSETVNETHDRSZ`: checked by the caller against tun.c's minimum.
+    pub(crate) fn set_vnet_hdr_sz(&self, _rtnl: &Rtnl, sz: i32) {
+        self.vnet_hdr_sz.store(sz, Ordering::Relaxed);
+    }
+
+    pub(crate) fn vnet_hdr_sz(&self) -> i32 {
+        self.vnet_hdr_sz.load(Ordering::Relaxed)
+    }
+
+    /// `TUNSETDEBUG`.
+    pub(crate) fn set_msg_enable(&self, rtnl: &Rtnl, v: u32) {
+        self.config.update(rtnl, |c| c.msg_enable = v);
     }
 
     /// `tun_is_little_endian`: `TUNSETVNETLE`, or the legacy virtio byte
@@ -441,8 +485,9 @@ impl TunStruct {
         // `err` from `sk_attach_filter` is overwritten on the way for a new
         // queue, and returned for a re-enabled one, which is attached all
         // the same. rtun does the same.
-        let filter_err = if !skip_filter && self.filter_attached.load(Ordering::Relaxed) {
-            tfile.socket().attach_filter(self.fprog.get(rtnl)).err()
+        let config = self.config.get(rtnl);
+        let filter_err = if !skip_filter && config.filter_attached {
+            tfile.socket().attach_filter(config.fprog).err()
         } else {
             None
         };
@@ -591,13 +636,13 @@ impl TunStruct {
 /// queues if there is one (`tun_ebpf_select_queue`); else
 /// `tun_automq_select_queue`: the queue the flow was last written on, or
 /// its symmetric hash scaled onto the attached queues.
-fn select_queue(tun: &TunStruct, skb: &SkBuff) -> u16 {
+fn select_queue(tun: &TunStruct, skb: &SkBuff, bh: &BhOff) -> u16 {
     let guard = rcu::read_lock();
     let n = tun.numqueues();
     if let Some(prog) = tun.steering_prog.get(&guard) {
         // CAST: tun.c keeps the program's result as a `u16` before taking
         // it modulo the queues.
-        let ret = prog.run(skb) as u16;
+        let ret = prog.run(skb, &guard, bh) as u16;
         // CAST: `n` is at most MAX_TAP_QUEUES (256).
         return ret.checked_rem(n as u16).unwrap_or(0);
     }
@@ -629,7 +674,7 @@ fn stop_while_full(dev: &NetDevice, tun: &TunStruct, ring: &TxRing, txq: u32) {
 
 /// `tun_net_xmit`: queue the packet on its queue's ring and wake the
 /// reader, or drop it.
-fn xmit(mut skb: SkBuff, dev: &NetDevice, tun: &TunStruct, guard: &rcu::Guard) -> Xmit {
+fn xmit(mut skb: SkBuff, dev: &NetDevice, tun: &TunStruct, guard: &rcu::Guard, bh: &BhOff) -> Xmit {
     let txq = u32::from(skb.queue_mapping());
     let Some(tfile) = tun.queue(txq, guard) else {
         dev.tx_dropped();
@@ -646,7 +691,7 @@ fn xmit(mut skb: SkBuff, dev: &NetDevice, tun: &TunStruct, guard: &rcu::Guard) -
     }
     // `run_ebpf_filter`: the length to keep, 0 to drop.
     if let Some(prog) = tun.filter_prog.get(guard) {
-        let keep = prog.run(&skb);
+        let keep = prog.run(&skb, guard, bh);
         if keep == 0 || (keep < skb.len() && skb.trim(keep).is_err()) {
             dev.tx_dropped();
             return Xmit::Drop;
@@ -713,8 +758,8 @@ fn set_rx_headroom(tun: &TunStruct, ether: bool, headroom: i32) {
 
 /// `tun_net_fix_features`: user-chosen offloads only as `TUNSETOFFLOAD`
 /// allowed.
-fn fix_features(tun: &TunStruct, features: u64) -> u64 {
-    (features & tun.set_features.load(Ordering::Relaxed)) | (features & !TUN_USER_FEATURES)
+fn fix_features(tun: &TunStruct, rtnl: &Rtnl, features: u64) -> u64 {
+    (features & tun.config.get(rtnl).features) | (features & !TUN_USER_FEATURES)
 }
 
 /// Defines a kind of tun device. tun and tap devices share every
@@ -734,16 +779,21 @@ macro_rules! tun_kind {
             const ETHER: bool = $ether;
             const TX_QUEUE_LEN: u32 = TUN_READQ_SIZE;
 
-            fn select_queue(_dev: &NetDevice, tun: &TunStruct, skb: &SkBuff) -> u16 {
-                select_queue(tun, skb)
+            fn select_queue(_dev: &NetDevice, tun: &TunStruct, skb: &SkBuff, bh: &BhOff) -> u16 {
+                select_queue(tun, skb, bh)
             }
 
             fn uninit(_dev: &NetDevice, tun: &TunStruct, rtnl: &Rtnl) {
                 uninit(tun, rtnl);
             }
 
-            fn fix_features(_dev: &NetDevice, tun: &TunStruct, features: u64) -> u64 {
-                fix_features(tun, features)
+            fn fix_features(
+                _dev: &NetDevice,
+                tun: &TunStruct,
+                rtnl: &Rtnl,
+                features: u64,
+            ) -> u64 {
+                fix_features(tun, rtnl, features)
             }
 
             fn change_carrier(dev: &NetDevice, tun: &TunStruct, on: bool) -> Result {
@@ -781,8 +831,9 @@ macro_rules! tun_kind {
                 dev: &NetDevice,
                 tun: &TunStruct,
                 guard: &rcu::Guard,
+                bh: &BhOff,
             ) -> Xmit {
-                xmit(skb, dev, tun, guard)
+                xmit(skb, dev, tun, guard, bh)
             }
         }
     };
@@ -803,12 +854,12 @@ tun_kind!(
 
 /// Creates and registers a device for `TUNSETIFF` with `tfile` attached as
 /// its first queue (`tun_set_iff`'s creation branch with `tun_net_init`).
-pub(crate) fn create<'a>(
-    rtnl: &'a Rtnl,
+pub(crate) fn create(
+    rtnl: &Rtnl,
     tfile: Arc<TunFile>,
     name: &CStr,
     ifr_flags: u32,
-) -> Result<&'a NetDevice> {
+) -> Result<TunDev> {
     let queues = if ifr_flags & IFF_MULTI_QUEUE != 0 {
         MAX_TAP_QUEUES
     } else {
@@ -832,7 +883,7 @@ pub(crate) fn create<'a>(
             | bindings::net_device_flags_IFF_MULTICAST,
         min_mtu: MIN_MTU,
         max_frame: MAX_MTU,
-        ifindex: tfile.ifindex(),
+        ifindex: tfile.ifindex(rtnl),
     };
     let tun = TunStruct::new(type_flag | (ifr_flags & TUN_FEATURES), queues)?;
     if ether {
@@ -845,14 +896,14 @@ pub(crate) fn create<'a>(
 /// Allocates a device of kind `K`, attaches `tfile` as its first queue and
 /// registers it (`tun_net_init` runs the attach from `ndo_init`; here it
 /// precedes `register_netdevice`).
-fn register<'a, K: NetDevOps<Priv = TunStruct>>(
-    rtnl: &'a Rtnl,
+fn register<K: NetDevOps<Priv = TunStruct>>(
+    rtnl: &Rtnl,
     tfile: Arc<TunFile>,
     name: &CStr,
     queues: u32,
     setup: &DeviceSetup,
     tun: TunStruct,
-) -> Result<&'a NetDevice> {
+) -> Result<TunDev> {
     let new = NewNetDevice::<K>::new(
         tfile.net(),
         &TUN_LINK,
@@ -878,7 +929,7 @@ static TUN_FLAGS_ATTR: RoAttr = RoAttr::new(c_str!("tun_flags"), |dev, out| {
 
 /// `owner`: the uid set with `TUNSETOWNER` as the reader sees it, or -1.
 static OWNER_ATTR: RoAttr = RoAttr::new(c_str!("owner"), |dev, out| {
-    match TunStruct::of(dev).map(|t| t.owner.load(Ordering::Relaxed)) {
+    match TunStruct::of(dev).map(TunStruct::owner) {
         Some(id) if id != INVALID_ID => writeln!(out, "{}", cred::uid_for_caller(id)),
         _ => writeln!(out, "-1"),
     }
@@ -886,7 +937,7 @@ static OWNER_ATTR: RoAttr = RoAttr::new(c_str!("owner"), |dev, out| {
 
 /// `group`: as `owner`, for `TUNSETGROUP`.
 static GROUP_ATTR: RoAttr = RoAttr::new(c_str!("group"), |dev, out| {
-    match TunStruct::of(dev).map(|t| t.group.load(Ordering::Relaxed)) {
+    match TunStruct::of(dev).map(TunStruct::group) {
         Some(id) if id != INVALID_ID => writeln!(out, "{}", cred::gid_for_caller(id)),
         _ => writeln!(out, "-1"),
     }
@@ -942,12 +993,12 @@ impl EthtoolDriver for TunEthtool {
         (c_str!("tun"), c_str!("1.6"), bus)
     }
 
-    fn msglevel(tun: &TunStruct) -> u32 {
-        tun.msg_enable.load(Ordering::Relaxed)
+    fn msglevel(tun: &TunStruct, rtnl: &Rtnl) -> u32 {
+        tun.config.get(rtnl).msg_enable
     }
 
-    fn set_msglevel(tun: &TunStruct, v: u32) {
-        tun.msg_enable.store(v, Ordering::Relaxed);
+    fn set_msglevel(tun: &TunStruct, rtnl: &Rtnl, v: u32) {
+        tun.set_msg_enable(rtnl, v);
     }
 
     fn channels(tun: &TunStruct) -> (u32, u32) {
@@ -959,17 +1010,21 @@ impl EthtoolDriver for TunEthtool {
         (tun.numqueues(), max)
     }
 
-    fn rx_max_frames(tun: &TunStruct) -> u32 {
-        tun.rx_batched.load(Ordering::Relaxed)
+    fn rx_max_frames(tun: &TunStruct, rtnl: &Rtnl) -> u32 {
+        tun.config.get(rtnl).rx_batched
     }
 
-    fn set_rx_max_frames(tun: &TunStruct, v: u32) {
-        tun.rx_batched
-            .store(v.min(NAPI_POLL_WEIGHT), Ordering::Relaxed);
+    fn set_rx_max_frames(tun: &TunStruct, rtnl: &Rtnl, v: u32) {
+        tun.config
+            .update(rtnl, |c| c.rx_batched = v.min(NAPI_POLL_WEIGHT));
     }
 
-    fn ksettings(tun: &TunStruct) -> &RtnlCell<LinkKsettings> {
-        &tun.ksettings
+    fn ksettings(tun: &TunStruct, rtnl: &Rtnl) -> LinkKsettings {
+        tun.config.get(rtnl).ksettings
+    }
+
+    fn set_ksettings(tun: &TunStruct, rtnl: &Rtnl, k: LinkKsettings) {
+        tun.config.update(rtnl, |c| c.ksettings = k);
     }
 }
 
@@ -1003,11 +1058,11 @@ impl LinkType for TunLink {
         let bit = |f: u32| u8::from(flags & f != 0);
         // CAST: The type bits are IFF_TUN (1) or IFF_TAP (2).
         msg.put_u8(bindings::IFLA_TUN_TYPE, (flags & TUN_TYPE_MASK) as u8)?;
-        let owner = tun.owner.load(Ordering::Relaxed);
+        let owner = tun.owner();
         if owner != INVALID_ID {
             msg.put_u32(bindings::IFLA_TUN_OWNER, cred::uid_for_caller(owner))?;
         }
-        let group = tun.group.load(Ordering::Relaxed);
+        let group = tun.group();
         if group != INVALID_ID {
             msg.put_u32(bindings::IFLA_TUN_GROUP, cred::gid_for_caller(group))?;
         }

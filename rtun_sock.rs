@@ -12,19 +12,18 @@
 //! Lock order: as `rtun_chr.rs`. vhost calls in holding its virtqueue mutex,
 //! which ranks before all of rtun's locks.
 
-use kernel::{bindings, prelude::*, sync::ArcBorrow, types::ARef};
+use kernel::{bindings, prelude::*, sync::ArcBorrow};
 
 use crate::{
     kapi::{
         error::ebadfd,
         iov::IovIter,
-        netdev::NetDevice,
         ptr_ring::PtrRing,
-        skbuff::{BhDisabled, SkBuff},
+        skbuff::{BhOff, SkBuff},
         socket::{self, RecvMsg, Socket, SocketOps, XdpBuff},
     },
     rtun_chr::{TunChr, TunFile},
-    rtun_netdev::TunStruct,
+    rtun_netdev::TunDev,
     rtun_uapi::{ETH_HLEN, VLAN_HLEN},
 };
 
@@ -36,7 +35,7 @@ const RECV_FLAGS: u32 = bindings::MSG_DONTWAIT | bindings::MSG_TRUNC | bindings:
 #[vtable]
 impl SocketOps for TunChr {
     /// The device a batch goes to, held across it (`tun_get`).
-    type Batch = ARef<NetDevice>;
+    type Batch = TunDev;
 
     /// Bound to a device, including a queue disabled with `TUNSETQUEUE`.
     fn attached(this: &ArcBorrow<'_, TunFile>) -> bool {
@@ -51,16 +50,11 @@ impl SocketOps for TunChr {
         this.tx_ring()
     }
 
-    fn begin_batch(this: &ArcBorrow<'_, TunFile>) -> Result<ARef<NetDevice>> {
+    fn begin_batch(this: &ArcBorrow<'_, TunFile>) -> Result<TunDev> {
         this.device().ok_or_else(ebadfd)
     }
 
-    fn send_xdp(
-        this: &ArcBorrow<'_, TunFile>,
-        dev: &ARef<NetDevice>,
-        buf: XdpBuff,
-        bh: &BhDisabled,
-    ) {
+    fn send_xdp(this: &ArcBorrow<'_, TunFile>, dev: &TunDev, buf: XdpBuff, bh: &BhOff) {
         // Like tun.c, a batch reports no per-buffer errors: vhost has
         // already returned the buffers to the guest.
         let _ = xdp_one(this, dev, buf, bh);
@@ -119,8 +113,8 @@ impl SocketOps for TunChr {
 
 /// `tun_xdp_one` without XDP programs: one buffer of a guest's batch into
 /// the stack. Dropped buffers free their page.
-fn xdp_one(tfile: &TunFile, dev: &NetDevice, buf: XdpBuff, bh: &BhDisabled) -> Result {
-    let tun = TunStruct::of(dev).ok_or_else(ebadfd)?;
+fn xdp_one(tfile: &TunFile, dev: &TunDev, buf: XdpBuff, bh: &BhOff) -> Result {
+    let tun = dev.priv_();
     let len = buf.len();
     if len < ETH_HLEN {
         return Err(EINVAL);
@@ -133,8 +127,8 @@ fn xdp_one(tfile: &TunFile, dev: &NetDevice, buf: XdpBuff, bh: &BhDisabled) -> R
     }
     // tun.c parses an Ethernet header whatever the device type: vhost
     // drives tap devices.
-    skb.eth_type_trans(dev)?;
+    let skb = skb.eth_type_trans(dev)?;
     // CAST: Checked against ETH_HLEN; a buffer fits a page.
-    tfile.deliver(tun, dev, skb, len as u32, bh);
+    tfile.deliver(tun, skb, len as u32, bh);
     Ok(())
 }

@@ -9,7 +9,10 @@ use core::ptr::NonNull;
 
 use kernel::{bindings, prelude::*};
 
-use super::skbuff::SkBuff;
+use super::{
+    rcu,
+    skbuff::{BhOff, SkBuff},
+};
 
 /// A reference to a loaded `BPF_PROG_TYPE_SOCKET_FILTER` program.
 ///
@@ -48,10 +51,12 @@ impl BpfProg {
     }
 
     /// Runs the program on `skb` (`bpf_prog_run_clear_cb`): the length to
-    /// keep for a filter, any number for steering.
-    pub(crate) fn run(&self, skb: &SkBuff) -> u32 {
-        // SAFETY: Valid program and skb; callers are in an RCU read section
-        // with BH disabled (transmit), as BPF programs need.
+    /// keep for a filter, any number for steering. BPF programs run in an
+    /// RCU read section on a CPU they cannot migrate from: the witnesses.
+    pub(crate) fn run(&self, skb: &SkBuff, _guard: &rcu::Guard, _bh: &BhOff) -> u32 {
+        // SAFETY: A valid program (type invariant) and skb; inside an RCU
+        // read section (`_guard`) with BH disabled (`_bh`), which keeps the
+        // task on its CPU, as `bpf_prog_run` requires.
         unsafe { bindings::bpf_prog_run_clear_cb(self.0.as_ptr(), skb.as_raw()) }
     }
 }

@@ -1,40 +1,17 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! ethtool operations of network devices, as a `static` table built from a
-//! trait ([`EthtoolDriver`]), and [`RtnlCell`] for state that ethtool and
-//! configuration change under RTNL.
+//! trait ([`EthtoolDriver`]). The core calls every one of them under RTNL
+//! (the ioctl's `dev_ethtool` and ethtool netlink's `prepare_data` and
+//! `set` take it), so each gets the token.
 //!
 //! C header: [`include/linux/ethtool.h`](srctree/include/linux/ethtool.h)
 
-use core::{cell::UnsafeCell, marker::PhantomData};
+use core::marker::PhantomData;
 
 use kernel::{bindings, prelude::*};
 
 use super::{net::Rtnl, netdev::NetDevice};
-
-/// A value that is read and written only under RTNL, by copy, so that no
-/// reference into it outlives a call.
-pub(crate) struct RtnlCell<T: Copy>(UnsafeCell<T>);
-
-// SAFETY: Every access holds RTNL (the `&Rtnl` parameter), which serialises
-// them; `T` is copied in and out.
-unsafe impl<T: Copy + Send> Sync for RtnlCell<T> {}
-
-impl<T: Copy> RtnlCell<T> {
-    pub(crate) const fn new(v: T) -> Self {
-        Self(UnsafeCell::new(v))
-    }
-
-    pub(crate) fn get(&self, _rtnl: &Rtnl) -> T {
-        // SAFETY: RTNL excludes concurrent `set`.
-        unsafe { *self.0.get() }
-    }
-
-    pub(crate) fn set(&self, _rtnl: &Rtnl, v: T) {
-        // SAFETY: RTNL excludes any other access.
-        unsafe { *self.0.get() = v }
-    }
-}
 
 /// `struct ethtool_link_ksettings`: what `ethtool DEV` shows and
 /// `ethtool -s` sets, kept as its bytes (the bindgen type is not `Copy`).
@@ -97,18 +74,19 @@ pub(crate) trait EthtoolDriver: Sized + 'static {
     fn drvinfo(p: &Self::Priv) -> (&'static CStr, &'static CStr, &'static CStr);
 
     /// `get_msglevel` / `set_msglevel`.
-    fn msglevel(p: &Self::Priv) -> u32;
-    fn set_msglevel(p: &Self::Priv, v: u32);
+    fn msglevel(p: &Self::Priv, rtnl: &Rtnl) -> u32;
+    fn set_msglevel(p: &Self::Priv, rtnl: &Rtnl, v: u32);
 
     /// `get_channels`: (combined, max combined).
     fn channels(p: &Self::Priv) -> (u32, u32);
 
     /// `get_coalesce` / `set_coalesce`: `rx_max_coalesced_frames`.
-    fn rx_max_frames(p: &Self::Priv) -> u32;
-    fn set_rx_max_frames(p: &Self::Priv, v: u32);
+    fn rx_max_frames(p: &Self::Priv, rtnl: &Rtnl) -> u32;
+    fn set_rx_max_frames(p: &Self::Priv, rtnl: &Rtnl, v: u32);
 
-    /// `get_link_ksettings` / `set_link_ksettings` (under RTNL).
-    fn ksettings(p: &Self::Priv) -> &RtnlCell<LinkKsettings>;
+    /// `get_link_ksettings` / `set_link_ksettings`.
+    fn ksettings(p: &Self::Priv, rtnl: &Rtnl) -> LinkKsettings;
+    fn set_ksettings(p: &Self::Priv, rtnl: &Rtnl, k: LinkKsettings);
 }
 
 /// An `ethtool_ops` table for `T`.
@@ -153,7 +131,8 @@ fn copy_cstr(dst: &mut [u8], src: &CStr) {
 ///
 /// `dev` must be valid for the call (the ethtool core guarantees it).
 unsafe fn priv_of<'a, T: EthtoolDriver>(dev: *mut bindings::net_device) -> Option<&'a T::Priv> {
-    // SAFETY: Valid per the contract.
+    // SAFETY: `dev` is valid for the call (this function's contract), and
+    // `'a` is no longer than the call.
     T::priv_of(unsafe { NetDevice::from_raw(dev) })
 }
 
@@ -164,7 +143,8 @@ unsafe extern "C" fn get_drvinfo<T: EthtoolDriver>(
     dev: *mut bindings::net_device,
     info: *mut bindings::ethtool_drvinfo,
 ) {
-    // SAFETY: Per the ethtool core.
+    // SAFETY: The ethtool core calls with the device the request names,
+    // which it holds for the call (this function's contract).
     let Some(p) = (unsafe { priv_of::<T>(dev) }) else {
         return;
     };
@@ -180,17 +160,23 @@ unsafe extern "C" fn get_drvinfo<T: EthtoolDriver>(
 ///
 /// Called by the ethtool core with a device of `T`.
 unsafe extern "C" fn get_msglevel<T: EthtoolDriver>(dev: *mut bindings::net_device) -> u32 {
-    // SAFETY: Per the ethtool core.
-    unsafe { priv_of::<T>(dev) }.map_or(0, T::msglevel)
+    // SAFETY: ethtool calls this with RTNL held.
+    let rtnl = unsafe { Rtnl::assume_held() };
+    // SAFETY: The ethtool core calls with the device the request names,
+    // which it holds for the call (this function's contract).
+    unsafe { priv_of::<T>(dev) }.map_or(0, |p| T::msglevel(p, &rtnl))
 }
 
 /// # Safety
 ///
 /// Called by the ethtool core with a device of `T`.
 unsafe extern "C" fn set_msglevel<T: EthtoolDriver>(dev: *mut bindings::net_device, v: u32) {
-    // SAFETY: Per the ethtool core.
+    // SAFETY: ethtool calls this with RTNL held.
+    let rtnl = unsafe { Rtnl::assume_held() };
+    // SAFETY: The ethtool core calls with the device the request names,
+    // which it holds for the call (this function's contract).
     if let Some(p) = unsafe { priv_of::<T>(dev) } {
-        T::set_msglevel(p, v);
+        T::set_msglevel(p, &rtnl, v);
     }
 }
 
@@ -201,7 +187,8 @@ unsafe extern "C" fn get_channels<T: EthtoolDriver>(
     dev: *mut bindings::net_device,
     ch: *mut bindings::ethtool_channels,
 ) {
-    // SAFETY: Per the ethtool core.
+    // SAFETY: The ethtool core calls with the device the request names,
+    // which it holds for the call (this function's contract).
     if let Some(p) = unsafe { priv_of::<T>(dev) } {
         let (combined, max) = T::channels(p);
         // SAFETY: `ch` is valid and ours for the call.
@@ -221,10 +208,13 @@ unsafe extern "C" fn get_coalesce<T: EthtoolDriver>(
     _kec: *mut bindings::kernel_ethtool_coalesce,
     _extack: *mut bindings::netlink_ext_ack,
 ) -> i32 {
-    // SAFETY: Per the ethtool core.
+    // SAFETY: ethtool calls this with RTNL held.
+    let rtnl = unsafe { Rtnl::assume_held() };
+    // SAFETY: The ethtool core calls with the device the request names,
+    // which it holds for the call (this function's contract).
     if let Some(p) = unsafe { priv_of::<T>(dev) } {
         // SAFETY: `ec` is valid and ours for the call.
-        unsafe { (*ec).rx_max_coalesced_frames = T::rx_max_frames(p) };
+        unsafe { (*ec).rx_max_coalesced_frames = T::rx_max_frames(p, &rtnl) };
     }
     0
 }
@@ -238,10 +228,13 @@ unsafe extern "C" fn set_coalesce<T: EthtoolDriver>(
     _kec: *mut bindings::kernel_ethtool_coalesce,
     _extack: *mut bindings::netlink_ext_ack,
 ) -> i32 {
-    // SAFETY: Per the ethtool core.
+    // SAFETY: ethtool calls this with RTNL held.
+    let rtnl = unsafe { Rtnl::assume_held() };
+    // SAFETY: The ethtool core calls with the device the request names,
+    // which it holds for the call (this function's contract).
     if let Some(p) = unsafe { priv_of::<T>(dev) } {
         // SAFETY: `ec` is valid for the call.
-        T::set_rx_max_frames(p, unsafe { (*ec).rx_max_coalesced_frames });
+        T::set_rx_max_frames(p, &rtnl, unsafe { (*ec).rx_max_coalesced_frames });
     }
     0
 }
@@ -255,10 +248,11 @@ unsafe extern "C" fn get_link_ksettings<T: EthtoolDriver>(
 ) -> i32 {
     // SAFETY: ethtool calls this with RTNL held.
     let rtnl = unsafe { Rtnl::assume_held() };
-    // SAFETY: Per the ethtool core.
+    // SAFETY: The ethtool core calls with the device the request names,
+    // which it holds for the call (this function's contract).
     if let Some(p) = unsafe { priv_of::<T>(dev) } {
         // SAFETY: `cmd` is valid and ours for the call.
-        unsafe { T::ksettings(p).get(&rtnl).write_to(cmd) };
+        unsafe { T::ksettings(p, &rtnl).write_to(cmd) };
     }
     0
 }
@@ -272,12 +266,13 @@ unsafe extern "C" fn set_link_ksettings<T: EthtoolDriver>(
 ) -> i32 {
     // SAFETY: ethtool calls this with RTNL held.
     let rtnl = unsafe { Rtnl::assume_held() };
-    // SAFETY: Per the ethtool core.
+    // SAFETY: The ethtool core calls with the device the request names,
+    // which it holds for the call (this function's contract).
     if let Some(p) = unsafe { priv_of::<T>(dev) } {
         let mut k = LinkKsettings([0; KSETTINGS_LEN]);
         // SAFETY: `cmd` is valid for the call.
         unsafe { k.read_from(cmd) };
-        T::ksettings(p).set(&rtnl, k);
+        T::set_ksettings(p, &rtnl, k);
     }
     0
 }

@@ -36,7 +36,7 @@ impl IovIter {
 
     /// Bytes left (`iov_iter_count`).
     pub(crate) fn count(&self) -> usize {
-        // SAFETY: The iterator is valid.
+        // SAFETY: `self` wraps a valid iterator (`from_raw`); a field read.
         unsafe { bindings::iov_iter_count(self.0.get()) }
     }
 

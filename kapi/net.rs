@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Network namespaces, the RTNL, and link types (`rtnl_link_ops`).
+//! Network namespaces, the RTNL and the state it guards ([`RtnlCell`]), and
+//! link types (`rtnl_link_ops`).
 //!
 //! Lock order: RTNL is the outermost lock rtun takes; nothing here is called
 //! with a spinlock held.
@@ -8,6 +9,7 @@
 //! C header: [`include/net/rtnetlink.h`](srctree/include/net/rtnetlink.h)
 
 use core::{
+    cell::UnsafeCell,
     ffi::{c_int, c_void},
     marker::PhantomData,
     mem::offset_of,
@@ -59,6 +61,41 @@ impl Drop for Rtnl {
             // RTNL it took.
             unsafe { bindings::rtnl_unlock() };
         }
+    }
+}
+
+/// A value read and written only under RTNL, by copy, so that no reference
+/// into it outlives a call (and none can alias an update made while the
+/// same task still looks at the value).
+pub(crate) struct RtnlCell<T: Copy>(UnsafeCell<T>);
+
+// SAFETY: Every access holds RTNL (the `&Rtnl` parameter), which serialises
+// them; `T` is copied in and out, so it only needs to be `Send`.
+unsafe impl<T: Copy + Send> Sync for RtnlCell<T> {}
+
+impl<T: Copy> RtnlCell<T> {
+    pub(crate) const fn new(v: T) -> Self {
+        Self(UnsafeCell::new(v))
+    }
+
+    pub(crate) fn get(&self, _rtnl: &Rtnl) -> T {
+        // SAFETY: RTNL excludes concurrent writes, and no reference into the
+        // cell exists outside these methods.
+        unsafe { *self.0.get() }
+    }
+
+    pub(crate) fn set(&self, _rtnl: &Rtnl, v: T) {
+        // SAFETY: RTNL excludes any other access, as in `get`.
+        unsafe { *self.0.get() = v }
+    }
+
+    /// Changes the value with `f`, working on a copy: `f` may read the cell
+    /// itself, and sees the old value.
+    pub(crate) fn update<R>(&self, rtnl: &Rtnl, f: impl FnOnce(&mut T) -> R) -> R {
+        let mut v = self.get(rtnl);
+        let r = f(&mut v);
+        self.set(rtnl, v);
+        r
     }
 }
 

@@ -32,7 +32,7 @@ use kernel::{
 use super::{
     net::{Net, Rtnl},
     rcu,
-    skbuff::SkBuff,
+    skbuff::{BhOff, SkBuff},
 };
 
 /// A network device.
@@ -115,7 +115,8 @@ impl NetDevice {
 
     /// `netif_carrier_on` / `netif_carrier_off`.
     pub(crate) fn set_carrier(&self, on: bool) {
-        // SAFETY: The device is valid.
+        // SAFETY: `self` is a valid device (type invariant); carrier changes
+        // are allowed in any context (they only queue a linkwatch event).
         unsafe {
             if on {
                 bindings::netif_carrier_on(self.as_raw())
@@ -127,32 +128,35 @@ impl NetDevice {
 
     /// Whether the device is up (`netif_running`).
     pub(crate) fn is_running(&self) -> bool {
-        // SAFETY: The device is valid.
+        // SAFETY: `self` is a valid device (type invariant); a bit test.
         unsafe { bindings::netif_running(self.as_raw()) }
     }
 
     /// `netif_tx_start_all_queues`: clears every queue's stop, without
     /// scheduling the qdisc (the core does that on open).
     pub(crate) fn start_all_queues(&self) {
-        // SAFETY: The device is valid.
+        // SAFETY: `self` is a valid device (type invariant), whose
+        // `num_tx_queues` queues the helper walks; atomic bit operations.
         unsafe { bindings::netif_tx_start_all_queues(self.as_raw()) }
     }
 
     /// `netif_tx_stop_all_queues`.
     pub(crate) fn stop_all_queues(&self) {
-        // SAFETY: The device is valid.
+        // SAFETY: As for `start_all_queues`.
         unsafe { bindings::netif_tx_stop_all_queues(self.as_raw()) }
     }
 
     /// `netif_tx_wake_all_queues`.
     pub(crate) fn wake_all_queues(&self) {
-        // SAFETY: The device is valid.
+        // SAFETY: As for `start_all_queues`; a wake schedules the qdisc,
+        // which any context may do.
         unsafe { bindings::netif_tx_wake_all_queues(self.as_raw()) }
     }
 
     /// `netdev_state_change`: tells user space the device changed.
     pub(crate) fn state_change(&self, _rtnl: &Rtnl) {
-        // SAFETY: The device is valid and RTNL is held.
+        // SAFETY: `self` is a valid device (type invariant) and RTNL is held
+        // (`_rtnl`), as `netdev_state_change` requires.
         unsafe { bindings::netdev_state_change(self.as_raw()) }
     }
 
@@ -225,13 +229,14 @@ impl NetDevice {
 
     /// Counts a dropped transmit (`dev_core_stats_tx_dropped_inc`).
     pub(crate) fn tx_dropped(&self) {
-        // SAFETY: The device is valid.
+        // SAFETY: `self` is a valid device (type invariant); the counters
+        // are per-CPU `local_t`s, safe from any context.
         unsafe { bindings::dev_core_stats_tx_dropped_inc(self.as_raw()) }
     }
 
     /// Counts a dropped receive (`dev_core_stats_rx_dropped_inc`).
     pub(crate) fn rx_dropped(&self) {
-        // SAFETY: The device is valid.
+        // SAFETY: As for `tx_dropped`.
         unsafe { bindings::dev_core_stats_rx_dropped_inc(self.as_raw()) }
     }
 
@@ -373,6 +378,58 @@ impl NetDevice {
     }
 }
 
+/// A counted reference to a device whose private data is a `P`, of any
+/// kind with that private data (tun and tap share theirs): the device and
+/// its private data together, with no lookup that could fail.
+///
+/// # Invariants
+///
+/// `dev` was made by `NewNetDevice::<T>` for some `T: NetDevOps<Priv = P>`,
+/// so its private area holds an initialised `P` until `priv_destructor`,
+/// which runs only after the last reference, such as ours, is gone.
+pub(crate) struct DevRef<P> {
+    dev: ARef<NetDevice>,
+    _p: PhantomData<P>,
+}
+
+impl<P> DevRef<P> {
+    /// `dev` as a device of kind `T`, if it is one.
+    pub(crate) fn of<T: NetDevOps<Priv = P>>(dev: &NetDevice) -> Option<Self> {
+        dev.priv_of::<T>()?;
+        // INVARIANT: `dev` has `T`'s ops table, which only
+        // `NewNetDevice::<T>` installs.
+        Some(Self {
+            dev: dev.into(),
+            _p: PhantomData,
+        })
+    }
+
+    /// The device's private data.
+    pub(crate) fn priv_(&self) -> &P {
+        // SAFETY: Initialised until after our reference is gone (type
+        // invariant).
+        unsafe { &*priv_ptr(self.dev.as_raw()).cast::<P>() }
+    }
+}
+
+impl<P> Clone for DevRef<P> {
+    fn clone(&self) -> Self {
+        // INVARIANT: The same device.
+        Self {
+            dev: self.dev.clone(),
+            _p: PhantomData,
+        }
+    }
+}
+
+impl<P> core::ops::Deref for DevRef<P> {
+    type Target = NetDevice;
+
+    fn deref(&self) -> &NetDevice {
+        &self.dev
+    }
+}
+
 /// `netdev_priv`: the private area is the flexible array `dev->priv` at
 /// the end of the device (an offset `kernel/check-layout.py` verifies);
 /// computed here rather than through a helper call on every packet.
@@ -423,12 +480,12 @@ pub(crate) trait NetDevOps: Sized + 'static {
     }
 
     /// `ndo_select_queue`: the queue for `skb`, which stays the caller's.
-    fn select_queue(_dev: &NetDevice, _priv: &Self::Priv, _skb: &SkBuff) -> u16 {
+    fn select_queue(_dev: &NetDevice, _priv: &Self::Priv, _skb: &SkBuff, _bh: &BhOff) -> u16 {
         0
     }
 
-    /// `ndo_fix_features`.
-    fn fix_features(_dev: &NetDevice, _priv: &Self::Priv, features: u64) -> u64 {
+    /// `ndo_fix_features` (RTNL held: `netdev_update_features`).
+    fn fix_features(_dev: &NetDevice, _priv: &Self::Priv, _rtnl: &Rtnl, features: u64) -> u64 {
         features
     }
 
@@ -461,7 +518,13 @@ pub(crate) trait NetDevOps: Sized + 'static {
 
     /// `ndo_start_xmit`: runs in softirq or with BH disabled, inside an RCU
     /// read section (`guard`).
-    fn start_xmit(skb: SkBuff, dev: &NetDevice, priv_: &Self::Priv, guard: &rcu::Guard) -> Xmit;
+    fn start_xmit(
+        skb: SkBuff,
+        dev: &NetDevice,
+        priv_: &Self::Priv,
+        guard: &rcu::Guard,
+        bh: &BhOff,
+    ) -> Xmit;
 }
 
 /// A kind of device's `net_device_ops`.
@@ -607,7 +670,10 @@ unsafe extern "C" fn select_queue_callback<T: NetDevOps>(
     // SAFETY: The skb is valid for the call and stays the caller's:
     // `ManuallyDrop` keeps us from releasing its reference.
     let skb = core::mem::ManuallyDrop::new(unsafe { SkBuff::from_raw(skb) });
-    T::select_queue(dev, p, &skb)
+    // SAFETY: `netdev_core_pick_tx` runs inside `__dev_queue_xmit`'s
+    // `rcu_read_lock_bh` section, for the whole call.
+    let bh = unsafe { BhOff::assume() };
+    T::select_queue(dev, p, &skb, &bh)
 }
 
 /// # Safety
@@ -619,8 +685,10 @@ unsafe extern "C" fn fix_features_callback<T: NetDevOps>(
 ) -> bindings::netdev_features_t {
     // SAFETY: The core passes a valid device.
     let dev = unsafe { NetDevice::from_raw(dev) };
+    // SAFETY: The core calls `ndo_fix_features` with RTNL held.
+    let rtnl = unsafe { Rtnl::assume_held() };
     match dev.priv_of::<T>() {
-        Some(p) => T::fix_features(dev, p, features),
+        Some(p) => T::fix_features(dev, p, &rtnl, features),
         None => features,
     }
 }
@@ -651,8 +719,12 @@ unsafe extern "C" fn xmit_callback<T: NetDevOps>(
     // SAFETY: The core passes a valid device.
     let dev = unsafe { NetDevice::from_raw(dev) };
     let guard = rcu::read_lock();
+    // SAFETY: The core transmits with BH disabled (`__dev_queue_xmit`'s
+    // `rcu_read_lock_bh`, or the `NET_TX` softirq), or with interrupts off
+    // (netpoll), for the whole call.
+    let bh = unsafe { BhOff::assume() };
     let ret = match dev.priv_of::<T>() {
-        Some(p) => T::start_xmit(skb, dev, p, &guard),
+        Some(p) => T::start_xmit(skb, dev, p, &guard, &bh),
         None => Xmit::Drop,
     };
     match ret {
@@ -661,7 +733,7 @@ unsafe extern "C" fn xmit_callback<T: NetDevOps>(
         Xmit::Drop => bindings::NET_XMIT_DROP as bindings::netdev_tx_t,
         Xmit::Busy(skb) => {
             // The core keeps the skb: give up our ownership without freeing.
-            core::mem::forget(skb);
+            skb.into_raw();
             bindings::netdev_tx_NETDEV_TX_BUSY
         }
     }
@@ -820,7 +892,7 @@ impl<T: NetDevOps> NewNetDevice<T> {
     /// Registers the device (`register_netdevice`). From here on the core
     /// owns it: it is freed, and its private data dropped, after
     /// `unregister` and the last `dev_put`.
-    pub(crate) fn register<'a>(self, _rtnl: &'a Rtnl) -> Result<&'a NetDevice> {
+    pub(crate) fn register(self, _rtnl: &Rtnl) -> Result<DevRef<T::Priv>> {
         let raw = self.dev.as_ptr();
         core::mem::forget(self);
         // SAFETY: The device is ours and RTNL is held.
@@ -838,9 +910,14 @@ impl<T: NetDevOps> NewNetDevice<T> {
             (*raw).needs_free_netdev = true;
             (*raw).priv_destructor = Some(priv_destructor::<T>);
         }
-        // SAFETY: RTNL is held; the device cannot be unregistered and freed
-        // before the caller releases it.
-        Ok(unsafe { NetDevice::from_raw(raw) })
+        // SAFETY: RTNL is held, so the device cannot be unregistered and
+        // freed before we take a reference.
+        let dev = unsafe { NetDevice::from_raw(raw) };
+        // INVARIANT: Made by `NewNetDevice::<T>`.
+        Ok(DevRef {
+            dev: dev.into(),
+            _p: PhantomData,
+        })
     }
 }
 
@@ -883,46 +960,107 @@ unsafe extern "C" fn setup_callback<T: NetDevOps>(dev: *mut bindings::net_device
     unsafe { (*dev).tx_queue_len = T::TX_QUEUE_LEN };
 }
 
-/// An RCU-protected pointer to a registered device, published by its
-/// owner and read without locks (tun.c's `tfile->tun`).
+/// An RCU-protected pointer to a device, published by its owner and read
+/// without locks (tun.c's `tfile->tun`).
 ///
-/// Holds no reference: the owner clears it and waits for readers
-/// (`synchronize_net`) before the device can be unregistered.
-pub(crate) struct DevSlot(AtomicPtr<bindings::net_device>);
+/// tun.c's slot holds no reference and is sound only because the driver
+/// clears it before the device can be freed. This one holds a reference, so
+/// its soundness rests on nothing outside it: a slot left set by mistake
+/// makes unregistration wait (`netdev_wait_allrefs` names the device), not
+/// a use after free. The cost is one `dev_hold` per attach.
+///
+/// # Invariants
+///
+/// A non-NULL pointer owns a reference (`dev_hold`) to a device whose
+/// private data is a `P` (as a [`DevRef<P>`]). Once cleared, the reference
+/// is released only after a grace period, so a pointer loaded inside an RCU
+/// read section stays valid for the section.
+pub(crate) struct DevSlot<P>(AtomicPtr<bindings::net_device>, PhantomData<DevRef<P>>);
 
-impl DevSlot {
+impl<P> DevSlot<P> {
     pub(crate) const fn new() -> Self {
-        Self(AtomicPtr::new(ptr::null_mut()))
+        Self(AtomicPtr::new(ptr::null_mut()), PhantomData)
     }
 
-    /// Publishes `dev`.
-    pub(crate) fn set(&self, _rtnl: &Rtnl, dev: &NetDevice) {
-        self.0.store(dev.as_raw(), Ordering::Release);
+    /// Publishes `dev`. A device already published is replaced; its
+    /// reference is released after its readers are gone.
+    pub(crate) fn set(&self, _rtnl: &Rtnl, dev: DevRef<P>) {
+        // INVARIANT: The reference moves into the slot, and with it what
+        // `DevRef` knows of the device's private data.
+        let new = ARef::into_raw(dev.dev)
+            .as_ptr()
+            .cast::<bindings::net_device>();
+        let old = self.0.swap(new, Ordering::AcqRel);
+        if !old.is_null() {
+            // SAFETY: Sleeping is allowed under RTNL, a mutex. After the
+            // grace period no reader sees `old`, whose reference the slot
+            // owned (type invariant) and is released here.
+            unsafe {
+                bindings::synchronize_net();
+                bindings::dev_put(old);
+            }
+        }
     }
 
     /// Clears the slot; readers may still see the old device until the
-    /// batch's grace period, which ends before `batch` returns.
-    pub(crate) fn clear_in<T>(&self, _rtnl: &Rtnl, _batch: &Unpublished<T>) {
-        self.0.store(ptr::null_mut(), Ordering::Release);
+    /// batch's grace period, after which the batch releases the slot's
+    /// reference.
+    pub(crate) fn clear_in<T>(&self, _rtnl: &Rtnl, batch: &mut Unpublished<T>) {
+        let old = self.0.swap(ptr::null_mut(), Ordering::AcqRel);
+        if let Some(old) = NonNull::new(old) {
+            // SAFETY: The slot owned this reference (type invariant); it
+            // moves to the batch.
+            batch.push_dev(unsafe { ARef::from_raw(old.cast()) });
+        }
     }
 
-    /// The device under RTNL, which excludes `clear`.
-    pub(crate) fn get_rtnl<'a>(&self, _rtnl: &'a Rtnl) -> Option<&'a NetDevice> {
+    /// A counted reference to the device under RTNL, which excludes the
+    /// slot's writers.
+    pub(crate) fn get_rtnl(&self, _rtnl: &Rtnl) -> Option<DevRef<P>> {
         let dev = self.0.load(Ordering::Acquire);
-        // SAFETY: A published device stays valid until the slot is cleared,
-        // which needs RTNL, held for `'a`.
-        (!dev.is_null()).then(|| unsafe { NetDevice::from_raw(dev) })
+        // SAFETY: A non-NULL pointer owns a reference (type invariant), so
+        // the device is valid; writers need RTNL, so it cannot be cleared
+        // while we take our own reference.
+        (!dev.is_null()).then(|| unsafe { Self::held(dev) })
     }
 
     /// A counted reference to the device, if one is published
     /// (`tun_get`).
-    pub(crate) fn get(&self) -> Option<ARef<NetDevice>> {
+    pub(crate) fn get(&self) -> Option<DevRef<P>> {
         let _guard = rcu::read_lock();
         let dev = self.0.load(Ordering::Acquire);
-        // SAFETY: Inside the RCU read section a published device stays
-        // valid: `clear` waits for the section to end. `dev_hold` then keeps
-        // it valid beyond.
-        (!dev.is_null()).then(|| unsafe { NetDevice::from_raw(dev) }.into())
+        // SAFETY: Inside the RCU read section a pointer loaded from the slot
+        // keeps its reference: a cleared one is released only after a grace
+        // period (type invariant).
+        (!dev.is_null()).then(|| unsafe { Self::held(dev) })
+    }
+
+    /// A new reference to a device the slot holds or held.
+    ///
+    /// # Safety
+    ///
+    /// `dev` was loaded from the slot, and its reference is not released
+    /// before this returns.
+    unsafe fn held(dev: *mut bindings::net_device) -> DevRef<P> {
+        // SAFETY: Valid while the slot's reference lives (the caller).
+        let dev = unsafe { NetDevice::from_raw(dev) };
+        // INVARIANT: The slot held a `DevRef<P>`'s device (type invariant);
+        // ours keeps it, and its private data, alive.
+        DevRef {
+            dev: dev.into(),
+            _p: PhantomData,
+        }
+    }
+}
+
+impl<P> Drop for DevSlot<P> {
+    fn drop(&mut self) {
+        let dev = *self.0.get_mut();
+        if let Some(dev) = NonNull::new(dev) {
+            // SAFETY: The slot owns this reference (type invariant); being
+            // dropped, it has no readers.
+            drop(unsafe { ARef::<NetDevice>::from_raw(dev.cast()) });
+        }
     }
 }
 
@@ -1024,6 +1162,7 @@ impl<T> core::ops::Deref for Retired<T> {
 /// slot cleared with it is trusted empty, before its readers are gone.
 pub(crate) struct Unpublished<T> {
     arcs: KVec<Arc<T>>,
+    devs: KVec<ARef<NetDevice>>,
 }
 
 impl<T> Unpublished<T> {
@@ -1031,7 +1170,10 @@ impl<T> Unpublished<T> {
     /// one grace period (`synchronize_net`); returns `f`'s result and the
     /// objects, now out of every reader's reach.
     pub(crate) fn batch<R>(f: impl FnOnce(&mut Self) -> R) -> (R, KVec<Arc<T>>) {
-        let mut batch = Self { arcs: KVec::new() };
+        let mut batch = Self {
+            arcs: KVec::new(),
+            devs: KVec::new(),
+        };
         let r = f(&mut batch);
         // SAFETY: Sleeping is allowed: unpublishing runs under RTNL, a
         // mutex, in process context.
@@ -1053,6 +1195,20 @@ impl<T> Unpublished<T> {
         let arc = unsafe { Arc::from_raw(p) };
         // Room was reserved above, so this cannot fail (and drop `arc`).
         let _ = self.arcs.push(arc, GFP_KERNEL);
+    }
+
+    /// Adds a device reference that RCU readers may still rely on (a
+    /// cleared [`DevSlot`]'s); released after the batch's grace period, or
+    /// now after one of its own without memory for it.
+    fn push_dev(&mut self, dev: ARef<NetDevice>) {
+        if self.devs.reserve(1, GFP_KERNEL).is_err() {
+            // SAFETY: Sleeping is allowed: as in `batch`.
+            unsafe { bindings::synchronize_net() };
+            drop(dev);
+            return;
+        }
+        // Room was reserved above, so this cannot fail (and drop `dev`).
+        let _ = self.devs.push(dev, GFP_KERNEL);
     }
 }
 

@@ -33,17 +33,44 @@ pub(crate) const fn skb_max_head(headroom: u32) -> u32 {
 /// A `struct virtio_net_hdr` as bytes, in the order user space sees.
 pub(crate) type VnetHdr = [u8; VNET_HDR_LEN];
 
-/// Bottom halves disabled on this CPU until drop (`local_bh_disable`).
+/// A witness that bottom halves are disabled on this CPU (or interrupts,
+/// which excludes them too) for as long as it is borrowed: softirqs do not
+/// run and the task cannot migrate, as BPF programs and the receive path
+/// need.
 ///
-/// Not `Send`: the section belongs to the CPU that entered it.
-pub(crate) struct BhDisabled(PhantomData<*mut ()>);
+/// Only kapi makes one: a [`BhDisabled`] guard derefs to it, and callbacks
+/// the core calls with BH disabled (`ndo_start_xmit`, `ndo_select_queue`)
+/// lend one for their duration. Not `Send`: it belongs to its CPU.
+pub(crate) struct BhOff(PhantomData<*mut ()>);
+
+impl BhOff {
+    /// # Safety
+    ///
+    /// Bottom halves (or interrupts) must be disabled on this CPU for the
+    /// whole life of the returned value.
+    pub(super) unsafe fn assume() -> Self {
+        Self(PhantomData)
+    }
+}
+
+/// Bottom halves disabled on this CPU until drop (`local_bh_disable`).
+pub(crate) struct BhDisabled(BhOff);
 
 impl BhDisabled {
     pub(crate) fn new() -> Self {
         // SAFETY: Always allowed in process context; paired with the enable
         // in `drop`.
         unsafe { bindings::local_bh_disable() };
-        Self(PhantomData)
+        // SAFETY: Disabled from here until `drop`, which outlives the field.
+        Self(unsafe { BhOff::assume() })
+    }
+}
+
+impl core::ops::Deref for BhDisabled {
+    type Target = BhOff;
+
+    fn deref(&self) -> &BhOff {
+        &self.0
     }
 }
 
@@ -88,17 +115,24 @@ impl SkBuff {
         self.0.as_ptr()
     }
 
+    /// Gives up ownership: the caller gets our reference.
+    pub(super) fn into_raw(self) -> *mut bindings::sk_buff {
+        let skb = self.as_raw();
+        core::mem::forget(self);
+        skb
+    }
+
     /// Makes sure the head holds the first `len` bytes (`pskb_may_pull`),
     /// pulling them from the fragments if needed; false if the packet is
     /// shorter or memory ran out.
     pub(crate) fn may_pull(&mut self, len: u32) -> bool {
-        // SAFETY: We own the valid skb.
+        // SAFETY: We own a reference to a valid skb (type invariant).
         unsafe { bindings::pskb_may_pull(self.as_raw(), len) }
     }
 
     /// `skb->len`: bytes of packet data.
     pub(crate) fn len(&self) -> u32 {
-        // SAFETY: The skb is valid and ours.
+        // SAFETY: We own a reference to a valid skb (type invariant).
         unsafe { (*self.as_raw()).len }
     }
 
@@ -125,9 +159,11 @@ impl SkBuff {
         };
     }
 
-    /// Sets `skb->dev` without taking a reference, as receive paths do.
-    pub(crate) fn set_dev(&mut self, dev: &NetDevice) {
-        // SAFETY: We own the skb exclusively; `dev` outlives its delivery.
+    /// Makes this a packet received on `dev` (`skb->dev = dev`, no
+    /// reference taken, as receive paths do). The device outlives the
+    /// [`RxSkb`], so the pointer stays valid until the stack takes over.
+    pub(crate) fn into_rx(self, dev: &NetDevice) -> RxSkb<'_> {
+        // SAFETY: We own the skb exclusively.
         unsafe {
             (*self.as_raw())
                 .__bindgen_anon_1
@@ -135,6 +171,8 @@ impl SkBuff {
                 .__bindgen_anon_1
                 .dev = dev.as_raw()
         };
+        // INVARIANT: `skb->dev` is `dev`, borrowed for `'_`.
+        RxSkb { skb: self, dev }
     }
 
     /// Copies `len` bytes from `offset` into `iter` (`skb_copy_datagram_iter`).
@@ -181,7 +219,7 @@ impl SkBuff {
     /// `skb_reset_mac_header` and `skb_reset_network_header`: the packet
     /// starts at `data`, which is where an L3 packet's header is too.
     pub(crate) fn reset_headers(&mut self) {
-        // SAFETY: We own the valid skb.
+        // SAFETY: We own a reference to a valid skb (type invariant).
         unsafe {
             bindings::skb_reset_mac_header(self.as_raw());
             bindings::skb_reset_network_header(self.as_raw());
@@ -191,7 +229,7 @@ impl SkBuff {
     /// `eth_type_trans`: parses the Ethernet header, sets `protocol` and
     /// `dev`, and pulls the header. `ENOMEM` if the packet's head cannot
     /// be made to hold a whole header (tun.c's `pskb_may_pull` before it).
-    pub(crate) fn eth_type_trans(&mut self, dev: &NetDevice) -> Result {
+    pub(crate) fn eth_type_trans(mut self, dev: &NetDevice) -> Result<RxSkb<'_>> {
         if !self.may_pull(bindings::ETH_HLEN) {
             return Err(ENOMEM);
         }
@@ -199,36 +237,8 @@ impl SkBuff {
         // (just checked); `dev` is valid.
         let proto = unsafe { bindings::eth_type_trans(self.as_raw(), dev.as_raw()) };
         self.set_protocol_be(proto);
-        Ok(())
-    }
-
-    /// The stack's view of a received packet: network header at `data`,
-    /// transport header probed, received on queue `queue`
-    /// (`skb_reset_network_header`, `skb_probe_transport_header`,
-    /// `skb_record_rx_queue`).
-    pub(crate) fn prepare_rx(&mut self, queue: u32) {
-        // SAFETY: We own the valid skb.
-        unsafe {
-            bindings::skb_reset_network_header(self.as_raw());
-            bindings::skb_probe_transport_header(self.as_raw());
-            // CAST: Queue indices are below MAX_TAP_QUEUES (256).
-            bindings::skb_record_rx_queue(self.as_raw(), queue as u16);
-        }
-    }
-
-    /// Hands the packet to the stack on this CPU, now (`netif_receive_skb`,
-    /// as `tun_rx_batched` does unbatched, with BH disabled by the caller,
-    /// possibly across a batch), and counts `len` received bytes on `dev`.
-    pub(crate) fn receive_bh(self, _bh: &BhDisabled, dev: &NetDevice, len: u32) {
-        let skb = self.as_raw();
-        core::mem::forget(self);
-        // SAFETY: BH is disabled, as the stack expects of process-context
-        // callers; we pass our reference, which the stack consumes. The
-        // per-CPU stats need preemption off, which disabling BH implies.
-        unsafe {
-            bindings::netif_receive_skb(skb);
-            bindings::dev_sw_netstats_rx_add(dev.as_raw(), len);
-        }
+        // INVARIANT: `eth_type_trans` set `skb->dev` to `dev`.
+        Ok(RxSkb { skb: self, dev })
     }
 
     /// Detaches the skb from its sending socket and conntrack, so that it
@@ -313,7 +323,7 @@ impl SkBuff {
     /// Cuts the packet to `len` bytes (`pskb_trim`); `ENOMEM` if the data
     /// could not be unshared.
     pub(crate) fn trim(&mut self, len: u32) -> Result {
-        // SAFETY: We own the valid skb.
+        // SAFETY: We own a reference to a valid skb (type invariant).
         kernel::error::to_result(unsafe { bindings::pskb_trim(self.as_raw(), len) })
     }
 
@@ -325,10 +335,59 @@ impl SkBuff {
 
     /// Frees a packet that was delivered (`consume_skb`): not a drop.
     pub(crate) fn consume(self) {
-        let skb = self.as_raw();
-        core::mem::forget(self);
+        let skb = self.into_raw();
         // SAFETY: We pass our reference.
         unsafe { bindings::consume_skb(skb) };
+    }
+}
+
+/// A packet on its way into the stack through a device: `skb->dev` is
+/// set, and the device outlives the packet until [`RxSkb::receive`] hands
+/// it over, so the stack never sees a dangling `skb->dev`.
+///
+/// # Invariants
+///
+/// `skb`'s `dev` field points to `dev`.
+pub(crate) struct RxSkb<'a> {
+    skb: SkBuff,
+    dev: &'a NetDevice,
+}
+
+impl RxSkb<'_> {
+    /// The stack's view of a received packet: network header at `data`,
+    /// transport header probed, received on queue `queue`
+    /// (`skb_reset_network_header`, `skb_probe_transport_header`,
+    /// `skb_record_rx_queue`).
+    pub(crate) fn prepare_rx(&mut self, queue: u32) {
+        let skb = self.skb.as_raw();
+        // SAFETY: We own a reference to a valid skb (type invariant).
+        unsafe {
+            bindings::skb_reset_network_header(skb);
+            bindings::skb_probe_transport_header(skb);
+            // CAST: Queue indices are below MAX_TAP_QUEUES (256).
+            bindings::skb_record_rx_queue(skb, queue as u16);
+        }
+    }
+
+    /// Hands the packet to the stack on this CPU, now (`netif_receive_skb`,
+    /// as `tun_rx_batched` does unbatched, with BH disabled, possibly across
+    /// a batch), and counts `len` received bytes on its device.
+    pub(crate) fn receive(self, _bh: &BhOff, len: u32) {
+        let dev = self.dev.as_raw();
+        let skb = self.skb.into_raw();
+        // SAFETY: BH is disabled (`BhOff`), as the stack expects of
+        // process-context callers; we pass our reference, which the stack
+        // consumes, and `skb->dev` is the valid `dev` (type invariant). The
+        // per-CPU stats need preemption off, which disabling BH implies.
+        unsafe {
+            bindings::netif_receive_skb(skb);
+            bindings::dev_sw_netstats_rx_add(dev, len);
+        }
+    }
+
+    /// The symmetric flow hash (`__skb_get_hash_symmetric`).
+    pub(crate) fn symmetric_hash(&self) -> u32 {
+        self.skb.symmetric_hash()
     }
 }
 
@@ -336,9 +395,7 @@ impl SkBuff {
 // reference, and `from_ptr` takes both back.
 unsafe impl RingItem for SkBuff {
     fn into_ptr(self) -> *mut c_void {
-        let ptr = self.as_raw();
-        core::mem::forget(self);
-        ptr.cast()
+        self.into_raw().cast()
     }
 
     unsafe fn from_ptr(ptr: *mut c_void) -> Self {

@@ -373,7 +373,7 @@ pub(crate) trait SocketOps: MiscDevice {
         this: &<Self::Ptr as ForeignOwnable>::Borrowed<'_>,
         batch: &Self::Batch,
         buf: XdpBuff,
-        bh: &super::skbuff::BhDisabled,
+        bh: &super::skbuff::BhOff,
     );
 
     /// A packet from `from` (`sendmsg` without a batch: `tun_get_user`);
