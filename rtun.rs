@@ -24,6 +24,8 @@ mod rtun_sock;
 mod rtun_txfilter;
 #[deny(unsafe_code)]
 mod rtun_uapi;
+#[deny(unsafe_code)]
+mod rtun_vnet;
 
 use kapi::{
     miscdevice::{MiscDeviceOptions, MiscDeviceRegistration},

@@ -4,7 +4,12 @@
 //! creates, attaches to and drives tun devices.
 //!
 //! Each open file is a [`TunFile`], tun.c's `struct tun_file`: the queue a
-//! file becomes once attached to a device.
+//! file becomes once attached to a device. Here are its state, its reads
+//! (`tun_do_read`, `tun_put_user`) and writes (`tun_get_user`) and their
+//! delivery into the stack, close (`tun_detach`), poll, and [`TunChr`], the
+//! file operations. Its ioctls are in the child `rtun_ioctl.rs`; the
+//! virtio-net header in `rtun_vnet.rs`, the socket vhost-net uses in
+//! `rtun_sock.rs`.
 //!
 //! Lock order: RTNL, then RCU read sections, then a queue's ring and wait
 //! queue locks (taken inside the C calls).
@@ -13,37 +18,34 @@ use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use kernel::{
     bindings,
-    ioctl::_IOC_TYPE,
     prelude::*,
     sync::{Arc, ArcBorrow},
 };
 
 use crate::{
     kapi::{
-        cred,
         error::ebadfd,
         file::File,
         iov::{IovIter, Kiocb},
         miscdevice::{FopsId, MiscDevice, SeqFile},
-        module,
         net::{NetRef, Rtnl, RtnlCell},
-        netdev::{DevSlot, NetDevice, Unpublished},
-        security::TunSecurity,
-        skbuff::{skb_max_head, BhDisabled, BhOff, RxSkb, SkBuff, VnetHdr, VNET_HDR_LEN},
-        socket::Socket,
-        user,
+        rcu::{DevSlot, Unpublished},
+        skbuff::{skb_max_head, BhDisabled, BhOff, RxSkb, SkBuff, VNET_HDR_LEN},
+        tun_socket::Socket,
         wait::PollTable,
     },
-    rtun_netdev::{self, TunDev, TunStruct, TUN_VNET_LE},
+    rtun_netdev::{self, TunDev, TunStruct},
     rtun_ring::{self, TxRing},
     rtun_uapi::*,
+    rtun_vnet,
 };
+
+#[path = "rtun_ioctl.rs"]
+mod ioctl;
 
 /// Where a VLAN tag goes in an Ethernet frame: after both MAC addresses
 /// (`offsetof(struct vlan_ethhdr, h_vlan_proto)`).
 const VLAN_OFFSET: u32 = 12;
-/// `VIRTIO_NET_HDR_F_NEEDS_CSUM`.
-const VIRTIO_NET_HDR_F_NEEDS_CSUM: u8 = 1;
 /// `NET_IP_ALIGN`: extra headroom that aligns a tap frame's IP header.
 const NET_IP_ALIGN: u32 = bindings::NET_IP_ALIGN;
 /// `PAGE_SIZE`.
@@ -193,329 +195,6 @@ impl TunFile {
         self.wake_readers(EPOLL_ALL);
     }
 
-    /// `__tun_chr_ioctl`: `ifreq_len` is how much of a `struct ifreq` user
-    /// space passes (less for 32-bit tasks).
-    fn ioctl(this: ArcBorrow<'_, Self>, cmd: u32, arg: usize, ifreq_len: usize) -> Result<isize> {
-        // tun.c copies the request in before looking at the command, so an
-        // unreadable argument gives EFAULT even where the command would fail
-        // for another reason.
-        let mut ifr = if cmd == TUNSETIFF
-            || cmd == TUNSETQUEUE
-            || (_IOC_TYPE(cmd) == SOCK_IOC_TYPE && cmd != SIOCGSKNS)
-        {
-            IfReq::read(arg, ifreq_len)?
-        } else {
-            IfReq::zeroed()
-        };
-
-        match cmd {
-            TUNGETFEATURES => {
-                user::write(arg, &TUN_GETFEATURES)?;
-                return Ok(0);
-            }
-            TUNSETQUEUE => return Self::set_queue(this, &ifr),
-            SIOCGSKNS => {
-                if !this.net.ns_capable(bindings::CAP_NET_ADMIN) {
-                    return Err(EPERM);
-                }
-                return this.net.open_fd();
-            }
-            _ => {}
-        }
-
-        let rtnl = Rtnl::lock();
-        let dev = this.dev.get_rtnl(&rtnl);
-        match cmd {
-            TUNSETIFF => {
-                if dev.is_some() {
-                    return Err(EEXIST);
-                }
-                let dev = Self::set_iff(this, &rtnl, &mut ifr)?;
-                ifr.set_name(&dev.name());
-                user::write_prefix(arg, ifr.as_bytes(), ifreq_len)?;
-                return Ok(0);
-            }
-            TUNSETIFINDEX => {
-                if dev.is_some() {
-                    return Err(EPERM);
-                }
-                let ifindex: i32 = user::read(arg)?;
-                if ifindex < 0 {
-                    return Err(EINVAL);
-                }
-                this.ifindex.set(&rtnl, ifindex);
-                return Ok(0);
-            }
-            _ => {}
-        }
-
-        // Every other command needs an attached device.
-        let dev = dev.ok_or_else(ebadfd)?;
-        let tun = dev.priv_();
-        match cmd {
-            TUNGETIFF => {
-                let mut out = IfReq::zeroed();
-                out.set_name(&dev.name());
-                let detached = if this.is_detached(&rtnl) {
-                    IFF_DETACH_QUEUE
-                } else {
-                    0
-                };
-                let nofilter = if this.sock.has_filter() {
-                    0
-                } else {
-                    IFF_NOFILTER
-                };
-                out.set_flags(tun.iff_flags() | nofilter | detached);
-                user::write_prefix(arg, out.as_bytes(), ifreq_len)?;
-                Ok(0)
-            }
-            // tun.c ignores it ("[unimplemented]").
-            TUNSETNOCSUM => Ok(0),
-            TUNSETPERSIST => {
-                let flags = tun.flags();
-                if arg != 0 && flags & IFF_PERSIST == 0 {
-                    tun.set_flags(&rtnl, flags | IFF_PERSIST);
-                    module::get(&crate::THIS_MODULE);
-                    dev.state_change(&rtnl);
-                } else if arg == 0 && flags & IFF_PERSIST != 0 {
-                    tun.set_flags(&rtnl, flags & !IFF_PERSIST);
-                    module::put(&crate::THIS_MODULE);
-                    dev.state_change(&rtnl);
-                }
-                Ok(0)
-            }
-            TUNSETOWNER | TUNSETGROUP => {
-                // CAST: tun.c passes the argument as a `uid_t`/`gid_t`.
-                let id = arg as u32;
-                let kid = if cmd == TUNSETOWNER {
-                    cred::make_kuid(id)
-                } else {
-                    cred::make_kgid(id)
-                };
-                if kid == cred::INVALID_ID {
-                    return Err(EINVAL);
-                }
-                if cmd == TUNSETOWNER {
-                    tun.set_owner(&rtnl, kid);
-                } else {
-                    tun.set_group(&rtnl, kid);
-                }
-                dev.state_change(&rtnl);
-                Ok(0)
-            }
-            TUNSETLINK => {
-                // CAST: tun.c stores `(int) arg` into the `unsigned short`.
-                let type_ = arg as u16;
-                dev.set_link_type(&rtnl, type_, link_addr_len(type_))?;
-                Ok(0)
-            }
-            TUNSETDEBUG => {
-                // CAST: tun.c keeps `(u32)arg`.
-                tun.set_msg_enable(&rtnl, arg as u32);
-                Ok(0)
-            }
-            TUNSETOFFLOAD => {
-                tun.set_offload(&rtnl, &dev, arg)?;
-                Ok(0)
-            }
-            SIOCGIFHWADDR => {
-                let mut sa = ifr.hwaddr();
-                dev.get_mac_address(&mut sa)?;
-                ifr.set_hwaddr(&sa);
-                user::write_prefix(arg, ifr.as_bytes(), ifreq_len)?;
-                Ok(0)
-            }
-            SIOCSIFHWADDR => {
-                let mut sa = ifr.hwaddr();
-                dev.set_mac_address(&rtnl, &mut sa)?;
-                Ok(0)
-            }
-            // Socket filters are for TAP devices only.
-            TUNATTACHFILTER | TUNDETACHFILTER | TUNGETFILTER
-                if tun.flags() & TUN_TYPE_MASK != IFF_TAP =>
-            {
-                Err(EINVAL)
-            }
-            TUNATTACHFILTER => {
-                tun.attach_filter(&rtnl, user::read(arg)?)?;
-                Ok(0)
-            }
-            TUNDETACHFILTER => {
-                tun.detach_filter(&rtnl, tun.numqueues());
-                Ok(0)
-            }
-            TUNGETFILTER => {
-                user::write(arg, &tun.fprog(&rtnl))?;
-                Ok(0)
-            }
-            TUNSETSTEERINGEBPF | TUNSETFILTEREBPF => {
-                tun.set_ebpf(&rtnl, cmd == TUNSETSTEERINGEBPF, user::read(arg)?)?;
-                Ok(0)
-            }
-            TUNGETSNDBUF => {
-                user::write(arg, &this.sock.sndbuf())?;
-                Ok(0)
-            }
-            TUNSETSNDBUF => {
-                let sndbuf: i32 = user::read(arg)?;
-                if sndbuf <= 0 {
-                    return Err(EINVAL);
-                }
-                tun.for_each_queue(&rtnl, |q| q.sock.set_sndbuf(sndbuf));
-                Ok(0)
-            }
-            TUNGETVNETHDRSZ => {
-                user::write(arg, &tun.vnet_hdr_sz())?;
-                Ok(0)
-            }
-            TUNSETVNETHDRSZ => {
-                let sz: i32 = user::read(arg)?;
-                // CAST: The header is 10 bytes.
-                if sz < VNET_HDR_LEN as i32 {
-                    return Err(EINVAL);
-                }
-                tun.set_vnet_hdr_sz(&rtnl, sz);
-                Ok(0)
-            }
-            TUNGETVNETLE => {
-                let le = i32::from(tun.flags() & TUN_VNET_LE != 0);
-                user::write(arg, &le)?;
-                Ok(0)
-            }
-            TUNSETVNETLE => {
-                let le: i32 = user::read(arg)?;
-                let flags = tun.flags();
-                tun.set_flags(
-                    &rtnl,
-                    if le != 0 {
-                        flags | TUN_VNET_LE
-                    } else {
-                        flags & !TUN_VNET_LE
-                    },
-                );
-                Ok(0)
-            }
-            // Without CONFIG_TUN_VNET_CROSS_LE (not in our kernels) tun.c
-            // refuses both.
-            TUNGETVNETBE | TUNSETVNETBE => Err(EINVAL),
-            TUNSETCARRIER => {
-                let carrier: i32 = user::read(arg)?;
-                tun.change_carrier(&dev, carrier != 0)?;
-                Ok(0)
-            }
-            TUNGETDEVNETNS => dev.open_net_fd(),
-            TUNSETTXFILTER => {
-                if tun.flags() & TUN_TYPE_MASK != IFF_TAP {
-                    return Err(EINVAL);
-                }
-                tun.txflt.update(&rtnl, arg)
-            }
-            // Filters and eBPF programs (issue 5) and unknown commands.
-            _ => Err(EINVAL),
-        }
-    }
-
-    /// `tun_set_iff`: attach to the named device, or create it.
-    fn set_iff(this: ArcBorrow<'_, Self>, rtnl: &Rtnl, ifr: &mut IfReq) -> Result<TunDev> {
-        let flags = ifr.flags();
-        if this.is_detached(rtnl) {
-            return Err(EINVAL);
-        }
-        if flags & IFF_NAPI_FRAGS != 0 {
-            // In the initial namespace: a user namespace's root may not.
-            if !cred::capable(bindings::CAP_NET_ADMIN) {
-                return Err(EPERM);
-            }
-            if flags & IFF_NAPI == 0 || flags & TUN_TYPE_MASK != IFF_TAP {
-                return Err(EINVAL);
-            }
-        }
-        let name = ifr.name();
-        let dev = match NetDevice::get_by_name(rtnl, &this.net, name) {
-            Some(dev) => {
-                if flags & IFF_TUN_EXCL != 0 {
-                    return Err(EBUSY);
-                }
-                // Either type flag may name the device's own type: with
-                // both set, the existing device decides.
-                let dev = (flags & IFF_TUN != 0)
-                    .then(|| TunDev::of::<rtun_netdev::Tun>(dev))
-                    .flatten()
-                    .or_else(|| {
-                        (flags & IFF_TAP != 0)
-                            .then(|| TunDev::of::<rtun_netdev::Tap>(dev))
-                            .flatten()
-                    })
-                    .ok_or(EINVAL)?;
-                let tun = dev.priv_();
-                if (flags & IFF_MULTI_QUEUE != 0) != (tun.flags() & IFF_MULTI_QUEUE != 0) {
-                    return Err(EINVAL);
-                }
-                if !tun.permitted(&dev) {
-                    return Err(EPERM);
-                }
-                tun.security().may_open(rtnl)?;
-                tun.attach(
-                    rtnl,
-                    &dev,
-                    this.into(),
-                    flags & IFF_NOFILTER != 0,
-                    flags & IFF_NAPI != 0,
-                )?;
-                this.dev.set(rtnl, dev.clone());
-                if tun.flags() & IFF_MULTI_QUEUE != 0 && tun.numqueues() + tun.numdisabled() > 1 {
-                    dev.state_change(rtnl);
-                    return Ok(dev);
-                }
-                tun.set_flags(rtnl, (tun.flags() & !TUN_FEATURES) | (flags & TUN_FEATURES));
-                dev.state_change(rtnl);
-                dev
-            }
-            None => {
-                if !this.net.ns_capable(bindings::CAP_NET_ADMIN) {
-                    return Err(EPERM);
-                }
-                TunSecurity::may_create(rtnl)?;
-                let dev = rtun_netdev::create(rtnl, this.into(), name, flags)?;
-                this.dev.set(rtnl, dev.clone());
-                dev
-            }
-        };
-        dev.set_carrier(flags & IFF_NO_CARRIER == 0);
-        // Persistent devices must not stay stuck in xoff.
-        if dev.is_running() {
-            dev.wake_all_queues();
-        }
-        Ok(dev)
-    }
-
-    /// `tun_set_queue`: `IFF_ATTACH_QUEUE` re-enables a queue this file
-    /// detached; `IFF_DETACH_QUEUE` disables an attached queue of a
-    /// multi-queue device.
-    fn set_queue(this: ArcBorrow<'_, Self>, ifr: &IfReq) -> Result<isize> {
-        let rtnl = Rtnl::lock();
-        let flags = ifr.flags();
-        let dev = this.dev.get_rtnl(&rtnl).ok_or(EINVAL)?;
-        let tun = dev.priv_();
-        if flags & IFF_ATTACH_QUEUE != 0 {
-            if !this.is_detached(&rtnl) {
-                return Err(EINVAL);
-            }
-            tun.security().may_attach_queue(&rtnl)?;
-            tun.attach(&rtnl, &dev, this.into(), false, tun.flags() & IFF_NAPI != 0)?;
-        } else if flags & IFF_DETACH_QUEUE != 0 {
-            if tun.flags() & IFF_MULTI_QUEUE == 0 || this.is_detached(&rtnl) {
-                return Err(EINVAL);
-            }
-            tun.detach(&rtnl, &dev, &this);
-        } else {
-            return Err(EINVAL);
-        }
-        dev.state_change(&rtnl);
-        Ok(0)
-    }
-
     /// `tun_detach(tfile, true)` on close: give up the queue; a device left
     /// without queues loses its carrier and, unless persistent, goes away.
     fn release(&self) {
@@ -601,13 +280,7 @@ impl TunFile {
             to.write_all(&pi)?;
         }
         if vnet_hdr_sz != 0 {
-            if to.count() < vnet_hdr_sz {
-                return Err(EINVAL);
-            }
-            // CAST: VLAN_HLEN is 4.
-            let hdr = skb.vnet_hdr(tun.little_endian(), vlan_hlen as i32)?;
-            to.write_all(&hdr)?;
-            to.advance(vnet_hdr_sz - hdr.len());
+            rtun_vnet::hdr_put(to, &skb, vnet_hdr_sz, tun.little_endian(), vlan_hlen)?;
         }
         let mut offset = 0;
         let mut done = false;
@@ -651,37 +324,11 @@ impl TunFile {
             from.read_all(&mut pi)?;
             proto = u16::from_ne_bytes([pi[2], pi[3]]);
         }
-        let mut gso: VnetHdr = [0; VNET_HDR_LEN];
-        let mut hdr_len = 0usize;
-        if flags & IFF_VNET_HDR != 0 {
-            // CAST: At least 10 (TUNSETVNETHDRSZ checks), so non-negative.
-            let sz = tun.vnet_hdr_sz() as usize;
-            if len < sz {
-                return Err(EINVAL);
-            }
-            len -= sz;
-            from.read_all(&mut gso)?;
-            let field = |at: usize| {
-                let b = [gso[at], gso[at + 1]];
-                usize::from(if le {
-                    u16::from_le_bytes(b)
-                } else {
-                    u16::from_be_bytes(b)
-                })
-            };
-            hdr_len = field(2);
-            let csum_end = field(6) + field(8) + 2;
-            if gso[0] & VIRTIO_NET_HDR_F_NEEDS_CSUM != 0 && csum_end > hdr_len {
-                // CAST: tun.c's `cpu_to_tun16` truncates the same way.
-                let v = csum_end as u16;
-                gso[2..4].copy_from_slice(&if le { v.to_le_bytes() } else { v.to_be_bytes() });
-                hdr_len = usize::from(v);
-            }
-            if hdr_len > len {
-                return Err(EINVAL);
-            }
-            from.advance(sz - VNET_HDR_LEN);
-        }
+        let (gso, hdr_len) = if flags & IFF_VNET_HDR != 0 {
+            rtun_vnet::hdr_get(from, tun.vnet_hdr_sz(), le, &mut len)?
+        } else {
+            ([0; VNET_HDR_LEN], 0)
+        };
         let is_tap = flags & TUN_TYPE_MASK == IFF_TAP;
         // CAST: The headroom is below a page.
         let mut align = tun.align();
@@ -816,32 +463,6 @@ impl TunFile {
             mask = bindings::EPOLLERR;
         }
         mask
-    }
-}
-
-/// `tun_get_addr_len`: the hardware address length of a link type.
-fn link_addr_len(type_: u16) -> u8 {
-    use bindings::{
-        ARPHRD_6LOWPAN, ARPHRD_ETHER, ARPHRD_FDDI, ARPHRD_HIPPI, ARPHRD_IEEE802, ARPHRD_IEEE802154,
-        ARPHRD_IEEE802154_MONITOR, ARPHRD_IP6GRE, ARPHRD_IPGRE, ARPHRD_LOCALTLK, ARPHRD_NETROM,
-        ARPHRD_ROSE, ARPHRD_SIT, ARPHRD_TUNNEL, ARPHRD_TUNNEL6,
-    };
-    match u32::from(type_) {
-        ARPHRD_IP6GRE | ARPHRD_TUNNEL6 => 16,
-        ARPHRD_IPGRE | ARPHRD_TUNNEL | ARPHRD_SIT => 4,
-        ARPHRD_ETHER => 6,
-        ARPHRD_IEEE802154 | ARPHRD_IEEE802154_MONITOR => 8,
-        // EUI64_ADDR_LEN
-        ARPHRD_6LOWPAN => 8,
-        ARPHRD_FDDI | ARPHRD_HIPPI | ARPHRD_IEEE802 => 6,
-        // ROSE_ADDR_LEN
-        ARPHRD_ROSE => 5,
-        // AX25_ADDR_LEN
-        ARPHRD_NETROM => 7,
-        // LTALK_ALEN
-        ARPHRD_LOCALTLK => 1,
-        // ARPHRD_PHONET_PIPE, ARPHRD_PPP, ARPHRD_NONE and the rest.
-        _ => 0,
     }
 }
 

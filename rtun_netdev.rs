@@ -1,14 +1,20 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! tun and tap network devices: the private data (tun.c's `tun_struct`),
-//! transmit into the queues' rings, and the `tun` link kind.
+//! tun and tap network devices: their private data ([`TunStruct`], tun.c's
+//! `tun_struct`) and configuration, the two device kinds ([`Tun`], [`Tap`])
+//! and their `net_device_ops`, transmit into the queues' rings
+//! (`tun_net_xmit`, `tun_select_queue`), and creating a device for
+//! `TUNSETIFF`. The rest of a device is in the child modules:
+//!
+//! - `rtun_queues.rs`: attaching and detaching queues;
+//! - `rtun_sysfs.rs`, `rtun_ethtool.rs`: its sysfs attributes and ethtool
+//!   operations;
+//! - `rtun_link.rs`: the `tun` link kind and netdevice events.
 //!
 //! Lock order: RTNL (all configuration and attach/detach), then RCU read
 //! sections (transmit), then a ring's producer or consumer lock.
 
 use core::sync::atomic::{fence, AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering};
-
-use core::fmt::Write;
 
 use kernel::{bindings, c_str, prelude::*, sync::Arc};
 
@@ -16,17 +22,13 @@ use crate::{
     kapi::{
         bpf::BpfProg,
         cred::{self, INVALID_ID},
-        error::eopnotsupp,
-        ethtool::{EthtoolDriver, EthtoolOps, LinkKsettings},
-        net::{nla_total_size, ExtAck, LinkOps, LinkType, NetdevEvent, NlAttrs, Rtnl, RtnlCell},
-        netdev::{
-            ArcSlot, DevRef, DeviceOps, DeviceSetup, NetDevOps, NetDevice, NewNetDevice, Retired,
-            Unpublished, Xmit,
-        },
-        rcu,
-        security::TunSecurity,
+        ethtool::LinkKsettings,
+        net::{Rtnl, RtnlCell},
+        netdev::{DevRef, DeviceOps, DeviceSetup, NetDevOps, NetDevice, NewNetDevice, Xmit},
+        rcu::{self, ArcSlot},
         skbuff::{skb_max_head, BhOff, SkBuff, VNET_HDR_LEN},
-        sysfs::{AttrGroup, AttrList, RoAttr},
+        tun_security::TunSecurity,
+        tun_socket::SockFprog,
     },
     rtun_chr::TunFile,
     rtun_flows::Flows,
@@ -34,6 +36,20 @@ use crate::{
     rtun_txfilter::TxFilter,
     rtun_uapi::*,
 };
+
+#[path = "rtun_ethtool.rs"]
+mod ethtool;
+#[path = "rtun_link.rs"]
+mod link;
+#[path = "rtun_queues.rs"]
+mod queues;
+#[path = "rtun_sysfs.rs"]
+mod sysfs;
+
+use ethtool::TUN_ETHTOOL;
+pub(crate) use link::{TunLink, TUN_LINK};
+use queues::QueueList;
+use sysfs::TUN_ATTR_GROUP;
 
 /// `MIN_MTU` and `MAX_MTU` of tun.c: `max_mtu` is `MAX_MTU` less the link
 /// header.
@@ -45,7 +61,10 @@ const TUN_READQ_SIZE: u32 = 500;
 /// What wakes a reader: `sock_def_readable`'s mask.
 pub(crate) const EPOLL_READABLE: u32 = bindings::EPOLLIN | bindings::EPOLLRDNORM | EPOLLRDBAND;
 
-/// `EPOLLRDBAND`, which bindgen does not export.
+/// `EPOLLRDBAND` (`include/uapi/linux/eventpoll.h`). The bindings have
+/// only the `EPOLL*` constants that `rust/bindings/bindings_helper.h`
+/// exports, and 6.12's list lacks this one; adding it to our bindings
+/// patch would rebuild both kernels for one number.
 const EPOLLRDBAND: u32 = 0x80;
 
 /// A held tun or tap device, with its [`TunStruct`].
@@ -136,89 +155,6 @@ const TUN_HW_FEATURES: u64 = nf(bindings::NETIF_F_SG_BIT)
     | TUN_USER_FEATURES
     | F_VLAN_TX;
 
-/// A list of queues: files in slots `0..len`, each knowing its slot.
-///
-/// # Invariants
-///
-/// `slots[..len]` hold files whose `queue_index` is their slot; later slots
-/// are empty. Both change only under RTNL.
-struct QueueList {
-    slots: KVec<ArcSlot<TunFile>>,
-    len: AtomicU32,
-}
-
-impl QueueList {
-    fn new(capacity: u32) -> Result<Self> {
-        let mut slots = KVec::with_capacity(capacity as usize, GFP_KERNEL)?;
-        for _ in 0..capacity {
-            slots.push(ArcSlot::new(), GFP_KERNEL)?;
-        }
-        Ok(Self {
-            slots,
-            len: AtomicU32::new(0),
-        })
-    }
-
-    fn len(&self) -> u32 {
-        self.len.load(Ordering::Relaxed)
-    }
-
-    /// Appends `tfile`; `E2BIG` when full.
-    fn push(&self, rtnl: &Rtnl, tfile: Arc<TunFile>) -> Result {
-        let n = self.len();
-        let slot = self.slots.get(n as usize).ok_or(E2BIG)?;
-        tfile.set_queue_index(rtnl, n);
-        // The slot is empty (type invariant), so nothing is retired.
-        drop(slot.replace(rtnl, Some(tfile)));
-        self.len.store(n + 1, Ordering::Relaxed);
-        Ok(())
-    }
-
-    /// Removes the file in slot `index`, moving the last one into the hole
-    /// (`__tun_detach`); returns it once no RCU reader can see it there.
-    fn remove(&self, rtnl: &Rtnl, index: u32) -> Option<Arc<TunFile>> {
-        self.take(rtnl, index).map(Retired::wait)
-    }
-
-    /// As `remove`, but returns the file while readers may still see it.
-    fn take(&self, rtnl: &Rtnl, index: u32) -> Option<Retired<TunFile>> {
-        let n = self.len();
-        if index >= n {
-            return None;
-        }
-        let last = n - 1;
-        let retired = if index == last {
-            self.slots[index as usize].replace(rtnl, None)
-        } else {
-            if let Some(moved) = self.slots[last as usize].get_rtnl(rtnl) {
-                moved.set_queue_index(rtnl, index);
-            }
-            self.slots[index as usize].move_from(rtnl, &self.slots[last as usize])
-        };
-        self.len.store(last, Ordering::Relaxed);
-        retired
-    }
-
-    /// The file in slot `index`, during an RCU read section.
-    fn get<'a>(&'a self, index: u32, guard: &'a rcu::Guard) -> Option<&'a TunFile> {
-        self.slots.get(index as usize)?.get(guard)
-    }
-
-    /// Calls `f` on every file.
-    fn for_each(&self, rtnl: &Rtnl, mut f: impl FnMut(&TunFile)) {
-        self.for_each_arc(rtnl, |q| f(&q));
-    }
-
-    /// Calls `f` with a reference to every file.
-    fn for_each_arc(&self, rtnl: &Rtnl, mut f: impl FnMut(Arc<TunFile>)) {
-        for slot in &self.slots[..self.len() as usize] {
-            if let Some(q) = slot.get_rtnl(rtnl) {
-                f(q);
-            }
-        }
-    }
-}
-
 impl TunStruct {
     fn new(flags: u32, queues: u32) -> Result<Self> {
         Ok(Self {
@@ -235,7 +171,7 @@ impl TunStruct {
                 features: 0,
                 ksettings: LinkKsettings::fixed(bindings::SPEED_10000, true),
                 rx_batched: 0,
-                fprog: [0; 2],
+                fprog: SockFprog::zeroed(),
                 filter_attached: false,
             }),
             txflt: TxFilter::new(),
@@ -316,14 +252,6 @@ impl TunStruct {
         self.flags.store(flags, Ordering::Relaxed);
     }
 
-    pub(crate) fn numqueues(&self) -> u32 {
-        self.queues.len()
-    }
-
-    pub(crate) fn numdisabled(&self) -> u32 {
-        self.disabled.len()
-    }
-
     pub(crate) fn lossless(&self) -> bool {
         self.lossless.load(Ordering::Relaxed)
     }
@@ -348,7 +276,7 @@ impl TunStruct {
         let mut ret = Ok(());
         self.for_each_queue(rtnl, |q| {
             if ret.is_ok() {
-                ret = q.socket().attach_filter(fprog);
+                ret = q.socket().attach_filter(&fprog);
                 if ret.is_ok() {
                     attached += 1;
                 }
@@ -448,80 +376,6 @@ impl TunStruct {
         self.flags() & (TUN_FEATURES | IFF_PERSIST | IFF_TUN | IFF_TAP)
     }
 
-    /// Attaches `tfile` as the next queue, or re-enables it if it was
-    /// detached with `TUNSETQUEUE` (`tun_attach`).
-    ///
-    /// A queue attaching to a device with a socket filter gets it too,
-    /// unless `skip_filter` (`IFF_NOFILTER` on `TUNSETIFF`). tun.c 6.12
-    /// returns 0 right after re-attaching the filter, before attaching the
-    /// queue at all ("Re-attach the filter to persist device" ... `goto
-    /// out`), so a reopened persistent or additional queue of a filtered
-    /// TAP device is left unattached; rtun does what the comment says:
-    /// re-attaches the filter, then the queue. A filter that fails to
-    /// re-attach is handled as tun.c does (below).
-    ///
-    /// `napi` is the attaching request's `IFF_NAPI`; a queue keeps what it
-    /// first attached with through detach and re-attach (tun.c's
-    /// `tun_napi_init`).
-    pub(crate) fn attach(
-        &self,
-        rtnl: &Rtnl,
-        dev: &NetDevice,
-        tfile: Arc<TunFile>,
-        skip_filter: bool,
-        napi: bool,
-    ) -> Result {
-        self.security.may_attach(rtnl, tfile.socket())?;
-        let detached = tfile.is_detached(rtnl);
-        let n = self.numqueues();
-        if self.flags() & IFF_MULTI_QUEUE == 0 && n == 1 {
-            return Err(EBUSY);
-        }
-        if !detached && n + self.numdisabled() == MAX_TAP_QUEUES {
-            return Err(E2BIG);
-        }
-        // A filter that cannot be attached (the program is a user pointer,
-        // read again for each queue) leaves the queue unfiltered: tun.c's
-        // `err` from `sk_attach_filter` is overwritten on the way for a new
-        // queue, and returned for a re-enabled one, which is attached all
-        // the same. rtun does the same.
-        let config = self.config.get(rtnl);
-        let filter_err = if !skip_filter && config.filter_attached {
-            tfile.socket().attach_filter(config.fprog).err()
-        } else {
-            None
-        };
-        if detached {
-            self.disabled.remove(rtnl, tfile.queue_index(rtnl));
-            tfile.set_detached(rtnl, false);
-        } else {
-            TxRing::resize_all(&[tfile.tx_ring()], dev.tx_queue_len()).map_err(|_| ENOMEM)?;
-            tfile.set_napi(rtnl, napi);
-        }
-        // A file whose device went away was shut down; attaching again
-        // opens it (tun.c clears `RCV_SHUTDOWN`).
-        tfile.reopen(rtnl);
-        tfile.consume_ifindex(rtnl);
-        self.queues.push(rtnl, tfile)?;
-        // Only fails for 0 queues or more than allocated, excluded above.
-        let _ = dev.set_real_num_queues(rtnl, n + 1);
-        self.restart_queue(dev, n);
-        match filter_err {
-            Some(e) if detached => Err(e),
-            _ => Ok(()),
-        }
-    }
-
-    /// TX queue `txq` now belongs to another ring: a stop that lossless
-    /// mode left on it for the old ring must not hold back the new one.
-    /// (Transmit stops it again if the new ring is full too.) A device that
-    /// is down keeps its queues stopped.
-    fn restart_queue(&self, dev: &NetDevice, txq: u32) {
-        if dev.is_running() {
-            dev.wake_queue(txq);
-        }
-    }
-
     /// Turns lossless mode on or off (sysfs `rtun_lossless`).
     fn set_lossless(&self, dev: &NetDevice, on: bool) {
         self.lossless.store(on, Ordering::Relaxed);
@@ -556,79 +410,6 @@ impl TunStruct {
     /// Counts a written packet whose virtio-net header was refused.
     pub(crate) fn frame_error(&self) {
         self.rx_frame_errors.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Takes `tfile` off the device (`__tun_detach`): for good when
-    /// `clean` (the file is closing), else onto the disabled list
-    /// (`TUNSETQUEUE` with `IFF_DETACH_QUEUE`). Returns with no RCU reader
-    /// left that could reach it through the queue array.
-    pub(crate) fn detach(&self, rtnl: &Rtnl, dev: &NetDevice, tfile: &TunFile) {
-        Unpublished::batch(|b| self.detach_in(rtnl, dev, tfile, false, b));
-        tfile.tx_ring().purge();
-    }
-
-    /// `detach`'s part before the grace period, which `batch` ends: the
-    /// caller purges the ring after it, once no transmit can still fill it.
-    pub(crate) fn detach_in(
-        &self,
-        rtnl: &Rtnl,
-        dev: &NetDevice,
-        tfile: &TunFile,
-        clean: bool,
-        batch: &mut Unpublished<TunFile>,
-    ) {
-        if !tfile.is_detached(rtnl) {
-            let index = tfile.queue_index(rtnl);
-            let Some(retired) = self.queues.take(rtnl, index) else {
-                return;
-            };
-            let n = self.numqueues();
-            // The queue that was last moved into the hole.
-            self.flows.forget_from(n);
-            // Fails for 0 queues, leaving the count as it was, as in tun.c.
-            let _ = dev.set_real_num_queues(rtnl, n);
-            if index < n {
-                // The last queue's file moved into TX queue `index`.
-                self.restart_queue(dev, index);
-            }
-            if !clean {
-                tfile.set_detached(rtnl, true);
-                // Room for every queue was allocated, so this cannot fail.
-                let _ = self.disabled.push(rtnl, retired.arc());
-            }
-            batch.push(retired);
-        } else if clean {
-            if let Some(retired) = self.disabled.take(rtnl, tfile.queue_index(rtnl)) {
-                batch.push(retired);
-            }
-        }
-    }
-
-    /// Detaches every queue, enabled or not: the device is going away
-    /// (`tun_detach_all`). One grace period covers them all.
-    pub(crate) fn detach_all(&self, rtnl: &Rtnl) {
-        let ((), files) = Unpublished::batch(|b| {
-            for list in [&self.queues, &self.disabled] {
-                while let Some(tfile) = list.take(rtnl, 0) {
-                    tfile.set_detached(rtnl, false);
-                    tfile.unpublish_device(rtnl, b);
-                    b.push(tfile);
-                }
-            }
-        });
-        for tfile in &files {
-            tfile.shut_down();
-        }
-    }
-
-    /// Calls `f` on every attached queue.
-    pub(crate) fn for_each_queue(&self, rtnl: &Rtnl, f: impl FnMut(&TunFile)) {
-        self.queues.for_each(rtnl, f);
-    }
-
-    /// The file of queue `txq`, during an RCU read section.
-    fn queue<'a>(&'a self, txq: u32, guard: &'a rcu::Guard) -> Option<&'a TunFile> {
-        self.queues.get(txq, guard)
     }
 }
 
@@ -918,197 +699,4 @@ fn register<K: NetDevOps<Priv = TunStruct>>(
     let napi = new.priv_().flags() & IFF_NAPI != 0;
     new.priv_().attach(rtnl, new.dev(), tfile, false, napi)?;
     new.register(rtnl)
-}
-
-/// `/sys/class/net/<dev>/tun_flags`: what `TUNGETIFF` reports, and what
-/// `ip tuntap show` reads.
-static TUN_FLAGS_ATTR: RoAttr = RoAttr::new(c_str!("tun_flags"), |dev, out| {
-    let flags = TunStruct::of(dev).map_or(0, TunStruct::iff_flags);
-    writeln!(out, "0x{flags:x}")
-});
-
-/// `owner`: the uid set with `TUNSETOWNER` as the reader sees it, or -1.
-static OWNER_ATTR: RoAttr = RoAttr::new(c_str!("owner"), |dev, out| {
-    match TunStruct::of(dev).map(TunStruct::owner) {
-        Some(id) if id != INVALID_ID => writeln!(out, "{}", cred::uid_for_caller(id)),
-        _ => writeln!(out, "-1"),
-    }
-});
-
-/// `group`: as `owner`, for `TUNSETGROUP`.
-static GROUP_ATTR: RoAttr = RoAttr::new(c_str!("group"), |dev, out| {
-    match TunStruct::of(dev).map(TunStruct::group) {
-        Some(id) if id != INVALID_ID => writeln!(out, "{}", cred::gid_for_caller(id)),
-        _ => writeln!(out, "-1"),
-    }
-});
-
-/// `rtun_lossless` (rtun only): 1 turns on lossless mode, 0 (the default)
-/// keeps tun.c's drop-when-full behaviour.
-static LOSSLESS_ATTR: RoAttr = RoAttr::read_write(
-    c_str!("rtun_lossless"),
-    |dev, out| {
-        let on = TunStruct::of(dev).is_some_and(TunStruct::lossless);
-        writeln!(out, "{}", u8::from(on))
-    },
-    |dev, data| {
-        let tun = TunStruct::of(dev).ok_or(EINVAL)?;
-        let on = match data.strip_suffix(b"\n").unwrap_or(data) {
-            b"1" => true,
-            b"0" => false,
-            _ => return Err(EINVAL),
-        };
-        tun.set_lossless(dev, on);
-        Ok(())
-    },
-);
-
-static TUN_ATTRS: AttrList<4> =
-    AttrList::new([&TUN_FLAGS_ATTR, &OWNER_ATTR, &GROUP_ATTR, &LOSSLESS_ATTR]);
-
-/// tun.c's `tun_attr_group`.
-static TUN_ATTR_GROUP: AttrGroup = AttrGroup::new(&TUN_ATTRS);
-
-/// tun.c's `tun_ethtool_ops`.
-struct TunEthtool;
-
-static TUN_ETHTOOL: EthtoolOps<TunEthtool> = EthtoolOps::new();
-
-/// `NAPI_POLL_WEIGHT`: the most frames tun batches.
-const NAPI_POLL_WEIGHT: u32 = 64;
-
-impl EthtoolDriver for TunEthtool {
-    type Priv = TunStruct;
-
-    fn priv_of(dev: &NetDevice) -> Option<&TunStruct> {
-        TunStruct::of(dev)
-    }
-
-    fn drvinfo(tun: &TunStruct) -> (&'static CStr, &'static CStr, &'static CStr) {
-        let bus = if tun.flags() & TUN_TYPE_MASK == IFF_TAP {
-            c_str!("tap")
-        } else {
-            c_str!("tun")
-        };
-        (c_str!("tun"), c_str!("1.6"), bus)
-    }
-
-    fn msglevel(tun: &TunStruct, rtnl: &Rtnl) -> u32 {
-        tun.config.get(rtnl).msg_enable
-    }
-
-    fn set_msglevel(tun: &TunStruct, rtnl: &Rtnl, v: u32) {
-        tun.set_msg_enable(rtnl, v);
-    }
-
-    fn channels(tun: &TunStruct) -> (u32, u32) {
-        let max = if tun.flags() & IFF_MULTI_QUEUE != 0 {
-            MAX_TAP_QUEUES
-        } else {
-            1
-        };
-        (tun.numqueues(), max)
-    }
-
-    fn rx_max_frames(tun: &TunStruct, rtnl: &Rtnl) -> u32 {
-        tun.config.get(rtnl).rx_batched
-    }
-
-    fn set_rx_max_frames(tun: &TunStruct, rtnl: &Rtnl, v: u32) {
-        tun.config
-            .update(rtnl, |c| c.rx_batched = v.min(NAPI_POLL_WEIGHT));
-    }
-
-    fn ksettings(tun: &TunStruct, rtnl: &Rtnl) -> LinkKsettings {
-        tun.config.get(rtnl).ksettings
-    }
-
-    fn set_ksettings(tun: &TunStruct, rtnl: &Rtnl, k: LinkKsettings) {
-        tun.config.update(rtnl, |c| c.ksettings = k);
-    }
-}
-
-/// Link kind `tun`, as `tun_link_ops`.
-pub(crate) struct TunLink;
-
-/// The link ops every tun and tap device points at.
-pub(crate) static TUN_LINK: LinkOps<TunLink> = LinkOps::new();
-
-impl LinkType for TunLink {
-    const KIND: &'static CStr = c_str!("tun");
-
-    /// tun devices are created with `TUNSETIFF` only; `ip link add type tun`
-    /// gets tun.c's error and message.
-    fn validate(extack: &mut ExtAck<'_>) -> Result {
-        extack.set_msg(c_str!("tun/tap creation via rtnetlink is not supported."));
-        Err(eopnotsupp())
-    }
-
-    /// `tun_get_size`.
-    fn info_size(_dev: &NetDevice) -> usize {
-        2 * nla_total_size(4) + 5 * nla_total_size(1) + 2 * nla_total_size(4)
-    }
-
-    /// `tun_fill_info`: what `ip -d link show` prints after `tun`.
-    fn fill_info(dev: &NetDevice, msg: &mut NlAttrs<'_>) -> Result {
-        let Some(tun) = TunStruct::of(dev) else {
-            return Ok(());
-        };
-        let flags = tun.flags();
-        let bit = |f: u32| u8::from(flags & f != 0);
-        // CAST: The type bits are IFF_TUN (1) or IFF_TAP (2).
-        msg.put_u8(bindings::IFLA_TUN_TYPE, (flags & TUN_TYPE_MASK) as u8)?;
-        let owner = tun.owner();
-        if owner != INVALID_ID {
-            msg.put_u32(bindings::IFLA_TUN_OWNER, cred::uid_for_caller(owner))?;
-        }
-        let group = tun.group();
-        if group != INVALID_ID {
-            msg.put_u32(bindings::IFLA_TUN_GROUP, cred::gid_for_caller(group))?;
-        }
-        msg.put_u8(bindings::IFLA_TUN_PI, 1 - bit(IFF_NO_PI))?;
-        msg.put_u8(bindings::IFLA_TUN_VNET_HDR, bit(IFF_VNET_HDR))?;
-        msg.put_u8(bindings::IFLA_TUN_PERSIST, bit(IFF_PERSIST))?;
-        msg.put_u8(bindings::IFLA_TUN_MULTI_QUEUE, bit(IFF_MULTI_QUEUE))?;
-        if flags & IFF_MULTI_QUEUE != 0 {
-            msg.put_u32(bindings::IFLA_TUN_NUM_QUEUES, tun.numqueues())?;
-            msg.put_u32(bindings::IFLA_TUN_NUM_DISABLED_QUEUES, tun.numdisabled())?;
-        }
-        Ok(())
-    }
-
-    /// `tun_device_event`: a new `tx_queue_len` resizes every queue's ring
-    /// (`tun_queue_resize`; failure vetoes the change), and a device coming
-    /// up wakes writers waiting for it.
-    fn netdev_event(dev: &NetDevice, event: NetdevEvent, rtnl: &Rtnl) -> Result {
-        let Some(tun) = TunStruct::of(dev) else {
-            return Ok(());
-        };
-        match event {
-            NetdevEvent::ChangeTxQueueLen => {
-                // Keeps the queues alive while their rings are borrowed.
-                let mut files = KVec::new();
-                let mut ret = Ok(());
-                for list in [&tun.queues, &tun.disabled] {
-                    list.for_each_arc(rtnl, |q| {
-                        if ret.is_ok() {
-                            ret = files.push(q, GFP_KERNEL).map_err(|_| ENOMEM);
-                        }
-                    });
-                }
-                ret?;
-                let mut rings = KVec::with_capacity(files.len(), GFP_KERNEL)?;
-                for q in &files {
-                    rings.push(q.tx_ring(), GFP_KERNEL)?;
-                }
-                // All rings or none, as `tun_queue_resize`.
-                TxRing::resize_all(&rings, dev.tx_queue_len())
-            }
-            NetdevEvent::Up => {
-                tun.for_each_queue(rtnl, |q| q.write_space());
-                Ok(())
-            }
-            NetdevEvent::Other => Ok(()),
-        }
-    }
 }

@@ -20,14 +20,14 @@ use crate::{
         iov::IovIter,
         ptr_ring::PtrRing,
         skbuff::{BhOff, SkBuff},
-        socket::{self, RecvMsg, Socket, SocketOps, XdpBuff},
+        tun_socket::{self, RecvMsg, Socket, SocketOps, XdpBuff},
     },
     rtun_chr::{TunChr, TunFile},
     rtun_netdev::TunDev,
     rtun_uapi::{ETH_HLEN, VLAN_HLEN},
 };
 
-socket::export_vhost_api!(TunChr);
+tun_socket::export_vhost_api!(TunChr);
 
 /// The `recvmsg` flags tun.c accepts.
 const RECV_FLAGS: u32 = bindings::MSG_DONTWAIT | bindings::MSG_TRUNC | bindings::MSG_ERRQUEUE;

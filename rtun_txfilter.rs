@@ -9,17 +9,18 @@
 
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
-use kernel::{bindings, prelude::*};
+use kernel::prelude::*;
 
-use crate::kapi::{net::Rtnl, user};
+use crate::kapi::{
+    ether::{ether_crc, ETH_ALEN},
+    net::Rtnl,
+    user,
+};
 
 /// `FLT_EXACT_COUNT`.
 const EXACT: usize = 8;
 /// `TUN_FLT_ALLMULTI`.
 const ALLMULTI: u16 = 0x0001;
-/// `ETH_ALEN`.
-// CAST: 6 fits any integer type.
-const ALEN: usize = bindings::ETH_ALEN as usize;
 
 /// tun.c's `struct tap_filter`.
 pub(crate) struct TxFilter {
@@ -32,31 +33,26 @@ pub(crate) struct TxFilter {
     addrs: [AtomicU64; EXACT],
 }
 
-fn pack(a: &[u8]) -> u64 {
-    a.iter()
-        .take(ALEN)
-        .fold(0, |acc, &b| (acc << 8) | u64::from(b))
+type Addr = [u8; ETH_ALEN];
+
+fn pack(a: &Addr) -> u64 {
+    a.iter().fold(0, |acc, &b| (acc << 8) | u64::from(b))
 }
 
-fn is_multicast(a: &[u8]) -> bool {
-    a.first().is_some_and(|b| b & 1 != 0)
+fn is_multicast(a: &Addr) -> bool {
+    a[0] & 1 != 0
 }
 
-/// `ether_crc(ETH_ALEN, addr) >> 26`: the bit of the multicast hash.
-fn hash_bit(a: &[u8]) -> u32 {
-    // crc32_le(~0, addr, 6), bit-reversed, as `ether_crc` computes it.
-    let mut crc: u32 = !0;
-    for &b in a.iter().take(ALEN) {
-        crc ^= u32::from(b);
-        for _ in 0..8 {
-            crc = if crc & 1 != 0 {
-                (crc >> 1) ^ 0xedb8_8320
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    crc.reverse_bits() >> 26
+/// The bit of the multicast hash: the top 6 bits of the address's CRC.
+fn hash_bit(a: &Addr) -> u32 {
+    ether_crc(a) >> 26
+}
+
+/// The addresses of a `struct tun_filter`, `ETH_ALEN` bytes each.
+fn addrs(bytes: &[u8]) -> impl Iterator<Item = &Addr> {
+    bytes
+        .chunks_exact(ETH_ALEN)
+        .filter_map(|c| <&Addr>::try_from(c).ok())
 }
 
 impl TxFilter {
@@ -79,15 +75,15 @@ impl TxFilter {
             self.count.store(0, Ordering::Release);
             return Ok(0);
         }
-        let addrs = user::read_vec(arg + hdr.len(), ALEN * count)?;
+        let bytes = user::read_vec(arg + hdr.len(), ETH_ALEN * count)?;
         self.count.store(0, Ordering::Release);
         let mut n = 0;
-        for a in addrs.chunks(ALEN).take(EXACT) {
+        for a in addrs(&bytes).take(EXACT) {
             self.addrs[n].store(pack(a), Ordering::Relaxed);
             n += 1;
         }
         let mut mask = 0u64;
-        for a in addrs.chunks(ALEN).skip(EXACT) {
+        for a in addrs(&bytes).skip(EXACT) {
             if !is_multicast(a) {
                 // tun.c leaves the filter off and reports no filter.
                 self.mask.store(mask, Ordering::Relaxed);
@@ -106,7 +102,7 @@ impl TxFilter {
     }
 
     /// `check_filter`: whether a frame to `dest` may be queued.
-    pub(crate) fn accepts(&self, dest: Option<[u8; 6]>) -> bool {
+    pub(crate) fn accepts(&self, dest: Option<Addr>) -> bool {
         let n = self.count.load(Ordering::Acquire) as usize;
         if n == 0 {
             return true;

@@ -15,10 +15,6 @@ use kernel::{
 
 const T: u32 = b'T' as u32;
 
-/// `struct sock_fprog`, two words: the instruction count (an `unsigned
-/// short`) and a user pointer to the instructions.
-pub(crate) type SockFprog = [usize; 2];
-
 pub(crate) const TUNSETNOCSUM: u32 = _IOW::<c_int>(T, 200);
 pub(crate) const TUNSETDEBUG: u32 = _IOW::<c_int>(T, 201);
 pub(crate) const TUNSETIFF: u32 = _IOW::<c_int>(T, 202);
@@ -32,13 +28,13 @@ pub(crate) const TUNSETTXFILTER: u32 = _IOW::<c_uint>(T, 209);
 pub(crate) const TUNGETIFF: u32 = _IOR::<c_uint>(T, 210);
 pub(crate) const TUNGETSNDBUF: u32 = _IOR::<c_int>(T, 211);
 pub(crate) const TUNSETSNDBUF: u32 = _IOW::<c_int>(T, 212);
-pub(crate) const TUNATTACHFILTER: u32 = _IOW::<SockFprog>(T, 213);
-pub(crate) const TUNDETACHFILTER: u32 = _IOW::<SockFprog>(T, 214);
+pub(crate) const TUNATTACHFILTER: u32 = _IOW::<bindings::sock_fprog>(T, 213);
+pub(crate) const TUNDETACHFILTER: u32 = _IOW::<bindings::sock_fprog>(T, 214);
 pub(crate) const TUNGETVNETHDRSZ: u32 = _IOR::<c_int>(T, 215);
 pub(crate) const TUNSETVNETHDRSZ: u32 = _IOW::<c_int>(T, 216);
 pub(crate) const TUNSETQUEUE: u32 = _IOW::<c_int>(T, 217);
 pub(crate) const TUNSETIFINDEX: u32 = _IOW::<c_uint>(T, 218);
-pub(crate) const TUNGETFILTER: u32 = _IOR::<SockFprog>(T, 219);
+pub(crate) const TUNGETFILTER: u32 = _IOR::<bindings::sock_fprog>(T, 219);
 pub(crate) const TUNSETVNETLE: u32 = _IOW::<c_int>(T, 220);
 pub(crate) const TUNGETVNETLE: u32 = _IOR::<c_int>(T, 221);
 pub(crate) const TUNSETVNETBE: u32 = _IOW::<c_int>(T, 222);
@@ -112,8 +108,15 @@ pub(crate) const IFREQ_LEN: usize = core::mem::size_of::<bindings::ifreq>();
 /// tasks.
 pub(crate) const COMPAT_IFREQ_LEN: usize = IFNAMSIZ + 16;
 
-/// A `struct ifreq` as tun's ioctls exchange it: a name, then a union of
-/// which tun uses `ifr_flags` and `ifr_hwaddr`.
+/// Where `struct ifreq`'s name and union are: the union holds the
+/// `short ifr_flags` and the `struct sockaddr ifr_hwaddr` tun uses.
+const IFR_NAME: usize = core::mem::offset_of!(bindings::ifreq, ifr_ifrn);
+const IFR_IFRU: usize = core::mem::offset_of!(bindings::ifreq, ifr_ifru);
+const SOCKADDR_LEN: usize = core::mem::size_of::<bindings::sockaddr>();
+
+/// A `struct ifreq` as tun's ioctls exchange it, kept as its bytes: tun
+/// copies in a prefix (less for 32-bit tasks) and copies back what it
+/// read, so nothing else of it may change on the way.
 #[derive(Clone, Copy)]
 pub(crate) struct IfReq([u8; IFREQ_LEN]);
 
@@ -137,43 +140,41 @@ impl IfReq {
     /// `ifr_name`, NUL-terminated as tun.c forces (`ifr_name[IFNAMSIZ-1] =
     /// '\0'`), so it is a valid C string.
     pub(crate) fn name(&mut self) -> &kernel::str::CStr {
-        self.0[IFNAMSIZ - 1] = 0;
-        let len = self.0[..IFNAMSIZ]
-            .iter()
-            .position(|&b| b == 0)
-            .unwrap_or(IFNAMSIZ - 1);
+        let name = &mut self.0[IFR_NAME..IFR_NAME + IFNAMSIZ];
+        name[IFNAMSIZ - 1] = 0;
+        let len = name.iter().position(|&b| b == 0).unwrap_or(IFNAMSIZ - 1);
         // The slice ends at its first NUL (forced above).
-        kernel::str::CStr::from_bytes_with_nul(&self.0[..=len]).unwrap_or(kernel::c_str!(""))
+        kernel::str::CStr::from_bytes_with_nul(&name[..=len]).unwrap_or(kernel::c_str!(""))
     }
 
     /// Sets `ifr_name` (`strcpy` of a device name).
     pub(crate) fn set_name(&mut self, name: &[u8; IFNAMSIZ]) {
-        self.0[..IFNAMSIZ].copy_from_slice(name);
+        self.0[IFR_NAME..IFR_NAME + IFNAMSIZ].copy_from_slice(name);
     }
 
     /// Sets `ifr_flags`, truncated to the C `short` as tun.c's assignment.
     pub(crate) fn set_flags(&mut self, flags: u32) {
         // CAST: Truncation to `short` is what C does.
         let f = flags as u16;
-        self.0[IFNAMSIZ..IFNAMSIZ + 2].copy_from_slice(&f.to_ne_bytes());
+        self.0[IFR_IFRU..IFR_IFRU + 2].copy_from_slice(&f.to_ne_bytes());
     }
 
     /// `ifr_hwaddr`, a `struct sockaddr`.
-    pub(crate) fn hwaddr(&self) -> [u8; 16] {
-        let mut sa = [0u8; 16];
-        sa.copy_from_slice(&self.0[IFNAMSIZ..IFNAMSIZ + 16]);
+    pub(crate) fn hwaddr(&self) -> [u8; SOCKADDR_LEN] {
+        let mut sa = [0u8; SOCKADDR_LEN];
+        sa.copy_from_slice(&self.0[IFR_IFRU..IFR_IFRU + SOCKADDR_LEN]);
         sa
     }
 
     /// Sets `ifr_hwaddr`.
-    pub(crate) fn set_hwaddr(&mut self, sa: &[u8; 16]) {
-        self.0[IFNAMSIZ..IFNAMSIZ + 16].copy_from_slice(sa);
+    pub(crate) fn set_hwaddr(&mut self, sa: &[u8; SOCKADDR_LEN]) {
+        self.0[IFR_IFRU..IFR_IFRU + SOCKADDR_LEN].copy_from_slice(sa);
     }
 
     /// `ifr_flags`, widened as tun.c's `int` use of it.
     pub(crate) fn flags(&self) -> u32 {
         // CAST: `ifr_flags` is a C `short`; tun.c reads it into int
         // arithmetic with sign extension, and so do we.
-        i16::from_ne_bytes([self.0[IFNAMSIZ], self.0[IFNAMSIZ + 1]]) as i32 as u32
+        i16::from_ne_bytes([self.0[IFR_IFRU], self.0[IFR_IFRU + 1]]) as i32 as u32
     }
 }

@@ -9,10 +9,15 @@
 //! 6.12's own `net/phy.rs`: `#[repr(transparent)]` wrappers around
 //! [`Opaque`](kernel::types::Opaque) built with an unsafe `from_raw`, and C
 //! vtables generated from a Rust trait.
+//!
+//! Most modules wrap one kernel object for any user; the two named
+//! `tun_*` are tun's own: the queue socket vhost-net drives and the
+//! `security_tun_dev_*` hooks.
 
 pub(crate) mod bpf;
 pub(crate) mod cred;
 pub(crate) mod error;
+pub(crate) mod ether;
 pub(crate) mod ethtool;
 pub(crate) mod fasync;
 pub(crate) mod file;
@@ -23,10 +28,10 @@ pub(crate) mod net;
 pub(crate) mod netdev;
 pub(crate) mod ptr_ring;
 pub(crate) mod rcu;
-pub(crate) mod security;
 pub(crate) mod skbuff;
-pub(crate) mod socket;
 pub(crate) mod sysfs;
 pub(crate) mod time;
+pub(crate) mod tun_security;
+pub(crate) mod tun_socket;
 pub(crate) mod user;
 pub(crate) mod wait;

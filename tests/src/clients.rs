@@ -11,7 +11,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::{ensure, sys::*, tests, Ctx, Test, TestResult};
+use crate::{ensure, need_tool, sys::*, tests, Ctx, Test, TestResult};
 
 pub const TESTS: &[Test] = tests![tunctl_add_delete, openvpn_p2p];
 
@@ -19,6 +19,7 @@ pub const TESTS: &[Test] = tests![tunctl_add_delete, openvpn_p2p];
 /// (`TUNSETIFF`, `TUNSETOWNER`, `TUNSETPERSIST`); `tunctl -d` deletes it
 /// (`TUNSETPERSIST` 0).
 fn tunctl_add_delete(_: &Ctx) -> TestResult {
+    need_tool("tunctl")?;
     let result = (|| {
         run("tunctl", &["-t", "rttunctl0", "-u", "1234"])?;
         let flags =
@@ -57,6 +58,7 @@ impl Drop for Vpn {
 /// one end in each of two namespaces joined by a veth pair, each end on its
 /// own tun device: pings cross the tunnel both ways.
 fn openvpn_p2p(_: &Ctx) -> TestResult {
+    need_tool("openvpn")?;
     let dir = std::env::temp_dir().join("rtun-openvpn");
     let _ = fs::create_dir_all(&dir);
     let key = dir.join("static.key");

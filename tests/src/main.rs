@@ -9,10 +9,16 @@
 //! claim that rtun is a drop-in for tun.
 //!
 //!   rtun-tests --module PATH.ko [--kselftest-tun PATH] [--vhost-net-test PATH]
-//!              [--vhost-modules DIR] [FILTER]
+//!              [--vhost-modules DIR] [--timeout SECONDS] [FILTER]
 //!
-//! Prints `ok NAME` or `FAIL NAME: why` per test, then
-//! `<module>: N passed, M failed`; exits non-zero if any failed.
+//! Each test runs in a process of its own, in a network namespace of its
+//! own with its own sysfs, under a timeout (default 600 s), so a failure,
+//! a hang or leftover devices cannot change what later tests see. The
+//! output is KTAP, as kselftests print it: `ok N NAME`, `not ok N NAME`
+//! after `# FAIL NAME: why`, `ok N NAME # SKIP why` for a test whose
+//! optional tool is missing, what a test prints as `# ` lines; then
+//! `# Totals: ...` and `<module>: N passed, M failed`. Exits non-zero if
+//! any failed.
 
 mod clients;
 mod conformance;
@@ -30,7 +36,14 @@ mod sys;
 mod traffic;
 mod vhost;
 
-use std::panic::{self, AssertUnwindSafe};
+use std::{
+    io::{BufRead, BufReader},
+    os::unix::process::CommandExt,
+    panic::{self, AssertUnwindSafe},
+    process::{Command, Stdio},
+    sync::mpsc,
+    time::{Duration, Instant},
+};
 
 /// What a test knows of the driver under test.
 pub struct Ctx {
@@ -46,8 +59,28 @@ pub struct Ctx {
     pub vhost_modules: Option<String>,
 }
 
-/// A test's verdict: `Err` says what differed from tun's behaviour.
+/// A test's verdict: `Err` says what differed from tun's behaviour, or,
+/// made by [`skip`], why the test could not run here.
 pub type TestResult = Result<(), String>;
+
+/// Marks an `Err` as a skip, not a failure.
+const SKIP: &str = "\u{1}SKIP ";
+
+/// A verdict of "skipped": `why` the test cannot run on this machine.
+pub fn skip(why: impl std::fmt::Display) -> String {
+    format!("{SKIP}{why}")
+}
+
+/// Skips the test unless `cmd` is on `PATH`: real clients are optional
+/// tools (`./dev setup` installs them).
+pub fn need_tool(cmd: &str) -> TestResult {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    if std::env::split_paths(&path).any(|d| d.join(cmd).is_file()) {
+        Ok(())
+    } else {
+        Err(skip(format!("{cmd} is not installed")))
+    }
+}
 
 /// A named test.
 pub struct Test {
@@ -97,22 +130,152 @@ fn fuzz_mode() -> Option<i32> {
     }
 }
 
+/// The line a test's process ends with: its verdict for the runner.
+const VERDICT: &str = "\u{1}verdict ";
+
+/// How a test ended, as the runner saw it.
+enum Verdict {
+    Pass,
+    Fail(String),
+    Skip(String),
+}
+
+fn all_tests() -> impl Iterator<Item = &'static Test> {
+    foundation::TESTS
+        .iter()
+        .chain(datapath::TESTS)
+        .chain(ioctls::TESTS)
+        .chain(multiqueue::TESTS)
+        .chain(traffic::TESTS)
+        .chain(surface::TESTS)
+        .chain(lifetime::TESTS)
+        .chain(clients::TESTS)
+        .chain(conformance::TESTS)
+        .chain(lsm::TESTS)
+        .chain(vhost::TESTS)
+}
+
+/// `--one NAME`: runs one test here, in a fresh network namespace, and
+/// ends with its verdict line.
+fn run_one(ctx: &Ctx, name: &str) -> i32 {
+    let Some(test) = all_tests().find(|t| t.name == name) else {
+        println!("{VERDICT}fail no test {name}");
+        return 1;
+    };
+    let verdict = fuzz::private_netns().and_then(|()| {
+        // As the guest's own namespace has it.
+        let sock = fuzz::inet_socket().ok_or("no socket")?;
+        fuzz::set_up(&sock, "lo", true).map_err(|e| format!("lo up: {e}"))?;
+        // A panicking test is a failed test, reported like any other.
+        panic::set_hook(Box::new(|_| {}));
+        panic::catch_unwind(AssertUnwindSafe(|| (test.run)(ctx))).unwrap_or_else(|p| {
+            let msg = p
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            Err(format!("panicked: {msg}"))
+        })
+    });
+    let line = match verdict {
+        Ok(()) => "ok".to_string(),
+        Err(why) => match why.strip_prefix(SKIP) {
+            Some(why) => format!("skip {why}"),
+            None => format!("fail {}", why.replace('\n', " | ")),
+        },
+    };
+    println!("\n{VERDICT}{line}");
+    0
+}
+
+/// Runs `--one NAME` in a child of its own process group, relaying what it
+/// prints as KTAP diagnostics; kills the group after `timeout`.
+fn run_isolated(args: &[String], name: &str, timeout: Duration) -> Verdict {
+    let me = match std::env::current_exe() {
+        Ok(me) => me,
+        Err(e) => return Verdict::Fail(format!("current_exe: {e}")),
+    };
+    let mut child = match Command::new(me)
+        .args(args)
+        .args(["--one", name])
+        .stdout(Stdio::piped())
+        .process_group(0)
+        .spawn()
+    {
+        Ok(c) => c,
+        Err(e) => return Verdict::Fail(format!("spawn: {e}")),
+    };
+    let (tx, rx) = mpsc::channel();
+    if let Some(out) = child.stdout.take() {
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    let deadline = Instant::now() + timeout;
+    let mut verdict = None;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left.min(Duration::from_millis(200))) {
+            Ok(line) => match line.strip_prefix(VERDICT) {
+                Some(v) => verdict = Some(v.to_string()),
+                None if line.is_empty() => {}
+                None => println!("# {line}"),
+            },
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if left.is_zero() {
+                    // SAFETY: Signals the child's process group, which it
+                    // leads (`process_group(0)`).
+                    unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+                    let _ = child.wait();
+                    return Verdict::Fail(format!("timed out after {} s", timeout.as_secs()));
+                }
+            }
+        }
+    }
+    let status = child.wait();
+    match verdict.as_deref() {
+        Some("ok") => Verdict::Pass,
+        Some(v) => match v.split_once(' ') {
+            Some(("skip", why)) => Verdict::Skip(why.to_string()),
+            Some(("fail", why)) => Verdict::Fail(why.to_string()),
+            _ => Verdict::Fail(format!("verdict {v:?}")),
+        },
+        None => Verdict::Fail(format!("exited without a verdict: {status:?}")),
+    }
+}
+
 fn main() {
     if let Some(rc) = fuzz_mode() {
         std::process::exit(rc);
     }
     let mut args = std::env::args().skip(1);
+    let mut child_args = Vec::new();
     let mut module_path = None;
     let mut filter = None;
+    let mut one = None;
     let mut kselftest_tun = None;
     let mut vhost_net_test = None;
     let mut vhost_modules = None;
+    let mut timeout = 600;
     while let Some(arg) = args.next() {
+        let mut value = || {
+            let v = args.next();
+            child_args.extend([arg.clone(), v.clone().unwrap_or_default()]);
+            v
+        };
         match arg.as_str() {
-            "--module" => module_path = args.next(),
-            "--kselftest-tun" => kselftest_tun = args.next(),
-            "--vhost-net-test" => vhost_net_test = args.next(),
-            "--vhost-modules" => vhost_modules = args.next(),
+            "--module" => module_path = value(),
+            "--kselftest-tun" => kselftest_tun = value(),
+            "--vhost-net-test" => vhost_net_test = value(),
+            "--vhost-modules" => vhost_modules = value(),
+            "--timeout" => timeout = value().and_then(|v| v.parse().ok()).unwrap_or(timeout),
+            "--one" => one = args.next(),
             _ => filter = Some(arg),
         }
     }
@@ -131,50 +294,46 @@ fn main() {
         vhost_net_test,
         vhost_modules,
     };
+    if let Some(name) = one {
+        std::process::exit(run_one(&ctx, &name));
+    }
 
-    // A panicking test is a failed test, reported like any other.
-    panic::set_hook(Box::new(|_| {}));
-    let (mut passed, mut failed) = (0, 0);
-    let all = foundation::TESTS
-        .iter()
-        .chain(datapath::TESTS)
-        .chain(ioctls::TESTS)
-        .chain(multiqueue::TESTS)
-        .chain(traffic::TESTS)
-        .chain(surface::TESTS)
-        .chain(lifetime::TESTS)
-        .chain(clients::TESTS)
-        .chain(conformance::TESTS)
-        .chain(lsm::TESTS)
-        .chain(vhost::TESTS);
-    for test in all {
-        // FILTER is one or more `|`-separated parts of test names.
-        if filter
-            .as_deref()
-            .is_some_and(|f| !f.split('|').any(|part| test.name.contains(part)))
-        {
-            continue;
+    // FILTER is one or more `|`-separated parts of test names.
+    let tests: Vec<&Test> = all_tests()
+        .filter(|t| {
+            filter
+                .as_deref()
+                .is_none_or(|f| f.split('|').any(|part| t.name.contains(part)))
+        })
+        .collect();
+    println!("KTAP version 1");
+    println!("1..{}", tests.len());
+    let (mut passed, mut failed, mut skipped) = (0, 0, 0);
+    for (i, test) in tests.iter().enumerate() {
+        let n = i + 1;
+        let start = Instant::now();
+        let verdict = run_isolated(&child_args, test.name, Duration::from_secs(timeout));
+        let secs = start.elapsed().as_secs_f64();
+        if secs >= 30.0 {
+            println!("# {} took {secs:.0} s", test.name);
         }
-        let verdict =
-            panic::catch_unwind(AssertUnwindSafe(|| (test.run)(&ctx))).unwrap_or_else(|p| {
-                let msg = p
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-                    .unwrap_or_default();
-                Err(format!("panicked: {msg}"))
-            });
         match verdict {
-            Ok(()) => {
+            Verdict::Pass => {
                 passed += 1;
-                println!("ok   {}", test.name);
+                println!("ok {n} {}", test.name);
             }
-            Err(why) => {
+            Verdict::Skip(why) => {
+                skipped += 1;
+                println!("ok {n} {} # SKIP {why}", test.name);
+            }
+            Verdict::Fail(why) => {
                 failed += 1;
-                println!("FAIL {}: {why}", test.name);
+                println!("# FAIL {}: {why}", test.name);
+                println!("not ok {n} {}", test.name);
             }
         }
     }
+    println!("# Totals: pass:{passed} fail:{failed} xfail:0 xpass:0 skip:{skipped} error:0");
     println!("{}: {passed} passed, {failed} failed", ctx.module_name);
     std::process::exit(if failed == 0 { 0 } else { 1 });
 }

@@ -5,7 +5,7 @@
 
 use std::{fs, net::UdpSocket};
 
-use crate::{ensure, sys::*, tests, Ctx, Test, TestResult};
+use crate::{ensure, skip, sys::*, tests, Ctx, Test, TestResult};
 
 pub const TESTS: &[Test] = tests![
     mq_attach_8,
@@ -23,7 +23,7 @@ fn kselftest_net_tun(ctx: &Ctx) -> TestResult {
     let bin = ctx
         .kselftest_tun
         .as_deref()
-        .ok_or("no --kselftest-tun given")?;
+        .ok_or_else(|| skip("no --kselftest-tun given"))?;
     let Ran { ok, stdout, .. } = run_tool(bin, &[])?;
     ensure!(
         ok,

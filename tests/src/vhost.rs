@@ -56,7 +56,7 @@ impl VhostModules {
         Self::load_from(
             ctx.vhost_modules
                 .as_deref()
-                .ok_or("no --vhost-modules given")?,
+                .ok_or_else(|| crate::skip("no --vhost-modules given"))?,
         )
     }
 
@@ -115,7 +115,7 @@ fn run_vhost_net_test(ctx: &Ctx, args: &[&str]) -> TestResult {
     let bin = ctx
         .vhost_net_test
         .as_deref()
-        .ok_or("no --vhost-net-test given")?;
+        .ok_or_else(|| crate::skip("no --vhost-net-test given"))?;
     let _m = VhostModules::load(ctx)?;
     let Ran { ok, stdout, stderr } = run_tool(bin, &[&["--buf-num", BUFS], args].concat())?;
     ensure!(ok, "vhost_net_test {args:?} failed: {stdout} {stderr}");

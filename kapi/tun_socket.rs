@@ -196,6 +196,45 @@ impl Socket {
     }
 }
 
+/// A `struct sock_fprog` as user space passed it (`TUNATTACHFILTER`),
+/// padding included: `TUNGETFILTER` hands the same bytes back, as tun.c's
+/// `copy_to_user` of its copy does.
+#[derive(Clone, Copy)]
+pub(crate) struct SockFprog([u8; SOCK_FPROG_LEN]);
+
+const SOCK_FPROG_LEN: usize = size_of::<bindings::sock_fprog>();
+
+impl SockFprog {
+    pub(crate) const fn zeroed() -> Self {
+        Self([0; SOCK_FPROG_LEN])
+    }
+
+    /// Copies one in from the user address `arg`.
+    pub(crate) fn read(arg: usize) -> Result<Self> {
+        super::user::read(arg).map(Self)
+    }
+
+    /// Copies it out to the user address `arg`.
+    pub(crate) fn write(&self, arg: usize) -> Result {
+        super::user::write(arg, &self.0)
+    }
+
+    /// The `unsigned short len` field: the number of instructions.
+    fn len(&self) -> u16 {
+        let at = core::mem::offset_of!(bindings::sock_fprog, len);
+        u16::from_ne_bytes([self.0[at], self.0[at + 1]])
+    }
+
+    /// The `filter` field: a user pointer, used only by `copy_from_user`.
+    fn filter(&self) -> *mut bindings::sock_filter {
+        let at = core::mem::offset_of!(bindings::sock_fprog, filter);
+        let mut word = [0u8; size_of::<usize>()];
+        word.copy_from_slice(&self.0[at..at + size_of::<usize>()]);
+        // CAST: A user address, as user space stored it.
+        usize::from_ne_bytes(word) as *mut bindings::sock_filter
+    }
+}
+
 impl Socket {
     /// An skb of `len` bytes copied from `from`, charged to this socket's
     /// send buffer (`sock_alloc_send_pskb`, as tun.c's `tun_alloc_skb`):
@@ -257,14 +296,12 @@ impl Socket {
     }
 
     /// Attaches a classic BPF program from user space (`sk_attach_filter`
-    /// under the socket lock): `fprog` is a `struct sock_fprog` as user
-    /// space passed it, whose instructions are copied from user memory now.
-    pub(crate) fn attach_filter(&self, fprog: [usize; 2]) -> Result {
+    /// under the socket lock), whose instructions are copied from user
+    /// memory now.
+    pub(crate) fn attach_filter(&self, fprog: &SockFprog) -> Result {
         let mut prog = bindings::sock_fprog {
-            // CAST: `len` is the `unsigned short` at the start of the
-            // struct, the low bits of the first word on little-endian.
-            len: fprog[0] as u16,
-            filter: fprog[1] as *mut bindings::sock_filter,
+            len: fprog.len(),
+            filter: fprog.filter(),
         };
         // SAFETY: Valid socket; process context, as `lock_sock` needs; the
         // program pointer is a user pointer that `sk_attach_filter` copies
@@ -733,7 +770,7 @@ macro_rules! export_vhost_api {
                 file: *mut kernel::bindings::file,
             ) -> *mut kernel::bindings::socket {
                 // SAFETY: From the caller.
-                unsafe { $crate::kapi::socket::get_socket::<$t>(file) }
+                unsafe { $crate::kapi::tun_socket::get_socket::<$t>(file) }
             }
 
             /// `tun_get_tx_ring`.
@@ -746,7 +783,7 @@ macro_rules! export_vhost_api {
                 file: *mut kernel::bindings::file,
             ) -> *mut kernel::bindings::ptr_ring {
                 // SAFETY: From the caller.
-                unsafe { $crate::kapi::socket::get_tx_ring::<$t>(file) }
+                unsafe { $crate::kapi::tun_socket::get_tx_ring::<$t>(file) }
             }
 
             /// `tun_ptr_free`.
@@ -757,12 +794,12 @@ macro_rules! export_vhost_api {
             #[no_mangle]
             unsafe extern "C" fn tun_ptr_free(ptr: *mut core::ffi::c_void) {
                 // SAFETY: From the caller.
-                unsafe { $crate::kapi::socket::ptr_free(ptr) }
+                unsafe { $crate::kapi::tun_socket::ptr_free(ptr) }
             }
 
-            $crate::kapi::socket::export_symbol_gpl!(tun_get_socket);
-            $crate::kapi::socket::export_symbol_gpl!(tun_get_tx_ring);
-            $crate::kapi::socket::export_symbol_gpl!(tun_ptr_free);
+            $crate::kapi::tun_socket::export_symbol_gpl!(tun_get_socket);
+            $crate::kapi::tun_socket::export_symbol_gpl!(tun_get_tx_ring);
+            $crate::kapi::tun_socket::export_symbol_gpl!(tun_ptr_free);
         }
     };
 }

@@ -14,7 +14,7 @@ use core::{ffi::c_void, ptr};
 
 use kernel::{bindings, error::to_result, prelude::*};
 
-use super::{net::Rtnl, socket::Socket};
+use super::{net::Rtnl, tun_socket::Socket};
 
 /// A tun device's LSM blob (`tun->security`).
 ///
