@@ -3,13 +3,17 @@
 //! Network devices (`struct net_device`) whose operations and private data
 //! are Rust.
 //!
-//! A kind of device is a [`NetDevOps`] implementation with a `static`
-//! [`DeviceOps`] table; its private area (`netdev_priv`) holds a
-//! [`NetDevOps::Priv`], initialised in place after `alloc_netdev_mqs` and
-//! dropped by `priv_destructor` when the core frees the device.
+//! [`NetDevice`] is any device, borrowed or held (`ARef`). A kind of device
+//! is a [`NetDevOps`] implementation with a `static` [`DeviceOps`] table
+//! (the `ndo_*` callbacks, each a trampoline into the trait); its private
+//! area (`netdev_priv`) holds a [`NetDevOps::Priv`], initialised in place
+//! by [`NewNetDevice`] after `alloc_netdev_mqs` and dropped by
+//! `priv_destructor` after the last reference. [`DevRef`] is a held device
+//! of a known kind, with its private data. The RCU slot that publishes one
+//! is in `rcu.rs`.
 //!
-//! Lock order: RTNL, then RCU read sections. Registration, unregistration
-//! and the RCU slots' writers run under RTNL.
+//! Lock order: RTNL, then RCU read sections. Registration and
+//! unregistration run under RTNL.
 //!
 //! C header: [`include/linux/netdevice.h`](srctree/include/linux/netdevice.h)
 

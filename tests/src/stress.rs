@@ -309,10 +309,17 @@ fn cleanup() -> Result<(), String> {
 
 fn cycles(n: u64) -> Result<(), String> {
     let sock = inet_socket().ok_or("no socket")?;
+    // One in four multi-queue unless RTUN_STRESS_MQ_EVERY says otherwise:
+    // tearing down the 256 qdiscs of one that was up costs seconds on the
+    // debug kernel (each qdisc's lockdep key waits for a grace period), so
+    // long campaigns of cycles ask for fewer.
+    let mq_every = std::env::var("RTUN_STRESS_MQ_EVERY")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|&v| v > 0)
+        .unwrap_or(4);
     for i in 0..n {
-        // One in four multi-queue: tearing down the 256 qdiscs of one that
-        // was up costs seconds on the debug kernel.
-        let flags = if i % 4 != 3 {
+        let flags = if i % mq_every != mq_every - 1 {
             IFF_TAP
         } else {
             IFF_TUN | IFF_MULTI_QUEUE
