@@ -351,9 +351,15 @@ impl TunStruct {
         self.group.load(Ordering::Relaxed)
     }
 
-    /// `TUNSETVNETHDRSZ`: checked by the caller against tun.c's minimum.
-    pub(crate) fn set_vnet_hdr_sz(&self, _rtnl: &Rtnl, sz: i32) {
+    /// `TUNSETVNETHDRSZ`: at least a `struct virtio_net_hdr`, else
+    /// `EINVAL`. Reads and writes rely on that minimum.
+    pub(crate) fn set_vnet_hdr_sz(&self, _rtnl: &Rtnl, sz: i32) -> Result {
+        // CAST: The header is 10 bytes.
+        if sz < VNET_HDR_LEN as i32 {
+            return Err(EINVAL);
+        }
         self.vnet_hdr_sz.store(sz, Ordering::Relaxed);
+        Ok(())
     }
 
     pub(crate) fn vnet_hdr_sz(&self) -> i32 {

@@ -28,14 +28,7 @@ const NEEDS_CSUM: u8 = kernel::bindings::VIRTIO_NET_HDR_F_NEEDS_CSUM as u8;
 pub(crate) fn ioctl(tun: &TunStruct, rtnl: &Rtnl, cmd: u32, arg: usize) -> Result<isize> {
     match cmd {
         TUNGETVNETHDRSZ => user::write(arg, &tun.vnet_hdr_sz())?,
-        TUNSETVNETHDRSZ => {
-            let sz: i32 = user::read(arg)?;
-            // CAST: The header is 10 bytes.
-            if sz < VNET_HDR_LEN as i32 {
-                return Err(EINVAL);
-            }
-            tun.set_vnet_hdr_sz(rtnl, sz);
-        }
+        TUNSETVNETHDRSZ => tun.set_vnet_hdr_sz(rtnl, user::read(arg)?)?,
         TUNGETVNETLE => user::write(arg, &i32::from(tun.flags() & TUN_VNET_LE != 0))?,
         TUNSETVNETLE => {
             let le: i32 = user::read(arg)?;
