@@ -783,7 +783,7 @@ fn on_driver(ko: &str, first: u64, seeds: u64, ops: u32) -> Result<Vec<Vec<Strin
 /// (README, issue 10): reported as skipped, not passed.
 const OPEN: &[(u64, &str)] = &[];
 
-/// `--fuzz TUN.ko RTUN.ko FIRST SEEDS OPS`: prints `ok`/`FAIL` per seed and
+/// `--fuzz TUN.ko RTUN.ko FIRST SEEDS OPS`: a KTAP result per seed, then
 /// `fuzz: N passed, M failed`; a failure shows the seed and the first line
 /// that differs.
 pub fn main(tun: &str, rtun: &str, first: u64, seeds: u64, ops: u32) -> i32 {
@@ -799,35 +799,33 @@ pub fn main(tun: &str, rtun: &str, first: u64, seeds: u64, ops: u32) -> i32 {
     let (tun_t, rtun_t) = match both {
         Ok(traces) => traces,
         Err(e) => {
-            println!("FAIL fuzz {e}");
-            println!("fuzz: 0 passed, 1 failed");
-            return 1;
+            let mut report = crate::ktap::Ktap::new("fuzz", 1);
+            report.fail("fuzz", &e);
+            return report.finish();
         }
     };
-    let (mut passed, mut failed) = (0, 0);
+    // CAST: A campaign's seed count fits memory, hence `usize`.
+    let mut report = crate::ktap::Ktap::new("fuzz", seeds as usize);
     for (i, (a, b)) in tun_t.iter().zip(&rtun_t).enumerate() {
         let seed = first + i as u64;
+        let name = format!("seed_{seed}");
         if let Some((_, why)) = OPEN.iter().find(|(s, _)| *s == seed) {
-            println!("SKIP fuzz seed {seed}: open divergence: {why}");
+            report.skip(&name, &format!("open divergence: {why}"));
             continue;
         }
         let first_diff = (0..a.len().max(b.len())).find(|&k| a.get(k) != b.get(k));
         match first_diff {
-            None => {
-                passed += 1;
-                println!("ok   fuzz seed {seed} ({} ops)", a.len());
-            }
+            None => report.pass(&name),
             Some(k) => {
-                failed += 1;
-                println!("FAIL fuzz seed {seed}: first difference at line {k}");
-                println!("  tun:  {}", a.get(k).map_or("(end)", String::as_str));
-                println!("  rtun: {}", b.get(k).map_or("(end)", String::as_str));
+                let mut why = format!("first difference at line {k}");
+                why += &format!("\n  tun:  {}", a.get(k).map_or("(end)", String::as_str));
+                why += &format!("\n  rtun: {}", b.get(k).map_or("(end)", String::as_str));
                 for l in a.iter().take(k).skip(k.saturating_sub(5)) {
-                    println!("  both: {l}");
+                    why += &format!("\n  both: {l}");
                 }
+                report.fail(&name, &why);
             }
         }
     }
-    println!("fuzz: {passed} passed, {failed} failed");
-    i32::from(failed != 0)
+    report.finish()
 }

@@ -26,6 +26,7 @@ mod datapath;
 mod foundation;
 mod fuzz;
 mod ioctls;
+mod ktap;
 mod lifetime;
 mod lsm;
 mod multiqueue;
@@ -306,34 +307,19 @@ fn main() {
                 .is_none_or(|f| f.split('|').any(|part| t.name.contains(part)))
         })
         .collect();
-    println!("KTAP version 1");
-    println!("1..{}", tests.len());
-    let (mut passed, mut failed, mut skipped) = (0, 0, 0);
-    for (i, test) in tests.iter().enumerate() {
-        let n = i + 1;
+    let mut report = ktap::Ktap::new(&ctx.module_name, tests.len());
+    for test in tests {
         let start = Instant::now();
         let verdict = run_isolated(&child_args, test.name, Duration::from_secs(timeout));
         let secs = start.elapsed().as_secs_f64();
         if secs >= 30.0 {
-            println!("# {} took {secs:.0} s", test.name);
+            report.diag(&format!("{} took {secs:.0} s", test.name));
         }
         match verdict {
-            Verdict::Pass => {
-                passed += 1;
-                println!("ok {n} {}", test.name);
-            }
-            Verdict::Skip(why) => {
-                skipped += 1;
-                println!("ok {n} {} # SKIP {why}", test.name);
-            }
-            Verdict::Fail(why) => {
-                failed += 1;
-                println!("# FAIL {}: {why}", test.name);
-                println!("not ok {n} {}", test.name);
-            }
+            Verdict::Pass => report.pass(test.name),
+            Verdict::Skip(why) => report.skip(test.name, &why),
+            Verdict::Fail(why) => report.fail(test.name, &why),
         }
     }
-    println!("# Totals: pass:{passed} fail:{failed} xfail:0 xpass:0 skip:{skipped} error:0");
-    println!("{}: {passed} passed, {failed} failed", ctx.module_name);
-    std::process::exit(if failed == 0 { 0 } else { 1 });
+    std::process::exit(report.finish());
 }

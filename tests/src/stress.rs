@@ -37,6 +37,7 @@ use std::{
 
 use crate::{
     fuzz::*,
+    ktap::Ktap,
     sys::*,
     vhost::{Vhost, VhostModules, QSZ},
 };
@@ -287,7 +288,7 @@ fn churn(seconds: u64, vhost: bool) -> Result<(), String> {
         vhosts += w.join().map_err(|_| "a worker panicked")?;
     }
     if vhost {
-        println!("     churn: {vhosts} vhost-net instances took queues over");
+        println!("# churn: {vhosts} vhost-net instances took queues over");
     }
     Ok(())
 }
@@ -381,15 +382,15 @@ pub fn main(ko: &str, seconds: u64, n: u64, reloads_n: u64, vhost_dir: Option<&s
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
     if let Err(e) = insmod(ko) {
-        println!("FAIL stress: insmod {ko}: {}", errno_name(e));
-        println!("stress: 0 passed, 1 failed");
-        return 1;
+        let mut report = Ktap::new("stress", 1);
+        report.fail("setup", &format!("insmod {ko}: {}", errno_name(e)));
+        return report.finish();
     }
     // Before any thread starts.
     if let Err(e) = private_netns() {
-        println!("FAIL stress: {e}");
-        println!("stress: 0 passed, 1 failed");
-        return 1;
+        let mut report = Ktap::new("stress", 1);
+        report.fail("setup", &e);
+        return report.finish();
     }
     let _ = std::fs::write("/proc/sys/net/ipv6/conf/default/disable_ipv6", "1");
     // vhost_net holds the driver's symbols: loaded for the churn only.
@@ -398,9 +399,9 @@ pub fn main(ko: &str, seconds: u64, n: u64, reloads_n: u64, vhost_dir: Option<&s
         match VhostModules::load_from(dir) {
             Ok(m) => *vhost.borrow_mut() = Some(m),
             Err(e) => {
-                println!("FAIL stress: {e}");
-                println!("stress: 0 passed, 1 failed");
-                return 1;
+                let mut report = Ktap::new("stress", 1);
+                report.fail("setup", &e);
+                return report.finish();
             }
         }
     }
@@ -417,20 +418,20 @@ pub fn main(ko: &str, seconds: u64, n: u64, reloads_n: u64, vhost_dir: Option<&s
         ("cycles", Box::new(move || cycles(n))),
         ("reloads", Box::new(|| reloads(ko, &name, reloads_n))),
     ];
-    let (mut passed, mut failed) = (0, 0);
+    let mut report = Ktap::new("stress", steps.len());
+    let mut broken = false;
     for (step, f) in steps {
+        if broken {
+            report.skip(step, "an earlier step failed");
+            continue;
+        }
         match f() {
-            Ok(()) => {
-                passed += 1;
-                println!("ok   stress {step}");
-            }
+            Ok(()) => report.pass(step),
             Err(e) => {
-                failed += 1;
-                println!("FAIL stress {step}: {e}");
-                break;
+                report.fail(step, &e);
+                broken = true;
             }
         }
     }
-    println!("stress: {passed} passed, {failed} failed");
-    i32::from(failed != 0)
+    report.finish()
 }
