@@ -44,6 +44,7 @@ pub const TESTS: &[Test] = tests![
     link_del_under_reader,
     blocked_reader_woken_by_delete,
     blocked_read_interrupted,
+    sndbuf_limits_poll,
 ];
 
 fn gone(name: &str) -> bool {
@@ -815,6 +816,43 @@ fn blocked_read_interrupted(_: &Ctx) -> TestResult {
     // SAFETY: Restores the default disposition.
     unsafe { libc::signal(libc::SIGUSR1, libc::SIG_DFL) };
     expect_errno(r, libc::EINTR, "blocked read on a signal")
+}
+
+/// Writes are charged to the queue's send buffer (`TUNSETSNDBUF`,
+/// `sock_alloc_send_pskb`), and poll reports `EPOLLOUT` only while less
+/// than half of it is in flight (`sock_writeable`). The socket counts one
+/// unit of its own, so a buffer of 1 is never writable to poll; a write
+/// still goes through while nothing is in flight (the allocation waits
+/// only for bytes in flight, and a written packet leaves the send buffer
+/// as soon as the stack has taken it).
+fn sndbuf_limits_poll(_: &Ctx) -> TestResult {
+    use std::os::unix::io::AsRawFd;
+    let (f, name) = tun_create("rtsndbuf", IFF_TUN | IFF_NO_PI)?;
+    fs::write(format!("/proc/sys/net/ipv6/conf/{name}/disable_ipv6"), "1")
+        .map_err(|e| e.to_string())?;
+    ip(&["addr", "add", "10.96.0.1/24", "dev", &name])?;
+    ip(&["link", "set", &name, "up"])?;
+    let packet = echo_request([10, 96, 0, 2], [10, 96, 0, 1], 1, b"sndbuf");
+    let set_sndbuf = |v: i32| {
+        let mut v = v;
+        ioctl_ptr(&f, TUNSETSNDBUF, &mut v).map_err(errno_name)
+    };
+    // SAFETY: fcntl(2) on a descriptor we own.
+    unsafe {
+        let fl = libc::fcntl(f.as_raw_fd(), libc::F_GETFL);
+        libc::fcntl(f.as_raw_fd(), libc::F_SETFL, fl | libc::O_NONBLOCK);
+    }
+    for (sndbuf, writable) in [(1, false), (2, false), (4, true), (i32::MAX, true)] {
+        set_sndbuf(sndbuf)?;
+        let ev = poll1(&f, libc::POLLOUT, 0);
+        ensure!(
+            (ev & libc::POLLOUT != 0) == writable,
+            "poll with sndbuf {sndbuf}: {ev:#x}"
+        );
+        let n = io_errno((&f).write(&packet)).map_err(errno_name)?;
+        ensure!(n == packet.len(), "write with sndbuf {sndbuf}: {n}");
+    }
+    Ok(())
 }
 
 /// A burst from the stack into a slowly read device: tun drops what does
