@@ -4,7 +4,8 @@
 //! reproduces bit for bit.
 //!
 //! The flag values come from bindgen; the ioctl numbers are function-like
-//! macros there, so they are rebuilt here with `kernel::ioctl`.
+//! macros there, so they are rebuilt here with `kernel::ioctl`. [`IfReq`]
+//! is `struct ifreq` as tun's ioctls exchange it.
 
 use core::ffi::{c_int, c_uint};
 

@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Socket buffers (`struct sk_buff`).
+//! Socket buffers (`struct sk_buff`): [`SkBuff`], an owned reference;
+//! [`RxSkb`], one on its way into the stack through a device; the
+//! bottom-half witnesses [`BhDisabled`] and [`BhOff`] that receiving and
+//! BPF need; and the virtio-net header conversions.
 //!
 //! C header: [`include/linux/skbuff.h`](srctree/include/linux/skbuff.h)
 
