@@ -12,7 +12,7 @@
 //!              [--vhost-modules DIR] [--timeout SECONDS] [FILTER]
 //!
 //! Each test runs in a process of its own, in a network namespace of its
-//! own with its own sysfs, under a timeout (default 600 s), so a failure,
+//! own with its own sysfs, under a timeout (default 300 s, well inside the guest's own), so a failure,
 //! a hang or leftover devices cannot change what later tests see. The
 //! output is KTAP, as kselftests print it: `ok N NAME`, `not ok N NAME`
 //! after `# FAIL NAME: why`, `ok N NAME # SKIP why` for a test whose
@@ -263,7 +263,7 @@ fn main() {
     let mut kselftest_tun = None;
     let mut vhost_net_test = None;
     let mut vhost_modules = None;
-    let mut timeout = 600;
+    let mut timeout = 300;
     while let Some(arg) = args.next() {
         let mut value = || {
             let v = args.next();
