@@ -12,8 +12,9 @@
 //!              [--vhost-modules DIR] [--timeout SECONDS] [FILTER]
 //!
 //! Each test runs in a process of its own, in a network namespace of its
-//! own with its own sysfs, under a timeout (default 300 s, well inside the guest's own), so a failure,
-//! a hang or leftover devices cannot change what later tests see. The
+//! own with its own sysfs, under a timeout (default 300 s, well inside the
+//! guest's own), so a failure, a hang or leftover devices cannot change
+//! what later tests see. The
 //! output is KTAP, as kselftests print it: `ok N NAME`, `not ok N NAME`
 //! after `# FAIL NAME: why`, `ok N NAME # SKIP why` for a test whose
 //! optional tool is missing, what a test prints as `# ` lines; then
