@@ -114,8 +114,7 @@ fn txqueuelen_zero_lossless_up(_: &Ctx) -> TestResult {
         "tx_dropped {before} -> {after}, want 3 more"
     );
     let mut buf = [0u8; 100];
-    // SAFETY: Plain fcntl on our descriptor.
-    unsafe { libc::fcntl(f.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) };
+    set_nonblock(&f);
     expect_errno(io_errno(f.read(&mut buf)), libc::EAGAIN, "read")?;
     // A later length gives the rings slots again.
     ip(&["link", "set", &name, "txqueuelen", "16"])?;
@@ -451,8 +450,7 @@ fn lossless_toggle_and_detach_under_flood_drain(_: &Ctx) -> TestResult {
     let mut name = String::new();
     for _ in 0..4 {
         let (f, n) = tun_create("rtflood", flags)?;
-        // SAFETY: Plain fcntl on our descriptor.
-        unsafe { libc::fcntl(f.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) };
+        set_nonblock(&f);
         files.push(f);
         name = n;
     }

@@ -826,7 +826,6 @@ fn blocked_read_interrupted(_: &Ctx) -> TestResult {
 /// only for bytes in flight, and a written packet leaves the send buffer
 /// as soon as the stack has taken it).
 fn sndbuf_limits_poll(_: &Ctx) -> TestResult {
-    use std::os::unix::io::AsRawFd;
     let (f, name) = tun_create("rtsndbuf", IFF_TUN | IFF_NO_PI)?;
     fs::write(format!("/proc/sys/net/ipv6/conf/{name}/disable_ipv6"), "1")
         .map_err(|e| e.to_string())?;
@@ -837,11 +836,7 @@ fn sndbuf_limits_poll(_: &Ctx) -> TestResult {
         let mut v = v;
         ioctl_ptr(&f, TUNSETSNDBUF, &mut v).map_err(errno_name)
     };
-    // SAFETY: fcntl(2) on a descriptor we own.
-    unsafe {
-        let fl = libc::fcntl(f.as_raw_fd(), libc::F_GETFL);
-        libc::fcntl(f.as_raw_fd(), libc::F_SETFL, fl | libc::O_NONBLOCK);
-    }
+    set_nonblock(&f);
     for (sndbuf, writable) in [(1, false), (2, false), (4, true), (i32::MAX, true)] {
         set_sndbuf(sndbuf)?;
         let ev = poll1(&f, libc::POLLOUT, 0);

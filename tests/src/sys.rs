@@ -123,6 +123,12 @@ pub fn insmod(path: &str) -> SysResult {
     check(unsafe { libc::syscall(libc::SYS_finit_module, file.as_raw_fd(), params.as_ptr(), 0) })
 }
 
+/// Makes reads and writes on `fd` return `EAGAIN` instead of waiting.
+pub fn set_nonblock(fd: &impl AsRawFd) {
+    // SAFETY: Plain fcntl(2) on a descriptor the caller holds.
+    unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) };
+}
+
 /// `delete_module(2)` with `O_NONBLOCK`, as rmmod does.
 pub fn rmmod(name: &str) -> SysResult {
     let name = CString::new(name).map_err(|_| libc::EINVAL)?;
