@@ -31,7 +31,7 @@ use crate::{
         net::{NetRef, Rtnl, RtnlCell},
         rcu::{DevSlot, Unpublished},
         skbuff::{skb_max_head, BhDisabled, BhOff, RxSkb, SkBuff, VNET_HDR_LEN},
-        tun_socket::Socket,
+        tun_socket::{Socket, NAPI_POLL_WEIGHT},
         wait::PollTable,
     },
     rtun_netdev::{self, TunDev, TunStruct},
@@ -82,10 +82,6 @@ pub(crate) struct TunFile {
     /// Detached from its multi-queue device with `TUNSETQUEUE`, but still
     /// bound to it (tun.c's `tfile->detached`). RTNL.
     detached: AtomicBool,
-    /// Attached with `IFF_NAPI` (tun.c's `tfile->napi_enabled`). rtun has
-    /// no NAPI context; what user space sees of one is that writes to a
-    /// detached queue fail with `EBUSY`. RTNL.
-    napi: AtomicBool,
     /// `O_ASYNC` is on (`TUN_FASYNC`): a queued packet sends SIGIO. The
     /// subscribers and the wait queue are the socket's, which outlive the
     /// file while sent packets are charged to it.
@@ -104,7 +100,6 @@ impl TunFile {
             queue_index: AtomicU32::new(0),
             shutdown: AtomicBool::new(false),
             detached: AtomicBool::new(false),
-            napi: AtomicBool::new(false),
             fasync_on: AtomicBool::new(false),
         })
     }
@@ -146,10 +141,6 @@ impl TunFile {
 
     pub(crate) fn set_detached(&self, _rtnl: &Rtnl, detached: bool) {
         self.detached.store(detached, Ordering::Relaxed);
-    }
-
-    pub(crate) fn set_napi(&self, _rtnl: &Rtnl, napi: bool) {
-        self.napi.store(napi, Ordering::Relaxed);
     }
 
     /// Wakes readers and pollers waiting for `mask` (`sk_data_ready`).
@@ -304,8 +295,14 @@ impl TunFile {
     }
 
     /// `tun_get_user`: one packet from user space into the stack, waiting
-    /// for send-buffer room (`TUNSETSNDBUF`) unless `noblock`.
-    pub(crate) fn write_packet(&self, from: &mut IovIter, noblock: bool) -> Result<usize> {
+    /// for send-buffer room (`TUNSETSNDBUF`) unless `noblock`; `more` if
+    /// the writer has more packets to send at once (`MSG_MORE`).
+    pub(crate) fn write_packet(
+        &self,
+        from: &mut IovIter,
+        noblock: bool,
+        more: bool,
+    ) -> Result<usize> {
         let dev = self.dev.get().ok_or_else(ebadfd)?;
         let tun = dev.priv_();
         let total = from.count();
@@ -401,32 +398,53 @@ impl TunFile {
             dev.rx_dropped();
             return Err(EIO);
         }
-        // tun.c queues to a NAPI context that detaching disabled; not
-        // counted as a drop.
-        if self.napi.load(Ordering::Relaxed) && self.detached.load(Ordering::Relaxed) {
-            return Err(EBUSY);
-        }
+        let bh = BhDisabled::new();
         // CAST: `alloc_skb_from_iter` took `len` as an int.
-        self.deliver(tun, skb, len as u32, &BhDisabled::new());
+        if let Some(waiting) = self.deliver(tun, skb, len as u32, &bh)? {
+            // The poll round runs when BH is enabled again, unless the
+            // writer says more follow and a round's worth is not there yet.
+            if !more || waiting > NAPI_POLL_WEIGHT {
+                self.sock.napi().schedule(&bh);
+            }
+        }
         Ok(total)
     }
 
-    /// Hands a packet written to this queue to the stack and counts its
-    /// `len` bytes; with a choice of queues, learns the flow's queue for
-    /// replies (`tun_flow_update`).
-    pub(crate) fn deliver(&self, tun: &TunStruct, mut skb: RxSkb<'_>, len: u32, bh: &BhOff) {
+    /// Hands a packet written to this queue to the stack, or with
+    /// `IFF_NAPI` queues it for the NAPI poll and returns how many wait
+    /// (the caller schedules the poll); counts its `len` bytes; with a
+    /// choice of queues, learns the flow's queue for replies
+    /// (`tun_flow_update`). A queue detached with `TUNSETQUEUE` has its
+    /// NAPI context disabled: `EBUSY`, not counted as a drop, as tun.c.
+    pub(crate) fn deliver(
+        &self,
+        tun: &TunStruct,
+        mut skb: RxSkb<'_>,
+        len: u32,
+        bh: &BhOff,
+    ) -> Result<Option<u32>> {
         let queue = self.queue_index.load(Ordering::Relaxed);
         skb.prepare_rx(queue);
-        let rxhash =
-            if tun.numqueues() > 1 && !self.detached.load(Ordering::Relaxed) && !tun.steering() {
-                Some(skb.symmetric_hash())
-            } else {
-                None
-            };
-        skb.receive(bh, len);
+        let detached = self.detached.load(Ordering::Relaxed);
+        let rxhash = if tun.numqueues() > 1 && !detached && !tun.steering() {
+            Some(skb.symmetric_hash())
+        } else {
+            None
+        };
+        let napi = self.sock.napi();
+        let waiting = if napi.is_added() {
+            if detached {
+                return Err(EBUSY);
+            }
+            Some(napi.queue(skb, len, bh)?)
+        } else {
+            skb.receive(bh, len);
+            None
+        };
         if let Some(hash) = rxhash {
             tun.flows.update(hash, queue);
         }
+        Ok(waiting)
     }
 
     /// The attached device, held (`tun_get`).
@@ -511,7 +529,7 @@ impl MiscDevice for TunChr {
         kiocb: &Kiocb,
         from: &mut IovIter,
     ) -> Result<usize> {
-        tfile.write_packet(from, kiocb.nonblock())
+        tfile.write_packet(from, kiocb.nonblock(), false)
     }
 
     fn fasync(tfile: ArcBorrow<'_, TunFile>, file: &File, fd: i32, on: bool) -> Result {

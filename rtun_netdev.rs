@@ -704,5 +704,10 @@ fn register<K: NetDevOps<Priv = TunStruct>>(
     new.init_features(TUN_HW_FEATURES, !F_VLAN_TX);
     let napi = new.priv_().flags() & IFF_NAPI != 0;
     new.priv_().attach(rtnl, new.dev(), tfile, false, napi)?;
-    new.register(rtnl)
+    // A failed registration detaches the queue (tun.c's `err_detach`): its
+    // NAPI context must not stay registered with the device freed next.
+    new.register(rtnl).map_err(|(e, new)| {
+        new.priv_().detach_all(rtnl);
+        e
+    })
 }

@@ -128,9 +128,9 @@ impl TunStruct {
     /// re-attaches the filter, then the queue. A filter that fails to
     /// re-attach is handled as tun.c does (below).
     ///
-    /// `napi` is the attaching request's `IFF_NAPI`; a queue keeps what it
-    /// first attached with through detach and re-attach (tun.c's
-    /// `tun_napi_init`).
+    /// `napi` is the attaching request's `IFF_NAPI`: a new queue gets a
+    /// NAPI context (tun.c's `tun_napi_init`); a re-enabled one keeps what
+    /// it first attached with, its context enabled again.
     pub(crate) fn attach(
         &self,
         rtnl: &Rtnl,
@@ -162,15 +162,19 @@ impl TunStruct {
         if detached {
             self.disabled.remove(rtnl, tfile.queue_index(rtnl));
             tfile.set_detached(rtnl, false);
+            tfile.socket().napi().enable(rtnl);
         } else {
             TxRing::resize_all(&[tfile.tx_ring()], dev.tx_queue_len()).map_err(|_| ENOMEM)?;
-            tfile.set_napi(rtnl, napi);
         }
         // A file whose device went away was shut down; attaching again
         // opens it (tun.c clears `RCV_SHUTDOWN`).
         tfile.reopen(rtnl);
         tfile.consume_ifindex(rtnl);
-        self.queues.push(rtnl, tfile)?;
+        self.queues.push(rtnl, tfile.clone())?;
+        // Last, so that no failure leaves a context registered.
+        if napi && !detached {
+            tfile.socket().napi().add(rtnl, dev);
+        }
         // Only fails for 0 queues or more than allocated, excluded above.
         let _ = dev.set_real_num_queues(rtnl, n + 1);
         self.restart_queue(dev, n);
@@ -197,6 +201,7 @@ impl TunStruct {
     pub(crate) fn detach(&self, rtnl: &Rtnl, dev: &NetDevice, tfile: &TunFile) {
         Unpublished::batch(|b| self.detach_in(rtnl, dev, tfile, false, b));
         tfile.tx_ring().purge();
+        tfile.socket().napi().purge(rtnl);
     }
 
     /// `detach`'s part before the grace period, which `batch` ends: the
@@ -209,6 +214,11 @@ impl TunStruct {
         clean: bool,
         batch: &mut Unpublished<TunFile>,
     ) {
+        if clean {
+            // A closing queue's NAPI context goes first, its packets with
+            // it (`tun_napi_disable`, `tun_napi_del`).
+            tfile.socket().napi().del(rtnl);
+        }
         if !tfile.is_detached(rtnl) {
             let index = tfile.queue_index(rtnl);
             let Some(retired) = self.queues.take(rtnl, index) else {
@@ -225,6 +235,7 @@ impl TunStruct {
             }
             if !clean {
                 tfile.set_detached(rtnl, true);
+                tfile.socket().napi().disable(rtnl);
                 // Room for every queue was allocated, so this cannot fail.
                 let _ = self.disabled.push(rtnl, retired.arc());
             }
@@ -243,12 +254,14 @@ impl TunStruct {
             for list in [&self.queues, &self.disabled] {
                 while let Some(tfile) = list.take(rtnl, 0) {
                     tfile.set_detached(rtnl, false);
+                    tfile.socket().napi().disable(rtnl);
                     tfile.unpublish_device(rtnl, b);
                     b.push(tfile);
                 }
             }
         });
         for tfile in &files {
+            tfile.socket().napi().del(rtnl);
             tfile.shut_down();
         }
     }

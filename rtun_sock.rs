@@ -54,14 +54,19 @@ impl SocketOps for TunChr {
         this.device().ok_or_else(ebadfd)
     }
 
-    fn send_xdp(this: &ArcBorrow<'_, TunFile>, dev: &TunDev, buf: XdpBuff, bh: &BhOff) {
+    fn send_xdp(this: &ArcBorrow<'_, TunFile>, dev: &TunDev, buf: XdpBuff, bh: &BhOff) -> bool {
         // Like tun.c, a batch reports no per-buffer errors: vhost has
         // already returned the buffers to the guest.
-        let _ = xdp_one(this, dev, buf, bh);
+        matches!(xdp_one(this, dev, buf, bh), Ok(Some(_)))
     }
 
-    fn send(this: ArcBorrow<'_, TunFile>, from: &mut IovIter, noblock: bool) -> Result<usize> {
-        this.write_packet(from, noblock)
+    fn send(
+        this: ArcBorrow<'_, TunFile>,
+        from: &mut IovIter,
+        noblock: bool,
+        more: bool,
+    ) -> Result<usize> {
+        this.write_packet(from, noblock, more)
     }
 
     /// `tun_recvmsg`. A packet vhost took from the ring is freed on every
@@ -112,8 +117,9 @@ impl SocketOps for TunChr {
 }
 
 /// `tun_xdp_one` without XDP programs: one buffer of a guest's batch into
-/// the stack. Dropped buffers free their page.
-fn xdp_one(tfile: &TunFile, dev: &TunDev, buf: XdpBuff, bh: &BhOff) -> Result {
+/// the stack, or queued for NAPI (then how many wait). Dropped buffers free
+/// their page.
+fn xdp_one(tfile: &TunFile, dev: &TunDev, buf: XdpBuff, bh: &BhOff) -> Result<Option<u32>> {
     let tun = dev.priv_();
     let len = buf.len();
     if len < ETH_HLEN {
@@ -129,6 +135,5 @@ fn xdp_one(tfile: &TunFile, dev: &TunDev, buf: XdpBuff, bh: &BhOff) -> Result {
     // drives tap devices.
     let skb = skb.eth_type_trans(dev)?;
     // CAST: Checked against ETH_HLEN; a buffer fits a page.
-    tfile.deliver(tun, skb, len as u32, bh);
-    Ok(())
+    tfile.deliver(tun, skb, len as u32, bh)
 }

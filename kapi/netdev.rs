@@ -913,18 +913,19 @@ impl<T: NetDevOps> NewNetDevice<T> {
 
     /// Registers the device (`register_netdevice`). From here on the core
     /// owns it: it is freed, and its private data dropped, after
-    /// `unregister` and the last `dev_put`.
-    pub(crate) fn register(self, _rtnl: &Rtnl) -> Result<DevRef<T::Priv>> {
+    /// `unregister` and the last `dev_put`. On failure the device comes
+    /// back, still unregistered, for the caller to undo its setup (the core
+    /// ran `ndo_uninit` only if it got that far) before dropping it.
+    pub(crate) fn register(self, _rtnl: &Rtnl) -> Result<DevRef<T::Priv>, (Error, Self)> {
         let raw = self.dev.as_ptr();
-        core::mem::forget(self);
         // SAFETY: The device is ours and RTNL is held.
         let ret = unsafe { bindings::register_netdevice(raw) };
         if ret < 0 {
-            // SAFETY: Registration failed, so the device is still ours:
-            // drop its private data and free it, as `Drop` does.
-            unsafe { free::<T>(raw) };
-            return Err(Error::from_errno(ret));
+            // INVARIANT: Registration failed, so the device is still ours
+            // and unregistered.
+            return Err((Error::from_errno(ret), self));
         }
+        core::mem::forget(self);
         // SAFETY: Registered, so the core frees the device after
         // unregistration; RTNL is held, so unregistration cannot have started
         // before the destructor is in place.

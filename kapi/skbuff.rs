@@ -356,7 +356,12 @@ pub(crate) struct RxSkb<'a> {
     dev: &'a NetDevice,
 }
 
-impl RxSkb<'_> {
+impl<'a> RxSkb<'a> {
+    /// The packet and the device it is received through.
+    pub(super) fn into_parts(self) -> (SkBuff, &'a NetDevice) {
+        (self.skb, self.dev)
+    }
+
     /// The stack's view of a received packet: network header at `data`,
     /// transport header probed, received on queue `queue`
     /// (`skb_reset_network_header`, `skb_probe_transport_header`,

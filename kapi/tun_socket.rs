@@ -4,7 +4,8 @@
 //! if it were a packet socket: tun.c's `tfile->sk` and `tfile->socket`, the
 //! `proto_ops` built from the [`SocketOps`] trait, vhost's batches of XDP
 //! buffers, and [`export_vhost_api!`], which defines and exports the three
-//! symbols `vhost_net.ko` links against.
+//! symbols `vhost_net.ko` links against. The queue's NAPI context shares
+//! the socket's allocation (child module `tun_napi.rs`).
 //!
 //! vhost-net gets the socket from `tun_get_socket(file)` and holds the file
 //! for as long as it uses the socket, so every callback runs while the file
@@ -28,6 +29,10 @@ use kernel::{
     prelude::*,
     types::{ForeignOwnable, Opaque},
 };
+
+#[path = "tun_napi.rs"]
+mod napi;
+pub(crate) use napi::{Napi, NAPI_POLL_WEIGHT};
 
 use super::{
     fasync::FasyncList,
@@ -56,6 +61,8 @@ struct SockAlloc {
     /// First, as `sk_alloc` returns a `struct sock *` to the allocation.
     sk: bindings::sock,
     socket: bindings::socket,
+    /// `tfile->napi`: zeroed by `sk_alloc`, a context never added.
+    napi: Napi,
 }
 
 /// `tun_proto`: named and sized for `sk_alloc`; nothing registers it. No
@@ -141,6 +148,13 @@ impl Socket {
     fn as_raw(&self) -> *mut bindings::socket {
         // SAFETY: As for `sk`.
         unsafe { addr_of_mut!((*self.0.as_ptr()).socket) }
+    }
+
+    /// The queue's NAPI context (`IFF_NAPI`).
+    pub(crate) fn napi(&self) -> &Napi {
+        // SAFETY: The allocation is valid while we hold our reference;
+        // `Napi` is all atomics and an `Opaque`, so sharing it is fine.
+        unsafe { &*addr_of!((*self.0.as_ptr()).napi) }
     }
 
     /// `sk_sndbuf`, which vhost reads locklessly to decide whether to batch.
@@ -380,8 +394,20 @@ unsafe extern "C" fn write_space_callback(sk: *mut bindings::sock) {
 
 impl Drop for Socket {
     fn drop(&mut self) {
-        // SAFETY: We own one reference (type invariant).
-        unsafe { bindings::sock_put(self.sk()) };
+        if self.napi().is_added() {
+            // A NAPI context still registered would point the device at
+            // freed memory; better to leak the socket (and hold the device,
+            // whose unregistration then waits) than to free it.
+            pr_err!("rtun: queue socket dropped with its NAPI context registered; leaked\n");
+            return;
+        }
+        // SAFETY: Our sock; then we give up our reference (type invariant).
+        // Packets left on the write queue would hold the sock forever: they
+        // are charged to its send buffer.
+        unsafe {
+            napi::purge_queue(self.sk());
+            bindings::sock_put(self.sk());
+        }
     }
 }
 
@@ -405,20 +431,24 @@ pub(crate) trait SocketOps: MiscDevice {
     /// buffers to the caller, who frees them.
     fn begin_batch(this: &<Self::Ptr as ForeignOwnable>::Borrowed<'_>) -> Result<Self::Batch>;
 
-    /// One buffer of a batch, with BH disabled (`tun_xdp_one`).
+    /// One buffer of a batch, with BH disabled (`tun_xdp_one`); true if
+    /// it was queued for the socket's NAPI context, which is scheduled
+    /// once after the batch.
     fn send_xdp(
         this: &<Self::Ptr as ForeignOwnable>::Borrowed<'_>,
         batch: &Self::Batch,
         buf: XdpBuff,
         bh: &super::skbuff::BhOff,
-    );
+    ) -> bool;
 
     /// A packet from `from` (`sendmsg` without a batch: `tun_get_user`);
-    /// `noblock` for `MSG_DONTWAIT`.
+    /// `noblock` for `MSG_DONTWAIT`, `more` for `MSG_MORE` (more packets
+    /// follow at once).
     fn send(
         this: <Self::Ptr as ForeignOwnable>::Borrowed<'_>,
         from: &mut IovIter,
         noblock: bool,
+        more: bool,
     ) -> Result<usize>;
 
     /// `recvmsg`: one packet into `msg`, the one vhost-net already took
@@ -613,11 +643,15 @@ unsafe extern "C" fn sendmsg_callback<T: SocketOps>(
         // each owning a page fragment reference that passes to us.
         let (bufs, num) = unsafe { ((*ctl).ptr.cast::<bindings::xdp_buff>(), (*ctl).num) };
         let bh = super::skbuff::BhDisabled::new();
+        let mut queued = false;
         for i in 0..usize::from(num) {
             // SAFETY: See above; `i < num`.
             let buf = unsafe { NonNull::new_unchecked(bufs.add(i)) };
             // INVARIANT: See above.
-            T::send_xdp(&this, &batch, XdpBuff(buf), &bh);
+            queued |= T::send_xdp(&this, &batch, XdpBuff(buf), &bh);
+        }
+        if queued {
+            T::socket(&this).napi().schedule(&bh);
         }
         drop(bh);
         // CAST: vhost passes 0 for batches; tun.c returns it.
@@ -627,9 +661,11 @@ unsafe extern "C" fn sendmsg_callback<T: SocketOps>(
     // never set SOCK_ZEROCOPY, so vhost sends none.
     // CAST: MSG_DONTWAIT is a flag bit.
     let noblock = m.msg_flags & bindings::MSG_DONTWAIT as core::ffi::c_uint != 0;
+    // CAST: MSG_MORE is a flag bit.
+    let more = m.msg_flags & bindings::MSG_MORE as core::ffi::c_uint != 0;
     // SAFETY: `msg_iter` is a valid iterator, ours for the call.
     let from = unsafe { IovIter::from_raw(&mut m.msg_iter) };
-    match T::send(this, from, noblock) {
+    match T::send(this, from, noblock, more) {
         // CAST: A packet is at most 64 KiB plus headers.
         Ok(n) => n as c_int,
         Err(e) => e.to_errno(),

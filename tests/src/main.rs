@@ -31,6 +31,7 @@ mod ktap;
 mod lifetime;
 mod lsm;
 mod multiqueue;
+mod napi;
 mod packet;
 mod stress;
 mod surface;
@@ -149,6 +150,7 @@ fn all_tests() -> impl Iterator<Item = &'static Test> {
         .chain(ioctls::TESTS)
         .chain(multiqueue::TESTS)
         .chain(traffic::TESTS)
+        .chain(napi::TESTS)
         .chain(surface::TESTS)
         .chain(lifetime::TESTS)
         .chain(clients::TESTS)

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! Real traffic: TCP between two network namespaces whose only link is two
-//! TAP devices joined by a userspace forwarder reading and writing them.
+//! TAP devices joined by a userspace forwarder reading and writing them;
+//! with `IFF_NAPI` too, softirq and threaded.
 
 use std::{
     fs::File,
@@ -18,7 +19,11 @@ use std::{
 
 use crate::{ensure, sys::*, tests, Ctx, Test, TestResult};
 
-pub const TESTS: &[Test] = tests![tcp_across_taps];
+pub const TESTS: &[Test] = tests![
+    tcp_across_taps,
+    tcp_across_napi_taps,
+    tcp_across_threaded_napi_taps
+];
 
 const BYTES: usize = 2 << 20;
 
@@ -78,8 +83,29 @@ fn forward(a: File, b: File, stop: Arc<AtomicBool>) -> thread::JoinHandle<u64> {
 /// 2 MiB over TCP from namespace `rta` to `rtb`, every byte checked at the
 /// far end, through two TAP devices and a forwarder.
 fn tcp_across_taps(_: &Ctx) -> TestResult {
-    let (a, _) = tun_create("rttcpa", IFF_TAP | IFF_NO_PI)?;
-    let (b, _) = tun_create("rttcpb", IFF_TAP | IFF_NO_PI)?;
+    tcp_across(0, false)
+}
+
+/// The same through two `IFF_NAPI` TAP devices: the forwarder's writes
+/// reach the stack through each queue's NAPI poll and GRO.
+fn tcp_across_napi_taps(_: &Ctx) -> TestResult {
+    tcp_across(IFF_NAPI, false)
+}
+
+/// The same with the devices' NAPI polls in threads (`threaded`).
+fn tcp_across_threaded_napi_taps(_: &Ctx) -> TestResult {
+    tcp_across(IFF_NAPI, true)
+}
+
+fn tcp_across(flags: u32, threaded: bool) -> TestResult {
+    let (a, _) = tun_create("rttcpa", IFF_TAP | IFF_NO_PI | flags)?;
+    let (b, _) = tun_create("rttcpb", IFF_TAP | IFF_NO_PI | flags)?;
+    if threaded {
+        for dev in ["rttcpa", "rttcpb"] {
+            std::fs::write(format!("/sys/class/net/{dev}/threaded"), "1")
+                .map_err(|e| format!("{dev} threaded=1: {e}"))?;
+        }
+    }
     let _ = ip(&["netns", "del", "rta"]);
     let _ = ip(&["netns", "del", "rtb"]);
     ip(&["netns", "add", "rta"])?;

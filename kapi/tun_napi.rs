@@ -1,0 +1,270 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The NAPI context of a tun queue (tun.c's `tfile->napi`, `IFF_NAPI`):
+//! packets written to the queue wait on its socket's write queue until the
+//! poll function, in softirq context or in the device's NAPI threads
+//! (`/sys/class/net/*/threaded`), hands them to GRO, `NAPI_POLL_WEIGHT` a
+//! round.
+//!
+//! The `napi_struct` lives in the socket's allocation beside the write
+//! queue, as in tun.c's `struct tun_file`, so the poll function finds the
+//! queue from its own address. [`Napi`] keeps the C helpers' preconditions
+//! that tun.c keeps by the order of its calls: `napi_enable` BUGs on an
+//! enabled context and `napi_disable` never returns on a disabled one, so
+//! both follow [`Napi::is_enabled`]; a context that was never added has no
+//! poll function, so nothing schedules one before [`Napi::add`]; and a
+//! registered context holds a reference on its device, whose packets it
+//! queues, until [`Napi::del`] has dropped every one of them.
+//!
+//! Lock order: RTNL for `add`, `enable`, `disable` and `del`; the write
+//! queue's spinlock and the NAPI core's inside the C calls.
+//!
+//! C header: [`include/linux/netdevice.h`](srctree/include/linux/netdevice.h)
+
+use core::{
+    ffi::c_int,
+    ptr::{addr_of_mut, null_mut},
+    sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering},
+};
+
+use kernel::{bindings, prelude::*, types::Opaque};
+
+use super::{
+    super::{
+        net::Rtnl,
+        netdev::NetDevice,
+        rcu,
+        skbuff::{BhOff, RxSkb},
+    },
+    SockAlloc,
+};
+
+/// `NAPI_POLL_WEIGHT`: the most packets one poll round hands to GRO.
+pub(crate) const NAPI_POLL_WEIGHT: u32 = bindings::NAPI_POLL_WEIGHT;
+
+/// The NAPI context in a queue socket's allocation; all-zero (as `sk_alloc`
+/// leaves it) is a context never added.
+///
+/// # Invariants
+///
+/// `dev` is null, or the device `napi` is registered with
+/// (`netif_napi_add_weight`, poll function [`poll`]), of which we own a
+/// reference; it changes only under RTNL. `enabled` is false while `dev` is
+/// null, and otherwise tells whether `napi_enable` followed the last
+/// `napi_disable` (or the registration). The write queue holds skbs only
+/// while `dev` is non-null or until the [`Napi::del`] that nulled it
+/// returns, and every one of them has `skb->dev == dev`. This `Napi` lives
+/// in a [`SockAlloc`] whose sock is alive while `dev` is non-null.
+#[repr(C)]
+pub(crate) struct Napi {
+    /// First, so that the poll function's pointer is the `Napi`'s.
+    napi: Opaque<bindings::napi_struct>,
+    dev: AtomicPtr<bindings::net_device>,
+    enabled: AtomicBool,
+}
+
+impl Napi {
+    fn raw(&self) -> *mut bindings::napi_struct {
+        self.napi.get()
+    }
+
+    /// The socket whose write queue feeds this context.
+    fn sk(&self) -> *mut bindings::sock {
+        sk_of(self.raw())
+    }
+
+    /// Whether the context is registered with a device (tun.c's
+    /// `tfile->napi_enabled` for a queue bound to a device).
+    pub(crate) fn is_added(&self) -> bool {
+        !self.dev.load(Ordering::Acquire).is_null()
+    }
+
+    /// Registered and enabled: scheduling it polls.
+    pub(crate) fn is_enabled(&self, _rtnl: &Rtnl) -> bool {
+        self.enabled.load(Ordering::Relaxed)
+    }
+
+    /// Registers the context with `dev` and enables it (`tun_napi_init`:
+    /// `netif_napi_add_tx`, which leaves it out of busy polling, then
+    /// `napi_enable`). A context registered already stays as it is.
+    pub(crate) fn add(&self, _rtnl: &Rtnl, dev: &NetDevice) {
+        if self.is_added() {
+            return;
+        }
+        let napi = self.raw();
+        // SAFETY: `state` is a word the NAPI core only changes with atomic
+        // bit operations, as here; the context is not registered, so no one
+        // else does now.
+        let state = unsafe { AtomicUsize::from_ptr(addr_of_mut!((*napi).state).cast()) };
+        state.fetch_or(1 << bindings::NAPI_STATE_NO_BUSY_POLL, Ordering::Relaxed);
+        // SAFETY: A valid, unregistered context (`dev` is null: type
+        // invariant) that lives until `del` unregisters it; `dev` is a
+        // valid device and RTNL serialises its NAPI list. A fresh
+        // registration leaves the context disabled, as `napi_enable` needs.
+        unsafe {
+            bindings::netif_napi_add_weight(
+                dev.as_raw(),
+                napi,
+                Some(poll),
+                // CAST: 64.
+                NAPI_POLL_WEIGHT as c_int,
+            );
+            bindings::napi_enable(napi);
+        }
+        // SAFETY: Our reference, dropped by `del`.
+        unsafe { bindings::dev_hold(dev.as_raw()) };
+        self.enabled.store(true, Ordering::Relaxed);
+        // INVARIANT: Registered, referenced and enabled.
+        self.dev.store(dev.as_raw(), Ordering::Release);
+    }
+
+    /// Enables a registered, disabled context (`tun_napi_enable`, for a
+    /// queue attached again after `TUNSETQUEUE` detached it).
+    pub(crate) fn enable(&self, rtnl: &Rtnl) {
+        if !self.is_added() || self.is_enabled(rtnl) {
+            return;
+        }
+        // SAFETY: Registered and disabled (type invariant), as
+        // `napi_enable` requires.
+        unsafe { bindings::napi_enable(self.raw()) };
+        self.enabled.store(true, Ordering::Relaxed);
+    }
+
+    /// Disables an enabled context, waiting for a running poll to finish
+    /// (`tun_napi_disable`); packets stay queued until [`Napi::purge`] or
+    /// [`Napi::del`].
+    pub(crate) fn disable(&self, rtnl: &Rtnl) {
+        if !self.is_enabled(rtnl) {
+            return;
+        }
+        self.enabled.store(false, Ordering::Relaxed);
+        // SAFETY: Registered and enabled (type invariant), as
+        // `napi_disable` requires; process context (RTNL is held).
+        unsafe { bindings::napi_disable(self.raw()) };
+    }
+
+    /// Unregisters the context, disabling it first (`tun_napi_del`), and
+    /// drops what still waits in its queue once no writer can add to it.
+    pub(crate) fn del(&self, rtnl: &Rtnl) {
+        self.disable(rtnl);
+        let dev = self.dev.swap(null_mut(), Ordering::Relaxed);
+        if dev.is_null() {
+            return;
+        }
+        // `synchronize_net` waits out every writer that saw `dev` before it
+        // was nulled ([`Napi::queue`] checks it in an RCU read section), so
+        // the purge leaves the queue empty for good.
+        // SAFETY: Registered with `dev` and disabled, so no poll runs or
+        // will; then the reference `add` took can go.
+        unsafe {
+            bindings::__netif_napi_del(self.raw());
+            bindings::synchronize_net();
+            purge_queue(self.sk());
+            bindings::dev_put(dev);
+        }
+    }
+
+    /// Drops the packets waiting in the queue (tun.c's `tun_queue_purge`
+    /// after detaching a queue).
+    pub(crate) fn purge(&self, _rtnl: &Rtnl) {
+        // SAFETY: The write queue is initialised and ours.
+        unsafe { purge_queue(self.sk()) };
+    }
+
+    /// Queues `skb` for the poll function, counts `len` bytes received on
+    /// its device, and returns how many packets wait now; `EBUSY` (the
+    /// packet freed) if the context is not registered with that device.
+    pub(crate) fn queue(&self, skb: RxSkb<'_>, len: u32, _bh: &BhOff) -> Result<u32> {
+        let _guard = rcu::read_lock();
+        let (skb, dev) = skb.into_parts();
+        if self.dev.load(Ordering::Acquire) != dev.as_raw() {
+            return Err(EBUSY);
+        }
+        let sk = self.sk();
+        // The context is registered with `skb->dev`, and `del` cannot empty
+        // the queue for good before this RCU read section ends, so the
+        // invariant holds for the new skb. The length is a racy hint; the
+        // per-CPU stats need preemption off, which BH off implies.
+        // SAFETY: An initialised queue takes our skb reference; see above.
+        unsafe {
+            bindings::skb_queue_tail(addr_of_mut!((*sk).sk_write_queue), skb.into_raw());
+            bindings::dev_sw_netstats_rx_add(dev.as_raw(), len);
+            Ok(addr_of_mut!((*sk).sk_write_queue.qlen).read_volatile())
+        }
+    }
+
+    /// Schedules a poll round (`napi_schedule`); nothing happens for a
+    /// context disabled, never registered, or scheduled already.
+    pub(crate) fn schedule(&self, _bh: &BhOff) {
+        let _guard = rcu::read_lock();
+        if !self.is_added() {
+            return;
+        }
+        let napi = self.raw();
+        // SAFETY: A registered context, which `del` cannot unregister
+        // before this RCU read section ends; one being disabled refuses
+        // (`NAPI_STATE_DISABLE`), and a disabled one is marked scheduled
+        // already. BH is off, so the softirq runs when it is turned on.
+        unsafe {
+            if bindings::napi_schedule_prep(napi) {
+                bindings::__napi_schedule(napi);
+            }
+        }
+    }
+}
+
+/// The sock whose allocation holds the context `napi`.
+fn sk_of(napi: *mut bindings::napi_struct) -> *mut bindings::sock {
+    let at = core::mem::offset_of!(SockAlloc, napi);
+    // CAST: `napi` is the first field of the `Napi` at `at` in a
+    // `SockAlloc`, whose first field is the sock; plain address arithmetic
+    // that is dereferenced only by callers who know the context is one.
+    napi.cast::<u8>().wrapping_sub(at).cast()
+}
+
+/// Drops every skb of `sk`'s write queue.
+///
+/// # Safety
+///
+/// `sk` must be a valid sock.
+pub(super) unsafe fn purge_queue(sk: *mut bindings::sock) {
+    // SAFETY: The caller's; the queue's own lock serialises the purge with
+    // writers and the poll function.
+    unsafe {
+        bindings::skb_queue_purge_reason(
+            addr_of_mut!((*sk).sk_write_queue),
+            bindings::skb_drop_reason_SKB_DROP_REASON_QUEUE_PURGE,
+        )
+    };
+}
+
+/// `tun_napi_poll`: up to `budget` queued packets into GRO; done when fewer
+/// were waiting.
+///
+/// # Safety
+///
+/// Called by the NAPI core for a context [`Napi::add`] registered, so it is
+/// the first field of a [`Napi`] in a live [`SockAlloc`] (type invariant:
+/// the registration outlives neither), and the skbs in the queue belong to
+/// the context's device.
+unsafe extern "C" fn poll(napi: *mut bindings::napi_struct, budget: c_int) -> c_int {
+    let sk = sk_of(napi);
+    let mut received = 0;
+    while received < budget {
+        // SAFETY: The write queue of a live sock (see above).
+        let skb = unsafe { bindings::skb_dequeue(addr_of_mut!((*sk).sk_write_queue)) };
+        if skb.is_null() {
+            break;
+        }
+        // SAFETY: The queue's reference passes to GRO; the skb's device is
+        // the context's, which the registration holds. Poll functions run
+        // with BH off.
+        unsafe { bindings::napi_gro_receive(napi, skb) };
+        received += 1;
+    }
+    if received < budget {
+        // SAFETY: The context is ours to complete: the core called us.
+        unsafe { bindings::napi_complete_done(napi, received) };
+    }
+    received
+}
