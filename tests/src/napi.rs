@@ -148,23 +148,37 @@ fn mac_of(name: &str) -> Result<[u8; 6], String> {
     Ok(mac)
 }
 
-/// Runs the calling thread on CPU 0 as a real-time task (so nothing else
-/// on CPU 0 runs until it sleeps), or back as a normal one.
-fn hog_cpu0(on: bool) -> TestResult {
+/// Pins task `pid` (0: the calling thread) to CPU 0.
+fn pin_cpu0(pid: i32) -> TestResult {
     // SAFETY: All-zero is a valid cpu_set_t; CPU_SET writes inside it.
     let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
     // SAFETY: As above.
     unsafe { libc::CPU_SET(0, &mut set) };
-    // SAFETY: A valid set of the given size, for this thread.
-    let r = unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) };
-    ensure!(r == 0, "sched_setaffinity: {}", std::io::Error::last_os_error());
-    let param = libc::sched_param {
-        sched_priority: if on { 10 } else { 0 },
+    // SAFETY: A valid set of the given size.
+    let r = unsafe { libc::sched_setaffinity(pid, std::mem::size_of::<libc::cpu_set_t>(), &set) };
+    ensure!(r == 0, "pinning {pid}: {}", std::io::Error::last_os_error());
+    Ok(())
+}
+
+/// Runs the calling thread on CPU 0 as a real-time task (so nothing else
+/// on CPU 0 runs until it sleeps), or back as a normal one.
+fn hog_cpu0(on: bool) -> TestResult {
+    pin_cpu0(0)?;
+    let (policy, prio) = if on {
+        (libc::SCHED_FIFO, 10)
+    } else {
+        (libc::SCHED_OTHER, 0)
     };
-    let policy = if on { libc::SCHED_FIFO } else { libc::SCHED_OTHER };
+    let param = libc::sched_param {
+        sched_priority: prio,
+    };
     // SAFETY: A valid parameter, for this thread.
     let r = unsafe { libc::sched_setscheduler(0, policy, &param) };
-    ensure!(r == 0, "sched_setscheduler: {}", std::io::Error::last_os_error());
+    ensure!(
+        r == 0,
+        "sched_setscheduler: {}",
+        std::io::Error::last_os_error()
+    );
     Ok(())
 }
 
@@ -214,7 +228,11 @@ fn ours(frame: &[u8]) -> bool {
 
 /// The TCP payload bytes of the test flow among `frames`.
 fn payload(frames: &[Vec<u8>]) -> usize {
-    frames.iter().filter(|f| ours(f)).map(|f| f.len() - 54).sum()
+    frames
+        .iter()
+        .filter(|f| ours(f))
+        .map(|f| f.len() - 54)
+        .sum()
 }
 
 /// The NAPI poll feeds GRO. Written from a task that keeps the CPU, 16
@@ -232,7 +250,10 @@ fn napi_gro_coalesces_when_threaded(_: &Ctx) -> TestResult {
     ip(&["link", "set", &name, "up"])?;
 
     let (seen, rx) = burst(&f, &name, N, LEN)?;
-    ensure!(rx == u64::from(N), "unthreaded: rx_packets +{rx}, wrote {N}");
+    ensure!(
+        rx == u64::from(N),
+        "unthreaded: rx_packets +{rx}, wrote {N}"
+    );
     ensure!(
         seen.len() == N as usize,
         "unthreaded: the stack saw {} packets of {N} written one by one",
@@ -243,15 +264,7 @@ fn napi_gro_coalesces_when_threaded(_: &Ctx) -> TestResult {
         .map_err(|e| format!("threaded=1: {e}"))?;
     let threads = napi_threads(&name);
     ensure!(threads.len() == 1, "NAPI threads of {name}: {threads:?}");
-    // SAFETY: All-zero is a valid cpu_set_t; CPU_SET writes inside it.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    // SAFETY: As above.
-    unsafe { libc::CPU_SET(0, &mut set) };
-    // SAFETY: A valid set of the given size.
-    let r = unsafe {
-        libc::sched_setaffinity(threads[0], std::mem::size_of::<libc::cpu_set_t>(), &set)
-    };
-    ensure!(r == 0, "pinning the NAPI thread: {}", std::io::Error::last_os_error());
+    pin_cpu0(threads[0])?;
 
     let (seen, rx) = burst(&f, &name, N, LEN)?;
     ensure!(rx == u64::from(N), "threaded: rx_packets +{rx}, wrote {N}");
@@ -266,7 +279,10 @@ fn napi_gro_coalesces_when_threaded(_: &Ctx) -> TestResult {
         "threaded: GRO merged nothing ({} packets)",
         seen.len()
     );
-    println!("# GRO: {N} segments reached the stack as {} packets", seen.len());
+    println!(
+        "# GRO: {N} segments reached the stack as {} packets",
+        seen.len()
+    );
     Ok(())
 }
 
@@ -289,7 +305,10 @@ fn napi_threaded_sysfs(_: &Ctx) -> TestResult {
     for on in ["1", "0", "1"] {
         fs::write(&path, on).map_err(|e| format!("threaded={on}: {e}"))?;
         let got = fs::read_to_string(&path).map_err(|e| e.to_string())?;
-        ensure!(got.trim() == on, "threaded reads {got:?} after writing {on}");
+        ensure!(
+            got.trim() == on,
+            "threaded reads {got:?} after writing {on}"
+        );
         // Switching off leaves the threads idle; they go with the queues.
         if on == "1" {
             let threads = napi_threads(&name);
