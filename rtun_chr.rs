@@ -31,7 +31,7 @@ use crate::{
         net::{NetRef, Rtnl, RtnlCell},
         rcu::{DevSlot, Unpublished},
         skbuff::{skb_max_head, BhDisabled, BhOff, RxSkb, SkBuff, VNET_HDR_LEN},
-        tun_socket::{Socket, NAPI_POLL_WEIGHT},
+        tun_socket::{FragsLock, Socket, NAPI_POLL_WEIGHT},
         wait::PollTable,
     },
     rtun_netdev::{self, TunDev, TunStruct},
@@ -82,6 +82,9 @@ pub(crate) struct TunFile {
     /// Detached from its multi-queue device with `TUNSETQUEUE`, but still
     /// bound to it (tun.c's `tfile->detached`). RTNL.
     detached: AtomicBool,
+    /// Writes build `napi_gro_frags` skbs (tun.c's `napi_frags_enabled`):
+    /// attached with `IFF_NAPI | IFF_NAPI_FRAGS`. RTNL.
+    napi_frags: AtomicBool,
     /// `O_ASYNC` is on (`TUN_FASYNC`): a queued packet sends SIGIO. The
     /// subscribers and the wait queue are the socket's, which outlive the
     /// file while sent packets are charged to it.
@@ -100,6 +103,7 @@ impl TunFile {
             queue_index: AtomicU32::new(0),
             shutdown: AtomicBool::new(false),
             detached: AtomicBool::new(false),
+            napi_frags: AtomicBool::new(false),
             fasync_on: AtomicBool::new(false),
         })
     }
@@ -141,6 +145,10 @@ impl TunFile {
 
     pub(crate) fn set_detached(&self, _rtnl: &Rtnl, detached: bool) {
         self.detached.store(detached, Ordering::Relaxed);
+    }
+
+    pub(crate) fn set_napi_frags(&self, _rtnl: &Rtnl, frags: bool) {
+        self.napi_frags.store(frags, Ordering::Relaxed);
     }
 
     /// Wakes readers and pollers waiting for `mask` (`sk_data_ready`).
@@ -354,10 +362,20 @@ impl TunFile {
         if len - linear > max_frags {
             linear = len - max_frags;
         }
-        let mut skb = match self
-            .sock
-            .alloc_skb_from_iter(align, len, linear, noblock, from)
-        {
+        // `IFF_NAPI_FRAGS`: the NAPI context's own skb, its layout the
+        // writer's segments, not charged to the send buffer; the lock is
+        // held until GRO has it.
+        let frags = self
+            .napi_frags
+            .load(Ordering::Relaxed)
+            .then(|| self.sock.napi().lock_frags());
+        let allocated = match &frags {
+            Some(lock) => lock.alloc_from_iter(len, from),
+            None => self
+                .sock
+                .alloc_skb_from_iter(align, len, linear, noblock, from),
+        };
+        let mut skb = match allocated {
             Ok(skb) => skb,
             Err(e) => {
                 if e != EAGAIN {
@@ -400,7 +418,7 @@ impl TunFile {
         }
         let bh = BhDisabled::new();
         // CAST: `alloc_skb_from_iter` took `len` as an int.
-        if let Some(waiting) = self.deliver(tun, skb, len as u32, &bh)? {
+        if let Some(waiting) = self.deliver(tun, skb, len as u32, frags.as_ref(), &bh)? {
             // The poll round runs when BH is enabled again, unless the
             // writer says more follow and a round's worth is not there yet.
             if !more || waiting > NAPI_POLL_WEIGHT {
@@ -410,17 +428,19 @@ impl TunFile {
         Ok(total)
     }
 
-    /// Hands a packet written to this queue to the stack, or with
-    /// `IFF_NAPI` queues it for the NAPI poll and returns how many wait
-    /// (the caller schedules the poll); counts its `len` bytes; with a
-    /// choice of queues, learns the flow's queue for replies
-    /// (`tun_flow_update`). A queue detached with `TUNSETQUEUE` has its
-    /// NAPI context disabled: `EBUSY`, not counted as a drop, as tun.c.
+    /// Hands a packet written to this queue to the stack: through GRO at
+    /// once if it is the NAPI context's (`frags`), or with `IFF_NAPI`
+    /// queued for the NAPI poll, returning how many wait (the caller
+    /// schedules the poll); counts its `len` bytes; with a choice of
+    /// queues, learns the flow's queue for replies (`tun_flow_update`). A
+    /// queue detached with `TUNSETQUEUE` has its NAPI context disabled:
+    /// `EBUSY`, not counted as a drop, as tun.c.
     pub(crate) fn deliver(
         &self,
         tun: &TunStruct,
         mut skb: RxSkb<'_>,
         len: u32,
+        frags: Option<&FragsLock<'_>>,
         bh: &BhOff,
     ) -> Result<Option<u32>> {
         let queue = self.queue_index.load(Ordering::Relaxed);
@@ -432,7 +452,10 @@ impl TunFile {
             None
         };
         let napi = self.sock.napi();
-        let waiting = if napi.is_added() {
+        let waiting = if let Some(lock) = frags {
+            lock.receive(skb, len, bh)?;
+            None
+        } else if napi.is_added() {
             if detached {
                 return Err(EBUSY);
             }

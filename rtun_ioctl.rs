@@ -297,7 +297,7 @@ impl TunFile {
                     &dev,
                     this.into(),
                     flags & IFF_NOFILTER != 0,
-                    flags & IFF_NAPI != 0,
+                    flags & (IFF_NAPI | IFF_NAPI_FRAGS),
                 )?;
                 this.dev.set(rtnl, dev.clone());
                 if tun.flags() & IFF_MULTI_QUEUE != 0 && tun.numqueues() + tun.numdisabled() > 1 {
@@ -339,7 +339,13 @@ impl TunFile {
                 return Err(EINVAL);
             }
             tun.security().may_attach_queue(rtnl)?;
-            tun.attach(rtnl, &dev, this.into(), false, tun.flags() & IFF_NAPI != 0)?;
+            tun.attach(
+                rtnl,
+                &dev,
+                this.into(),
+                false,
+                tun.flags() & (IFF_NAPI | IFF_NAPI_FRAGS),
+            )?;
         } else if flags & IFF_DETACH_QUEUE != 0 {
             if tun.flags() & IFF_MULTI_QUEUE == 0 || this.is_detached(rtnl) {
                 return Err(EINVAL);

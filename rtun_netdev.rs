@@ -702,7 +702,7 @@ fn register<K: NetDevOps<Priv = TunStruct>>(
         tun,
     )?;
     new.init_features(TUN_HW_FEATURES, !F_VLAN_TX);
-    let napi = new.priv_().flags() & IFF_NAPI != 0;
+    let napi = new.priv_().flags() & (IFF_NAPI | IFF_NAPI_FRAGS);
     new.priv_().attach(rtnl, new.dev(), tfile, false, napi)?;
     // A failed registration detaches the queue (tun.c's `err_detach`): its
     // NAPI context must not stay registered with the device freed next.

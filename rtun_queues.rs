@@ -128,16 +128,17 @@ impl TunStruct {
     /// re-attaches the filter, then the queue. A filter that fails to
     /// re-attach is handled as tun.c does (below).
     ///
-    /// `napi` is the attaching request's `IFF_NAPI`: a new queue gets a
-    /// NAPI context (tun.c's `tun_napi_init`); a re-enabled one keeps what
-    /// it first attached with, its context enabled again.
+    /// `napi` is the attaching request's `IFF_NAPI` and `IFF_NAPI_FRAGS`:
+    /// a new queue gets a NAPI context with `IFF_NAPI`, fed by frags writes
+    /// with both (tun.c's `tun_napi_init`); a re-enabled one keeps what it
+    /// first attached with, its context enabled again.
     pub(crate) fn attach(
         &self,
         rtnl: &Rtnl,
         dev: &NetDevice,
         tfile: Arc<TunFile>,
         skip_filter: bool,
-        napi: bool,
+        napi: u32,
     ) -> Result {
         self.security.may_attach(rtnl, tfile.socket())?;
         let detached = tfile.is_detached(rtnl);
@@ -172,8 +173,12 @@ impl TunStruct {
         tfile.consume_ifindex(rtnl);
         self.queues.push(rtnl, tfile.clone())?;
         // Last, so that no failure leaves a context registered.
-        if napi && !detached {
-            tfile.socket().napi().add(rtnl, dev);
+        if !detached {
+            let napi_on = napi & IFF_NAPI != 0;
+            tfile.set_napi_frags(rtnl, napi_on && napi & IFF_NAPI_FRAGS != 0);
+            if napi_on {
+                tfile.socket().napi().add(rtnl, dev);
+            }
         }
         // Only fails for 0 queues or more than allocated, excluded above.
         let _ = dev.set_real_num_queues(rtnl, n + 1);

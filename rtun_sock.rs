@@ -135,5 +135,5 @@ fn xdp_one(tfile: &TunFile, dev: &TunDev, buf: XdpBuff, bh: &BhOff) -> Result<Op
     // drives tap devices.
     let skb = skb.eth_type_trans(dev)?;
     // CAST: Checked against ETH_HLEN; a buffer fits a page.
-    tfile.deliver(tun, skb, len as u32, bh)
+    tfile.deliver(tun, skb, len as u32, None, bh)
 }

@@ -5,6 +5,8 @@
 //!
 //! C header: [`include/linux/uio.h`](srctree/include/linux/uio.h)
 
+use core::ptr::addr_of;
+
 use kernel::{bindings, types::Opaque};
 
 use super::file::File;
@@ -73,6 +75,59 @@ impl IovIter {
     pub(crate) fn advance(&mut self, n: usize) {
         // SAFETY: The iterator is valid and ours.
         unsafe { bindings::iov_iter_advance(self.as_raw(), n) }
+    }
+
+    /// Bytes left in the current segment (`iov_iter_single_seg_count`).
+    pub(crate) fn single_seg_count(&self) -> usize {
+        // SAFETY: A valid iterator; the call only reads it.
+        unsafe { bindings::iov_iter_single_seg_count(self.0.get()) }
+    }
+
+    /// How many segments are left, the current one included (`nr_segs`;
+    /// one for a single buffer).
+    pub(crate) fn nr_segs(&self) -> usize {
+        let it = self.0.get();
+        // `nr_segs` begins the second anonymous union (`kernel/layout-structs`
+        // checks it), and is what that union holds for user and page-vector
+        // iterators, the kinds a write has: a folio queue's or xarray's
+        // iterator is never a write's.
+        // SAFETY: A valid iterator; see above.
+        let n = unsafe {
+            addr_of!((*it).__bindgen_anon_2)
+                .cast::<core::ffi::c_ulong>()
+                .read()
+        };
+        // CAST: A segment count.
+        n as usize
+    }
+
+    /// The full length of segment `i` after the current one (`i` from 1
+    /// to `nr_segs() - 1`), as tun.c's `iter_iov(it)[i].iov_len` reads it:
+    /// `None` past the end or for a kind of iterator without segments in
+    /// memory. tun.c reads every kind as an array of `struct iovec`; a
+    /// page vector (io_uring's registered buffers) is read as what it is.
+    pub(crate) fn segment_len(&self, i: usize) -> Option<usize> {
+        if i == 0 || i >= self.nr_segs() {
+            return None;
+        }
+        let it = self.0.get();
+        // SAFETY: A valid iterator: its type is a plain field, and the
+        // segment array (`__iov`, `bvec`: one pointer beginning the first
+        // anonymous union, checked by `kernel/layout-structs`) holds
+        // `nr_segs` entries from the current one, of which `i` is one.
+        unsafe {
+            let array = addr_of!((*it).__bindgen_anon_1).cast::<*const u8>().read();
+            match u32::from((*it).iter_type) {
+                bindings::iter_type_ITER_IOVEC | bindings::iter_type_ITER_KVEC => {
+                    Some((*array.cast::<bindings::iovec>().add(i)).iov_len)
+                }
+                bindings::iter_type_ITER_BVEC => {
+                    // CAST: A u32 length.
+                    Some((*array.cast::<bindings::bio_vec>().add(i)).bv_len as usize)
+                }
+                _ => None,
+            }
+        }
     }
 }
 

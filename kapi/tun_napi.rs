@@ -16,8 +16,14 @@
 //! registered context holds a reference on its device, whose packets it
 //! queues, until [`Napi::del`] has dropped every one of them.
 //!
-//! Lock order: RTNL for `add`, `enable`, `disable` and `del`; the write
-//! queue's spinlock and the NAPI core's inside the C calls.
+//! With `IFF_NAPI_FRAGS` a write instead builds the context's own skb
+//! (`napi_get_frags`) from the writer's segments and hands it to
+//! `napi_gro_frags` at once, under the context's frags lock ([`FragsLock`],
+//! tun.c's `napi_mutex`), which `del` takes too: tun.c's `tun_detach_all`
+//! frees `napi->skb` without it, under a writer still building it.
+//!
+//! Lock order: RTNL, then the frags lock, then the write queue's spinlock
+//! and the NAPI core's inside the C calls.
 //!
 //! C header: [`include/linux/netdevice.h`](srctree/include/linux/netdevice.h)
 
@@ -31,10 +37,11 @@ use kernel::{bindings, prelude::*, types::Opaque};
 
 use super::{
     super::{
+        iov::IovIter,
         net::Rtnl,
         netdev::NetDevice,
         rcu,
-        skbuff::{BhOff, RxSkb},
+        skbuff::{BhDisabled, BhOff, RxSkb, SkBuff},
     },
     SockAlloc,
 };
@@ -61,9 +68,34 @@ pub(crate) struct Napi {
     napi: Opaque<bindings::napi_struct>,
     dev: AtomicPtr<bindings::net_device>,
     enabled: AtomicBool,
+    /// tun.c's `napi_mutex`, initialised by [`Napi::init`].
+    frags: Opaque<bindings::mutex>,
 }
 
+/// One lockdep class for every queue's frags lock.
+struct StaticKey(Opaque<bindings::lock_class_key>);
+// SAFETY: lockdep owns the key; we only hand out its address.
+unsafe impl Sync for StaticKey {}
+static KEY: StaticKey = StaticKey(Opaque::uninit());
+
 impl Napi {
+    /// Initialises the frags lock of a zeroed context.
+    ///
+    /// # Safety
+    ///
+    /// `this` must be valid for writes, zeroed, not shared yet, and never
+    /// move afterwards.
+    pub(super) unsafe fn init(this: *mut Self) {
+        // SAFETY: From the caller; the name and key are static.
+        unsafe {
+            bindings::__mutex_init(
+                Opaque::raw_get(addr_of_mut!((*this).frags)),
+                kernel::c_str!("tun_napi_mutex").as_char_ptr(),
+                KEY.0.get(),
+            )
+        };
+    }
+
     fn raw(&self) -> *mut bindings::napi_struct {
         self.napi.get()
     }
@@ -157,7 +189,9 @@ impl Napi {
         // SAFETY: Registered with `dev` and disabled, so no poll runs or
         // will; then the reference `add` took can go.
         unsafe {
+            let frags = self.lock_frags();
             bindings::__netif_napi_del(self.raw());
+            drop(frags);
             bindings::synchronize_net();
             purge_queue(self.sk());
             bindings::dev_put(dev);
@@ -210,6 +244,184 @@ impl Napi {
                 bindings::__napi_schedule(napi);
             }
         }
+    }
+}
+
+/// A queue's frags lock, held: the `IFF_NAPI_FRAGS` write path.
+pub(crate) struct FragsLock<'a>(&'a Napi);
+
+impl Drop for FragsLock<'_> {
+    fn drop(&mut self) {
+        // SAFETY: We hold it (`lock_frags`).
+        unsafe { bindings::mutex_unlock(self.0.frags.get()) };
+    }
+}
+
+/// `ETH_MAX_MTU - NET_SKB_PAD - NET_IP_ALIGN`: the most a frags write can
+/// carry, as the GRO head it becomes must fit a 64 KiB skb.
+const FRAGS_MAX_LEN: usize = {
+    let pad = if bindings::L1_CACHE_BYTES > 32 {
+        bindings::L1_CACHE_BYTES
+    } else {
+        32
+    };
+    // CAST: Small constants.
+    (bindings::ETH_MAX_MTU - pad - bindings::NET_IP_ALIGN) as usize
+};
+
+/// `ETH_HLEN`.
+const ETH_HLEN: u32 = bindings::ETH_HLEN;
+
+impl Napi {
+    /// Takes the frags lock (`mutex_lock(&tfile->napi_mutex)`).
+    pub(crate) fn lock_frags(&self) -> FragsLock<'_> {
+        // SAFETY: Initialised by `init`; process context (writers, RTNL).
+        unsafe { bindings::mutex_lock(self.frags.get()) };
+        FragsLock(self)
+    }
+}
+
+impl FragsLock<'_> {
+    /// `tun_napi_alloc_frags` and the copy: the context's skb with `len`
+    /// bytes from `from`, the rest of its current segment in the head and
+    /// each further segment, 1 to `PAGE_SIZE` bytes, in a page fragment of
+    /// its own. `EMSGSIZE` for more than `MAX_SKB_FRAGS` further segments
+    /// or `len` over [`FRAGS_MAX_LEN`], `EINVAL` for an empty or too long
+    /// segment, `ENOMEM`, `EFAULT`; `EBUSY` if the context is not
+    /// registered (its device is going away).
+    pub(crate) fn alloc_from_iter(&self, len: usize, from: &mut IovIter) -> Result<SkBuff> {
+        // CAST: 17.
+        if from.nr_segs() > bindings::MAX_SKB_FRAGS as usize + 1 || len > FRAGS_MAX_LEN {
+            return Err(super::super::error::emsgsize());
+        }
+        let napi = self.0;
+        if !napi.is_added() {
+            return Err(EBUSY);
+        }
+        let raw = napi.raw();
+        let skb = {
+            let _bh = BhDisabled::new();
+            // SAFETY: A registered context (its device held), BH off; the
+            // frags lock makes `napi->skb` ours.
+            unsafe { bindings::napi_get_frags(raw) }
+        };
+        if skb.is_null() {
+            return Err(ENOMEM);
+        }
+        // SAFETY: `napi_get_frags` left its skb in `napi->skb`, which we
+        // take over (the lock is held), so it is freed if we fail.
+        let skb = unsafe {
+            (*raw).skb = core::ptr::null_mut();
+            SkBuff::from_raw(skb)
+        };
+        let linear = from.single_seg_count();
+        let linear32 = u32::try_from(linear).map_err(|_| ENOMEM)?;
+        let s = skb.as_raw();
+        // SAFETY: Our skb; an empty one (`napi_get_frags` hands out a fresh
+        // or reset skb; checked) grows its head to `linear` bytes
+        // (`__skb_grow`), `skb_put` only within the tailroom just checked.
+        unsafe {
+            if (*s).len != 0 {
+                return Err(ENOMEM);
+            }
+            let room = bindings::skb_tailroom(s);
+            if room < linear32 as i32
+                && bindings::pskb_expand_head(s, 0, linear32 as i32 - room, bindings::GFP_ATOMIC)
+                    != 0
+            {
+                return Err(ENOMEM);
+            }
+            if bindings::skb_tailroom(s) < linear32 as i32 {
+                return Err(ENOMEM);
+            }
+            bindings::skb_put(s, linear32);
+        }
+        let mut total = linear;
+        for i in 1..from.nr_segs() {
+            let size = from.segment_len(i).ok_or(EINVAL)?;
+            if size == 0 || size > bindings::PAGE_SIZE {
+                return Err(EINVAL);
+            }
+            // SAFETY: Atomic context is fine for an order-0 page.
+            let page = unsafe { bindings::alloc_pages(bindings::GFP_ATOMIC, 0) };
+            if page.is_null() {
+                return Err(ENOMEM);
+            }
+            // Fragment `i - 1` is the next free one (at most MAX_SKB_FRAGS,
+            // checked); `size` is at most a page.
+            // CAST: A page pointer is a page `netmem_ref`; `size` fits.
+            // SAFETY: The page reference passes to the skb, which counts
+            // `size` bytes of it.
+            unsafe {
+                bindings::skb_add_rx_frag_netmem(
+                    s,
+                    (i - 1) as i32,
+                    page as bindings::netmem_ref,
+                    0,
+                    size as i32,
+                    size as u32,
+                )
+            };
+            total += size;
+        }
+        // tun.c sizes the skb as `len` and its fragments as the segments;
+        // for a write's iterator the two agree.
+        if total != len {
+            return Err(EINVAL);
+        }
+        // CAST: At most FRAGS_MAX_LEN.
+        // SAFETY: `len` bytes counted in head and fragments; a valid
+        // iterator.
+        let ret = unsafe { bindings::skb_copy_datagram_from_iter(s, 0, from.as_raw(), len as i32) };
+        if ret != 0 {
+            return Err(EFAULT);
+        }
+        Ok(skb)
+    }
+
+    /// The end of `tun_get_user`'s frags path: `skb`, its MAC header
+    /// pulled (`eth_type_trans`), back into the context and through GRO
+    /// (`napi_gro_frags`), counting `len` bytes. `ENOMEM`, counted as a
+    /// drop, if its headers are not all in the head (tun.c also WARNs,
+    /// which user space can trigger: rtun does not); `EBUSY` if the
+    /// context is disabled or not the device's.
+    pub(crate) fn receive(&self, skb: RxSkb<'_>, len: u32, _bh: &BhOff) -> Result {
+        let (skb, dev) = skb.into_parts();
+        let napi = self.0;
+        if napi.dev.load(Ordering::Relaxed) != dev.as_raw() {
+            return Err(EBUSY);
+        }
+        let s = skb.as_raw();
+        // SAFETY: Our skb; the push only moves back over headroom, checked.
+        let headlen = unsafe {
+            if bindings::skb_headroom(s) < ETH_HLEN {
+                return Err(EINVAL);
+            }
+            bindings::skb_push(s, ETH_HLEN);
+            bindings::eth_get_headlen(dev.as_raw(), (*s).data.cast(), bindings::skb_headlen(s))
+        };
+        // SAFETY: As above.
+        if headlen > unsafe { bindings::skb_headlen(s) } {
+            dev.rx_dropped();
+            return Err(ENOMEM);
+        }
+        let raw = napi.raw();
+        // SAFETY: A registered context; scheduling it for ourselves keeps
+        // its poll away while we feed it (tun.c's order).
+        if !unsafe { bindings::napi_schedule_prep(raw) } {
+            return Err(EBUSY);
+        }
+        // SAFETY: We scheduled the context, hold the frags lock and have BH
+        // off: `napi->skb` is ours to set and `napi_gro_frags` consumes it
+        // (its device is the context's); then we complete the round. The
+        // per-CPU stats need preemption off, which BH off implies.
+        unsafe {
+            (*raw).skb = skb.into_raw();
+            bindings::napi_gro_frags(raw);
+            bindings::napi_complete_done(raw, 0);
+            bindings::dev_sw_netstats_rx_add(dev.as_raw(), len);
+        }
+        Ok(())
     }
 }
 

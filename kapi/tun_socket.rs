@@ -32,7 +32,7 @@ use kernel::{
 
 #[path = "tun_napi.rs"]
 mod napi;
-pub(crate) use napi::{Napi, NAPI_POLL_WEIGHT};
+pub(crate) use napi::{FragsLock, Napi, NAPI_POLL_WEIGHT};
 
 use super::{
     fasync::FasyncList,
@@ -133,6 +133,7 @@ impl Socket {
             (*socket).file = file.as_raw();
             (*socket).ops = &SocketVtable::<T>::OPS;
             bindings::sock_init_data_uid(socket, sk, bindings::current_fsuid());
+            Napi::init(addr_of_mut!((*ptr.as_ptr()).napi));
             (*sk).sk_write_space = Some(write_space_callback);
             (*sk).sk_sndbuf = i32::MAX;
         }

@@ -14,7 +14,12 @@ exits 1 if there are any.
 """
 import os, re, subprocess, sys
 
-kdir, srcdir, structs = sys.argv[1], sys.argv[2], sys.argv[3:]
+kdir, srcdir, args = sys.argv[1], sys.argv[2], sys.argv[3:]
+# `STRUCT:CFIELD:RUSTFIELD` checks a member of an anonymous union or struct,
+# which bindgen names `__bindgen_anon_N`: CFIELD must sit at the offset of
+# the Rust field RUSTFIELD (the anonymous aggregate it begins).
+structs = [a for a in args if ":" not in a]
+anon = [a.split(":") for a in args if ":" in a]
 RUST_KEYWORDS = {"as", "box", "crate", "dyn", "fn", "gen", "impl", "in", "let", "loop",
                  "match", "mod", "move", "mut", "priv", "pub", "ref", "self", "super",
                  "trait", "type", "unsafe", "use", "where", "yield", "async", "await"}
@@ -39,6 +44,8 @@ with open(os.path.join(work, "layout_c.c"), "w") as f:
             # bindgen appends `_` to C names that are Rust keywords.
             cfl = fl[:-1] if fl.endswith("_") and fl[:-1] in RUST_KEYWORDS else fl
             f.write(f"unsigned long oc_{s}__{fl} = offsetof(struct {s}, {cfl});\n")
+    for s, cfl, rfl in anon:
+        f.write(f"unsigned long oc_{s}__{rfl} = offsetof(struct {s}, {cfl});\n")
     f.write('MODULE_LICENSE("GPL");\n')
 
 make = ["make", "-s", "-C", kdir, f"M={work}", "LLVM=1", "RUSTC=/usr/bin/rustc"]
@@ -66,4 +73,4 @@ if bad:
     sys.exit(1)
 if r.returncode:
     sys.exit("check-layout: building the Rust side failed:\n" + r.stderr[-3000:])
-print(f"check-layout: {len(c_off)} fields of {len(structs)} structs agree")
+print(f"check-layout: {len(c_off)} fields of {len(set(structs) | {s for s, _, _ in anon})} structs agree")

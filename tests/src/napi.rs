@@ -14,7 +14,12 @@ use std::{
 
 use crate::{ensure, sys::*, tests, Ctx, Test, TestResult};
 
-pub const TESTS: &[Test] = tests![napi_gro_coalesces_when_threaded, napi_threaded_sysfs];
+pub const TESTS: &[Test] = tests![
+    napi_gro_coalesces_when_threaded,
+    napi_threaded_sysfs,
+    napi_frags_writes,
+    napi_frags_detached_queue_busy
+];
 
 /// A packet socket on one device that sees what the device receives, as
 /// the stack hands it up: after GRO.
@@ -328,5 +333,129 @@ fn napi_threaded_sysfs(_: &Ctx) -> TestResult {
         }
         ensure!(got == 400, "threaded={on}: {got} of 400 payload bytes");
     }
+    Ok(())
+}
+
+/// `writev` of `segs` to `f`.
+fn writev(f: &impl AsRawFd, segs: &[&[u8]]) -> Result<usize, i32> {
+    let iov: Vec<libc::iovec> = segs
+        .iter()
+        .map(|s| libc::iovec {
+            iov_base: s.as_ptr() as *mut libc::c_void,
+            iov_len: s.len(),
+        })
+        .collect();
+    // SAFETY: Valid iovecs over live buffers.
+    let n = unsafe { libc::writev(f.as_raw_fd(), iov.as_ptr(), iov.len() as i32) };
+    if n < 0 {
+        Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0))
+    } else {
+        Ok(n as usize)
+    }
+}
+
+/// `IFF_NAPI_FRAGS` writes as syzkaller issues them: the rest of the
+/// first segment becomes the skb's head and every further segment a page
+/// fragment of its own, then GRO takes it at once. A single buffer, headers
+/// and payload apart, a head shorter than the Ethernet header, and a
+/// virtio-net header in a segment of its own all reach the stack intact.
+/// An empty or longer-than-a-page segment is `EINVAL`, more than 18
+/// segments or more than `ETH_MAX_MTU - NET_SKB_PAD - NET_IP_ALIGN` bytes
+/// `EMSGSIZE`, each counted as a drop.
+fn napi_frags_writes(_: &Ctx) -> TestResult {
+    let flags = IFF_TAP | IFF_NO_PI | IFF_NAPI | IFF_NAPI_FRAGS | IFF_VNET_HDR;
+    let (f, name) = tun_create("rtfrags0", flags)?;
+    let _ = fs::write(format!("/proc/sys/net/ipv6/conf/{name}/disable_ipv6"), "1");
+    ip(&["link", "set", &name, "up"])?;
+    let mac = mac_of(&name)?;
+    let vnet = [0u8; 10];
+    let incoming = Incoming::open(&name)?;
+    let seg = tcp_segment(mac, 0, 1000);
+    let whole = [vnet.as_slice(), &seg].concat();
+    let cases: [(&str, Vec<&[u8]>); 4] = [
+        ("one buffer", vec![&vnet, &seg]),
+        ("headers, payload", vec![&vnet, &seg[..54], &seg[54..]]),
+        (
+            "short head",
+            vec![&vnet, &seg[..6], &seg[6..54], &seg[54..554], &seg[554..]],
+        ),
+        ("header and frame in one", vec![&whole]),
+    ];
+    for (what, segs) in &cases {
+        let r = writev(&f, segs);
+        ensure!(r == Ok(10 + seg.len()), "{what}: writev {r:?}");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut got = Vec::new();
+        while got.is_empty() && Instant::now() < deadline {
+            sleep(Duration::from_millis(10));
+            got = incoming.drain().into_iter().filter(|f| ours(f)).collect();
+        }
+        ensure!(
+            got.len() == 1 && got[0] == seg,
+            "{what}: the stack got {} frames, first {:?} bytes",
+            got.len(),
+            got.first().map(Vec::len)
+        );
+    }
+
+    let dropped0 = sysfs_u64(&name, "statistics/rx_dropped")?;
+    let page = vec![0u8; 4097];
+    let many: Vec<&[u8]> = std::iter::once(&vnet[..])
+        .chain(std::iter::once(&seg[..54]))
+        .chain(std::iter::repeat(&seg[54..64]).take(18))
+        .collect();
+    let big: Vec<&[u8]> = std::iter::once(&vnet[..])
+        .chain(std::iter::once(&seg[..54]))
+        .chain(std::iter::repeat(&page[..4096]).take(16))
+        .collect();
+    let errors: [(&str, Vec<&[u8]>, i32); 4] = [
+        (
+            "empty segment",
+            vec![&vnet, &seg[..54], &[], &seg[54..]],
+            libc::EINVAL,
+        ),
+        (
+            "segment over a page",
+            vec![&vnet, &seg[..54], &page],
+            libc::EINVAL,
+        ),
+        ("19 segments after the header", many, libc::EMSGSIZE),
+        ("65590 bytes", big, libc::EMSGSIZE),
+    ];
+    for (what, segs, want) in &errors {
+        let r = writev(&f, segs);
+        ensure!(
+            r == Err(*want),
+            "{what}: writev {r:?}, want {}",
+            errno_name(*want)
+        );
+    }
+    let dropped = sysfs_u64(&name, "statistics/rx_dropped")? - dropped0;
+    ensure!(dropped == 4, "rx_dropped +{dropped} for 4 refused writes");
+    Ok(())
+}
+
+/// A frags queue detached with `TUNSETQUEUE` has its NAPI context
+/// disabled, so its writes find it busy (`EBUSY`, not a drop); the queue
+/// still attached takes them, and the detached one does again once
+/// re-attached.
+fn napi_frags_detached_queue_busy(_: &Ctx) -> TestResult {
+    let flags = IFF_TAP | IFF_NO_PI | IFF_NAPI | IFF_NAPI_FRAGS | IFF_MULTI_QUEUE;
+    let (a, name) = tun_create("rtfrags1", flags)?;
+    let (b, _) = tun_create(&name, flags)?;
+    ip(&["link", "set", &name, "up"])?;
+    let seg = tcp_segment(mac_of(&name)?, 0, 100);
+    let mut ifr = IfReq::new("", IFF_DETACH_QUEUE);
+    ioctl_ptr(&a, TUNSETQUEUE, &mut ifr).map_err(errno_name)?;
+    let r = writev(&a, &[&seg]);
+    ensure!(r == Err(libc::EBUSY), "detached: writev {r:?}");
+    let r = writev(&b, &[&seg]);
+    ensure!(r == Ok(seg.len()), "attached: writev {r:?}");
+    let mut ifr = IfReq::new("", IFF_ATTACH_QUEUE);
+    ioctl_ptr(&a, TUNSETQUEUE, &mut ifr).map_err(errno_name)?;
+    let r = writev(&a, &[&seg[..54], &seg[54..]]);
+    ensure!(r == Ok(seg.len()), "re-attached: writev {r:?}");
+    let dropped = sysfs_u64(&name, "statistics/rx_dropped")?;
+    ensure!(dropped == 0, "rx_dropped {dropped}");
     Ok(())
 }
