@@ -19,9 +19,10 @@
 //! 70000 bytes, non-blocking reads, poll, link up/down, MTU and
 //! `tx_queue_len` changes, carrier, `AF_PACKET` sends into devices, TX and
 //! socket filters, eBPF programs, persistence, deletion, sysfs and
-//! statistics reads. Left out, as known gaps rather than divergences:
-//! `IFF_NAPI_FRAGS` (rtun has no NAPI path), and values that are random by
-//! design (a tap's MAC address).
+//! statistics reads, `IFF_NAPI` and `IFF_NAPI_FRAGS` queues written with
+//! `writev` split at random (empty and over-a-page segments too), NAPI
+//! threads switched on and off. Left out: values that are random by design
+//! (a tap's MAC address).
 
 use std::{
     fs::File,
@@ -78,6 +79,7 @@ const FLAG_BITS: &[u32] = &[
     IFF_TUN_EXCL,
     IFF_NO_CARRIER,
     IFF_NAPI,
+    IFF_NAPI_FRAGS,
     IFF_PERSIST,
     0x0008,
     0x0080,
@@ -383,12 +385,30 @@ pub fn run_seed(seed: u64, ops: u32) -> Vec<String> {
                     pkt.resize(pkt.len() + vnet_sz[s].saturating_sub(10), 0);
                 }
                 pkt.extend_from_slice(&body(&mut rng, len));
-                let r = io_errno(f.write(&pkt));
-                format!(
-                    "write {s} {} pi={pi} {}",
-                    pkt.len(),
-                    res(r.map(|n| n as i64))
-                )
+                if rng.chance(60) {
+                    let r = io_errno(f.write(&pkt));
+                    format!(
+                        "write {s} {} pi={pi} {}",
+                        pkt.len(),
+                        res(r.map(|n| n as i64))
+                    )
+                } else {
+                    // Split where syzkaller would: anywhere, including
+                    // empty segments and ones longer than a page.
+                    let mut cuts: Vec<usize> = (0..rng.below(6))
+                        .map(|_| rng.below(pkt.len() as u64 + 1) as usize)
+                        .collect();
+                    cuts.sort_unstable();
+                    let mut segs = Vec::new();
+                    let mut at = 0;
+                    for c in cuts.into_iter().chain(std::iter::once(pkt.len())) {
+                        segs.push(&pkt[at..c]);
+                        at = c;
+                    }
+                    let sizes: Vec<usize> = segs.iter().map(|s| s.len()).collect();
+                    let r = writev(&*f, &segs);
+                    format!("writev {s} {sizes:?} pi={pi} {}", res(r.map(|n| n as i64)))
+                }
             }
             59..=68 => {
                 let Some(f) = &mut files[s] else { continue };
@@ -463,12 +483,18 @@ pub fn run_seed(seed: u64, ops: u32) -> Vec<String> {
                     sysfs(&name, attr).unwrap_or_else(|_| "-".into())
                 )
             }
-            92..=93 => {
+            92 => {
                 format!(
                     "queues {name} rx={} tx={}",
                     queue_count(&name, "rx-"),
                     queue_count(&name, "tx-")
                 )
+            }
+            93 => {
+                let on = rng.below(2);
+                let r = std::fs::write(format!("/sys/class/net/{name}/threaded"), on.to_string())
+                    .map_err(|e| e.raw_os_error().unwrap_or(0));
+                format!("threaded {name} {on} {}", res(r.map(|()| 0)))
             }
             94..=95 => {
                 let idx = ifindex(&name);

@@ -336,24 +336,6 @@ fn napi_threaded_sysfs(_: &Ctx) -> TestResult {
     Ok(())
 }
 
-/// `writev` of `segs` to `f`.
-fn writev(f: &impl AsRawFd, segs: &[&[u8]]) -> Result<usize, i32> {
-    let iov: Vec<libc::iovec> = segs
-        .iter()
-        .map(|s| libc::iovec {
-            iov_base: s.as_ptr() as *mut libc::c_void,
-            iov_len: s.len(),
-        })
-        .collect();
-    // SAFETY: Valid iovecs over live buffers.
-    let n = unsafe { libc::writev(f.as_raw_fd(), iov.as_ptr(), iov.len() as i32) };
-    if n < 0 {
-        Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0))
-    } else {
-        Ok(n as usize)
-    }
-}
-
 /// `IFF_NAPI_FRAGS` writes as syzkaller issues them: the rest of the
 /// first segment becomes the skb's head and every further segment a page
 /// fragment of its own, then GRO takes it at once. A single buffer, headers

@@ -7,7 +7,8 @@
 //!
 //! loads KO and then, in a fresh network namespace:
 //! - for SECONDS, worker threads make random create/attach/detach/close/
-//!   delete/persist, `TUNSETQUEUE`, `tx_queue_len`/MTU, link up/down,
+//!   delete/persist (with and without `IFF_NAPI`/`IFF_NAPI_FRAGS`),
+//!   `TUNSETQUEUE`, `tx_queue_len`/MTU, link up/down,
 //!   socket-filter and eBPF swaps and lossless-mode toggles (where the
 //!   driver has it) on a few shared device names, with traffic both ways
 //!   (writes, `AF_PACKET` sends), blocking readers and pollers, and, given
@@ -16,8 +17,9 @@
 //!   names any operation that has not returned in 30 s (blocking reads, which
 //!   wait for traffic by design, excepted);
 //! - then deletes every device and checks none is left;
-//! - then CYCLES times creates a device, carries a packet through it and
-//!   destroys it (the kmemleak scan after the run sees any leak);
+//! - then CYCLES times creates a device (every other one with `IFF_NAPI`),
+//!   carries a packet through it and destroys it (the kmemleak scan after
+//!   the run sees any leak);
 //! - then unloads and reloads KO RELOADS times with a persistent device and
 //!   traffic each time, and unloads it.
 //!
@@ -103,6 +105,12 @@ fn worker(id: u64, stop: &AtomicBool, p: &Progress, start: Instant, vhost: bool)
                     }
                     if rng.chance(30) {
                         flags |= IFF_VNET_HDR;
+                    }
+                    if rng.chance(40) {
+                        flags |= IFF_NAPI;
+                        if flags & IFF_TAP != 0 && rng.chance(50) {
+                            flags |= IFF_NAPI_FRAGS;
+                        }
                     }
                     let mut ifr = IfReq::new(name, flags);
                     let _ = ioctl_ptr(f, TUNSETIFF, &mut ifr);
@@ -325,6 +333,8 @@ fn cycles(n: u64) -> Result<(), String> {
         } else {
             IFF_TUN | IFF_MULTI_QUEUE
         };
+        // Every other cycle with a NAPI context per queue.
+        let flags = flags | if i % 2 == 0 { IFF_NAPI } else { 0 };
         let (mut f, name) = tun_create("cy%d", flags | IFF_NO_PI)?;
         set_up(&sock, &name, true).map_err(errno_name)?;
         let mut frame = vec![0u8; 60];

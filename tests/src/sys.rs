@@ -362,3 +362,21 @@ pub fn sock_fprog(len: u16, filter: u64) -> [u8; 16] {
     fprog[8..16].copy_from_slice(&filter.to_ne_bytes());
     fprog
 }
+
+/// `writev` of `segs` to `f`.
+pub fn writev(f: &impl AsRawFd, segs: &[&[u8]]) -> Result<usize, i32> {
+    let iov: Vec<libc::iovec> = segs
+        .iter()
+        .map(|s| libc::iovec {
+            iov_base: s.as_ptr() as *mut libc::c_void,
+            iov_len: s.len(),
+        })
+        .collect();
+    // SAFETY: Valid iovecs over live buffers.
+    let n = unsafe { libc::writev(f.as_raw_fd(), iov.as_ptr(), iov.len() as i32) };
+    if n < 0 {
+        Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0))
+    } else {
+        Ok(n as usize)
+    }
+}
