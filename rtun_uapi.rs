@@ -72,8 +72,10 @@ pub(crate) const IFF_DETACH_QUEUE: u32 = bindings::IFF_DETACH_QUEUE;
 pub(crate) const IFF_PERSIST: u32 = bindings::IFF_PERSIST;
 pub(crate) const IFF_NOFILTER: u32 = bindings::IFF_NOFILTER;
 
-/// `TUN_TYPE_MASK`: the device type bits.
-pub(crate) const TUN_TYPE_MASK: u32 = IFF_TUN | IFF_TAP;
+/// `TUN_TYPE_MASK`: the device type bits, four of them (`0x000f`), not
+/// just `IFF_TUN | IFF_TAP`: `IFF_NAPI_FRAGS` refuses a request with an
+/// undefined type bit (`0x4`, `0x8`) set beside `IFF_TAP`.
+pub(crate) const TUN_TYPE_MASK: u32 = bindings::TUN_TYPE_MASK;
 
 /// `MAX_TAP_QUEUES`: queues of a multi-queue device.
 pub(crate) const MAX_TAP_QUEUES: u32 = 256;

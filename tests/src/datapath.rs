@@ -102,8 +102,10 @@ fn setiff_named(_: &Ctx) -> TestResult {
     Ok(())
 }
 
-/// Neither type flag, or `IFF_NAPI_FRAGS` without `IFF_NAPI` and TAP, is
-/// invalid; a second `TUNSETIFF` on an attached file is `EEXIST`.
+/// Neither type flag, or `IFF_NAPI_FRAGS` without `IFF_NAPI` and TAP (the
+/// type bits are `TUN_TYPE_MASK`, `0x000f`: an undefined one beside
+/// `IFF_TAP` is no TAP), is invalid; a second `TUNSETIFF` on an attached
+/// file is `EEXIST`. Found by the fuzzer (seed 45).
 fn setiff_errors(_: &Ctx) -> TestResult {
     expect_errno(tun_create_err("rterr0", 0), libc::EINVAL, "no type")?;
     expect_errno(
@@ -121,6 +123,13 @@ fn setiff_errors(_: &Ctx) -> TestResult {
         libc::EINVAL,
         "NAPI_FRAGS on TUN",
     )?;
+    for bit in [0x4, 0x8] {
+        expect_errno(
+            tun_create_err("rterr0", IFF_TAP | bit | IFF_NAPI | IFF_NAPI_FRAGS),
+            libc::EINVAL,
+            &format!("NAPI_FRAGS on TAP with type bit {bit:#x}"),
+        )?;
+    }
     ensure!(gone("rterr0"), "a failed TUNSETIFF left a device");
     let (f, _) = tun_create("rterr1", IFF_TUN)?;
     let mut ifr = IfReq::new("rterr2", IFF_TUN);
