@@ -31,7 +31,7 @@ use crate::{
         net::{NetRef, Rtnl, RtnlCell},
         rcu::{DevSlot, Unpublished},
         skbuff::{skb_max_head, BhDisabled, BhOff, RxSkb, SkBuff, VNET_HDR_LEN},
-        tun_socket::{FragsLock, Socket, NAPI_POLL_WEIGHT},
+        tun_socket::{FragsLock, Socket, Ubuf, NAPI_POLL_WEIGHT},
         wait::PollTable,
     },
     rtun_netdev::{self, TunDev, TunStruct},
@@ -46,6 +46,9 @@ mod ioctl;
 /// Where a VLAN tag goes in an Ethernet frame: after both MAC addresses
 /// (`offsetof(struct vlan_ethhdr, h_vlan_proto)`).
 const VLAN_OFFSET: u32 = 12;
+/// `GOODCOPY_LEN`: what a zero-copy send copies when its virtio-net header
+/// names no header length.
+const GOODCOPY_LEN: usize = 128;
 /// `NET_IP_ALIGN`: extra headroom that aligns a tap frame's IP header.
 const NET_IP_ALIGN: u32 = bindings::NET_IP_ALIGN;
 /// `PAGE_SIZE`.
@@ -304,12 +307,14 @@ impl TunFile {
 
     /// `tun_get_user`: one packet from user space into the stack, waiting
     /// for send-buffer room (`TUNSETSNDBUF`) unless `noblock`; `more` if
-    /// the writer has more packets to send at once (`MSG_MORE`).
+    /// the writer has more packets to send at once (`MSG_MORE`); `ubuf`
+    /// for vhost-net's zero-copy sends.
     pub(crate) fn write_packet(
         &self,
         from: &mut IovIter,
         noblock: bool,
         more: bool,
+        ubuf: Option<Ubuf>,
     ) -> Result<usize> {
         let dev = self.dev.get().ok_or_else(ebadfd)?;
         let tun = dev.priv_();
@@ -362,16 +367,29 @@ impl TunFile {
         if len - linear > max_frags {
             linear = len - max_frags;
         }
+        let napi_frags = self.napi_frags.load(Ordering::Relaxed);
+        // Zero-copy when the sender offers it, the frags path does not
+        // build the skb, and what follows the copied headers fits the
+        // fragments: the headers the vnet header names (else 128 bytes)
+        // are copied, the rest pinned. tun.c does not cut the copy to the
+        // packet: a packet under 128 bytes (vhost never sends one so)
+        // would carry stale bytes.
+        let zerocopy = ubuf.as_ref().and_then(|_| {
+            let copy = if hdr_len != 0 { hdr_len } else { GOODCOPY_LEN }
+                .min(good_linear as usize)
+                .min(len);
+            (!napi_frags && from.npages_after(copy) <= MAX_SKB_FRAGS as usize).then_some(copy)
+        });
         // `IFF_NAPI_FRAGS`: the NAPI context's own skb, its layout the
         // writer's segments, not charged to the send buffer; the lock is
         // held until GRO has it.
-        let frags = self
-            .napi_frags
-            .load(Ordering::Relaxed)
-            .then(|| self.sock.napi().lock_frags());
-        let allocated = match &frags {
-            Some(lock) => lock.alloc_from_iter(len, from),
-            None => self
+        let frags = napi_frags.then(|| self.sock.napi().lock_frags());
+        let allocated = match (&frags, zerocopy) {
+            (Some(lock), _) => lock.alloc_from_iter(len, from),
+            (None, Some(copy)) => self
+                .sock
+                .alloc_skb_zerocopy(align, len, copy, noblock, from),
+            (None, None) => self
                 .sock
                 .alloc_skb_from_iter(align, len, linear, noblock, from),
         };
@@ -412,6 +430,13 @@ impl TunFile {
             skb.set_protocol_be(proto);
             skb.into_rx(&dev)
         };
+        // The completion goes with the pinned pages, or now if copied.
+        let mut skb = skb;
+        match (ubuf, zerocopy) {
+            (Some(u), Some(_)) => skb.zcopy_init(u),
+            (Some(u), None) => u.complete_copied(),
+            (None, _) => {}
+        }
         if dev.flags() & bindings::net_device_flags_IFF_UP == 0 {
             dev.rx_dropped();
             return Err(EIO);
@@ -552,7 +577,7 @@ impl MiscDevice for TunChr {
         kiocb: &Kiocb,
         from: &mut IovIter,
     ) -> Result<usize> {
-        tfile.write_packet(from, kiocb.nonblock(), false)
+        tfile.write_packet(from, kiocb.nonblock(), false, None)
     }
 
     fn fasync(tfile: ArcBorrow<'_, TunFile>, file: &File, fd: i32, on: bool) -> Result {

@@ -20,7 +20,7 @@ use crate::{
         iov::IovIter,
         ptr_ring::PtrRing,
         skbuff::{BhOff, SkBuff},
-        tun_socket::{self, RecvMsg, Socket, SocketOps, XdpBuff},
+        tun_socket::{self, RecvMsg, Socket, SocketOps, Ubuf, XdpBuff},
     },
     rtun_chr::{TunChr, TunFile},
     rtun_netdev::TunDev,
@@ -65,8 +65,9 @@ impl SocketOps for TunChr {
         from: &mut IovIter,
         noblock: bool,
         more: bool,
+        ubuf: Option<Ubuf>,
     ) -> Result<usize> {
-        this.write_packet(from, noblock, more)
+        this.write_packet(from, noblock, more, ubuf)
     }
 
     /// `tun_recvmsg`. A packet vhost took from the ring is freed on every

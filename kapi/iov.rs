@@ -77,6 +77,21 @@ impl IovIter {
         unsafe { bindings::iov_iter_advance(self.as_raw(), n) }
     }
 
+    /// How many pages the bytes after the next `skip` span
+    /// (`iov_iter_npages` of an advanced copy, as tun.c's zero-copy check).
+    pub(crate) fn npages_after(&self, skip: usize) -> usize {
+        // SAFETY: An iterator is plain data: a copy walks the same segments
+        // without touching the original.
+        let mut copy = unsafe { self.0.get().read() };
+        // SAFETY: Our copy, valid as the original is.
+        let n = unsafe {
+            bindings::iov_iter_advance(&mut copy, skip);
+            bindings::iov_iter_npages(&copy, i32::MAX)
+        };
+        // CAST: Non-negative.
+        n as usize
+    }
+
     /// Bytes left in the current segment (`iov_iter_single_seg_count`).
     pub(crate) fn single_seg_count(&self) -> usize {
         // SAFETY: A valid iterator; the call only reads it.

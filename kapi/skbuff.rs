@@ -397,6 +397,14 @@ impl<'a> RxSkb<'a> {
     pub(crate) fn symmetric_hash(&self) -> u32 {
         self.skb.symmetric_hash()
     }
+
+    /// Makes `ubuf` complete when the packet is done with its fragments,
+    /// which [`Socket::alloc_skb_zerocopy`] pinned from the sender.
+    ///
+    /// [`Socket::alloc_skb_zerocopy`]: super::tun_socket::Socket::alloc_skb_zerocopy
+    pub(crate) fn zcopy_init(&mut self, ubuf: super::tun_socket::Ubuf) {
+        ubuf.attach(self.skb.as_raw());
+    }
 }
 
 // SAFETY: `into_ptr` hands out the non-NULL skb pointer together with our

@@ -136,6 +136,8 @@ impl Socket {
             Napi::init(addr_of_mut!((*ptr.as_ptr()).napi));
             (*sk).sk_write_space = Some(write_space_callback);
             (*sk).sk_sndbuf = i32::MAX;
+            // vhost-net may hand zero-copy buffers (`TUN_MSG_UBUF`).
+            bindings::sock_set_flag(sk, bindings::sock_flags_SOCK_ZEROCOPY);
         }
         // INVARIANT: Set up as documented; `sk_alloc` gave us a reference.
         Ok(Self(ptr))
@@ -310,6 +312,52 @@ impl Socket {
         Ok(skb)
     }
 
+    /// As [`Socket::alloc_skb_from_iter`] for a zero-copy send (`tun_alloc_skb`
+    /// then `zerocopy_sg_from_iter`): the first `linear` of `len` bytes are
+    /// copied into the head, the rest stays in the sender's pages, pinned
+    /// as fragments. `linear` is cut to `len`.
+    pub(crate) fn alloc_skb_zerocopy(
+        &self,
+        headroom: u32,
+        len: usize,
+        linear: usize,
+        noblock: bool,
+        from: &mut IovIter,
+    ) -> Result<SkBuff> {
+        let linear = linear.min(len);
+        let linear32 = u32::try_from(linear).map_err(|_| super::error::emsgsize())?;
+        let mut err = 0;
+        // SAFETY: As in `alloc_skb_from_iter`: a head only.
+        let skb = unsafe {
+            bindings::sock_alloc_send_pskb(
+                self.sk(),
+                (u64::from(headroom) + u64::from(linear32)) as _,
+                0,
+                c_int::from(noblock),
+                &mut err,
+                0,
+            )
+        };
+        if skb.is_null() {
+            return Err(Error::from_errno(err));
+        }
+        // INVARIANT: We own the only reference.
+        // SAFETY: A fresh skb with `headroom + linear` bytes of head.
+        let skb = unsafe {
+            // CAST: `headroom` is at most `SKB_MAX_HEAD`, an int.
+            bindings::skb_reserve(skb, headroom as c_int);
+            bindings::skb_put(skb, linear32);
+            SkBuff::from_raw(skb)
+        };
+        // SAFETY: Our skb, a valid iterator: the head is filled by copy, the
+        // rest pinned into fragments (up to `MAX_SKB_FRAGS`, which the
+        // caller checked with `iov_iter_npages`).
+        if unsafe { bindings::zerocopy_sg_from_iter(skb.as_raw(), from.as_raw()) } != 0 {
+            return Err(EFAULT);
+        }
+        Ok(skb)
+    }
+
     /// Attaches a classic BPF program from user space (`sk_attach_filter`
     /// under the socket lock), whose instructions are copied from user
     /// memory now.
@@ -444,12 +492,13 @@ pub(crate) trait SocketOps: MiscDevice {
 
     /// A packet from `from` (`sendmsg` without a batch: `tun_get_user`);
     /// `noblock` for `MSG_DONTWAIT`, `more` for `MSG_MORE` (more packets
-    /// follow at once).
+    /// follow at once), `ubuf` for a zero-copy send.
     fn send(
         this: <Self::Ptr as ForeignOwnable>::Borrowed<'_>,
         from: &mut IovIter,
         noblock: bool,
         more: bool,
+        ubuf: Option<Ubuf>,
     ) -> Result<usize>;
 
     /// `recvmsg`: one packet into `msg`, the one vhost-net already took
@@ -458,6 +507,46 @@ pub(crate) trait SocketOps: MiscDevice {
 
     /// The length of the next packet, 0 if none (`peek_len`).
     fn peek_len(this: <Self::Ptr as ForeignOwnable>::Borrowed<'_>) -> usize;
+}
+
+/// A zero-copy send's completion (`struct ubuf_info`, vhost-net's
+/// `TUN_MSG_UBUF`): the sender learns through it when its pages are no
+/// longer used. Dropped unused, it is left to the sender, as tun.c leaves it
+/// on an error (vhost-net then takes the buffer back itself).
+///
+/// # Invariants
+///
+/// `self.0` is a valid `ubuf_info` of the running `sendmsg` call whose
+/// reference the call passed to us.
+pub(crate) struct Ubuf(NonNull<bindings::ubuf_info>);
+
+impl Ubuf {
+    /// The packet was copied after all: done with the pages now
+    /// (`uarg->ops->complete(NULL, uarg, false)`).
+    pub(crate) fn complete_copied(self) {
+        let u = self.0.as_ptr();
+        // SAFETY: A valid `ubuf_info` (type invariant) with its ops; the
+        // callback takes our reference.
+        unsafe {
+            if let Some(complete) = (*(*u).ops).complete {
+                complete(core::ptr::null_mut(), u, false);
+            }
+        }
+    }
+
+    /// Hands the completion to `skb`, whose fragments are the sender's
+    /// pages (`skb_zcopy_init`): it completes when the skb is freed or
+    /// its fragments copied.
+    pub(super) fn attach(self, skb: *mut bindings::sk_buff) {
+        let u = self.0.as_ptr();
+        // SAFETY: A valid skb of the caller's and our `ubuf_info`, whose
+        // reference passes to the skb.
+        unsafe {
+            let shinfo = bindings::skb_shinfo(skb);
+            (*shinfo).destructor_arg = u.cast();
+            (*shinfo).flags |= (*u).flags;
+        }
+    }
 }
 
 /// One buffer vhost-net built: the virtio-net header and packet in a page
@@ -658,15 +747,22 @@ unsafe extern "C" fn sendmsg_callback<T: SocketOps>(
         // CAST: vhost passes 0 for batches; tun.c returns it.
         return total_len as c_int;
     }
-    // tun.c would hand a `TUN_MSG_UBUF` control to zerocopy; rtun's sockets
-    // never set SOCK_ZEROCOPY, so vhost sends none.
+    // Any other control is vhost's `TUN_MSG_UBUF` (`tun_sendmsg` passes
+    // `ctl->ptr` whatever the type): the zero-copy completion, if any.
+    // INVARIANT: vhost's `ubuf_info`, whose reference comes with the call.
+    let ubuf = if ctl.is_null() {
+        None
+    } else {
+        // SAFETY: An in-kernel caller's `tun_msg_ctl`.
+        NonNull::new(unsafe { (*ctl).ptr }.cast::<bindings::ubuf_info>()).map(Ubuf)
+    };
     // CAST: MSG_DONTWAIT is a flag bit.
     let noblock = m.msg_flags & bindings::MSG_DONTWAIT as core::ffi::c_uint != 0;
     // CAST: MSG_MORE is a flag bit.
     let more = m.msg_flags & bindings::MSG_MORE as core::ffi::c_uint != 0;
     // SAFETY: `msg_iter` is a valid iterator, ours for the call.
     let from = unsafe { IovIter::from_raw(&mut m.msg_iter) };
-    match T::send(this, from, noblock, more) {
+    match T::send(this, from, noblock, more, ubuf) {
         // CAST: A packet is at most 64 KiB plus headers.
         Ok(n) => n as c_int,
         Err(e) => e.to_errno(),

@@ -117,8 +117,13 @@ pub fn own_fd(fd: i64) -> OwnedFd {
 
 /// `finit_module(2)`: loads the module in `path`.
 pub fn insmod(path: &str) -> SysResult {
+    insmod_with(path, "")
+}
+
+/// `insmod PATH PARAMS`.
+pub fn insmod_with(path: &str, params: &str) -> SysResult {
     let file = File::open(path).map_err(|e| e.raw_os_error().unwrap_or(0))?;
-    let params = c"";
+    let params = std::ffi::CString::new(params).map_err(|_| libc::EINVAL)?;
     // SAFETY: A valid fd and NUL-terminated parameter string.
     check(unsafe { libc::syscall(libc::SYS_finit_module, file.as_raw_fd(), params.as_ptr(), 0) })
 }

@@ -13,6 +13,7 @@
 
 use std::{
     fs::File,
+    io::Write,
     os::fd::{AsRawFd, OwnedFd},
     ptr::{addr_of, addr_of_mut},
     sync::atomic::{fence, Ordering},
@@ -23,8 +24,8 @@ use std::{
 use crate::{
     ensure,
     sys::{
-        errno_name, insmod, ioctl_ptr, ioctl_val, ip, own_fd, rmmod, run_tool, tun_create, Ran,
-        IFF_MULTI_QUEUE, IFF_NO_PI, IFF_TAP,
+        errno_name, insmod_with, ioctl_ptr, ioctl_val, ip, own_fd, rmmod, run, run_tool,
+        tun_create, Ran, IFF_MULTI_QUEUE, IFF_NO_PI, IFF_TAP,
     },
     tests, Ctx, Test, TestResult,
 };
@@ -35,6 +36,7 @@ pub const TESTS: &[Test] = tests![
     vhost_net_test_no_event_idx,
     vhost_net_test_no_indirect,
     vhost_net_test_delayed_interrupt,
+    vhost_net_test_zerocopy,
     vhost_backend_checks,
     vhost_delete_and_close_while_attached,
     vhost_two_queues,
@@ -54,17 +56,28 @@ pub(crate) struct VhostModules;
 
 impl VhostModules {
     fn load(ctx: &Ctx) -> Result<Self, String> {
-        Self::load_from(
+        Self::load_with(ctx, "")
+    }
+
+    /// Loads them with `vhost_net.ko`'s parameters `params`.
+    fn load_with(ctx: &Ctx, params: &str) -> Result<Self, String> {
+        Self::load_from_with(
             ctx.vhost_modules
                 .as_deref()
                 .ok_or_else(|| crate::skip("no --vhost-modules given"))?,
+            params,
         )
     }
 
     /// Loads them from the kernel build's `drivers/vhost`.
     pub(crate) fn load_from(dir: &str) -> Result<Self, String> {
+        Self::load_from_with(dir, "")
+    }
+
+    fn load_from_with(dir: &str, params: &str) -> Result<Self, String> {
         for m in ["vhost_iotlb", "vhost", "vhost_net"] {
-            match insmod(&format!("{dir}/{m}.ko")) {
+            let params = if m == "vhost_net" { params } else { "" };
+            match insmod_with(&format!("{dir}/{m}.ko"), params) {
                 Ok(_) | Err(libc::EEXIST) => {}
                 Err(e) => return Err(format!("insmod {m}.ko: {}", errno_name(e))),
             }
@@ -113,11 +126,15 @@ fn vhost_net_binds_to_driver(ctx: &Ctx) -> TestResult {
 }
 
 fn run_vhost_net_test(ctx: &Ctx, args: &[&str]) -> TestResult {
+    let _m = VhostModules::load(ctx)?;
+    vhost_net_test_run(ctx, args)
+}
+
+fn vhost_net_test_run(ctx: &Ctx, args: &[&str]) -> TestResult {
     let bin = ctx
         .vhost_net_test
         .as_deref()
         .ok_or_else(|| crate::skip("no --vhost-net-test given"))?;
-    let _m = VhostModules::load(ctx)?;
     let Ran { ok, stdout, stderr } = run_tool(bin, &[&["--buf-num", BUFS], args].concat())?;
     ensure!(ok, "vhost_net_test {args:?} failed: {stdout} {stderr}");
     let done = format!("completed={:#x}", BUFS.parse::<u32>().unwrap_or(0));
@@ -142,6 +159,76 @@ fn vhost_net_test_no_indirect(ctx: &Ctx) -> TestResult {
 
 fn vhost_net_test_delayed_interrupt(ctx: &Ctx) -> TestResult {
     run_vhost_net_test(ctx, &["--delayed-interrupt"])
+}
+
+/// Zero-copy transmit: with `vhost_net experimental_zcopytx=1` vhost sends
+/// a guest's frames of 256 bytes and more as `TUN_MSG_UBUF` (the driver's
+/// sockets say `SOCK_ZEROCOPY`), and the driver pins the guest's pages into
+/// the skb (`zerocopy_sg_from_iter`, counted by a kprobe) instead of
+/// copying them; `vhost_net_test` passes both ways.
+fn vhost_net_test_zerocopy(ctx: &Ctx) -> TestResult {
+    let _m = VhostModules::load_with(ctx, "experimental_zcopytx=1")?;
+    let probe = Kprobe::new("rtunzc", "zerocopy_sg_from_iter")?;
+    vhost_net_test_run(ctx, &[])?;
+    let hits = probe.hits()?;
+    ensure!(
+        hits > 0,
+        "no zero-copy send (zerocopy_sg_from_iter not called)"
+    );
+    println!("# {hits} zero-copy sends");
+    Ok(())
+}
+
+/// A kprobe event counting calls of a kernel function (tracefs).
+struct Kprobe(String);
+
+const TRACEFS: &str = "/sys/kernel/tracing";
+
+impl Kprobe {
+    fn new(name: &str, func: &str) -> Result<Self, String> {
+        if !std::path::Path::new(&format!("{TRACEFS}/kprobe_events")).exists() {
+            let r = run("mount", &["-t", "tracefs", "nodev", TRACEFS]);
+            if r.is_err() || !std::path::Path::new(&format!("{TRACEFS}/kprobe_events")).exists() {
+                return Err(crate::skip("no tracefs kprobe events"));
+            }
+        }
+        let add = |line: String| {
+            std::fs::OpenOptions::new()
+                .append(true)
+                .open(format!("{TRACEFS}/kprobe_events"))
+                .and_then(|mut f| f.write_all(line.as_bytes()))
+                .map_err(|e| format!("kprobe_events {line:?}: {e}"))
+        };
+        add(format!("p:{name} {func}\n"))?;
+        std::fs::write(format!("{TRACEFS}/events/kprobes/{name}/enable"), "1")
+            .map_err(|e| format!("enabling kprobe {name}: {e}"))?;
+        Ok(Self(name.to_string()))
+    }
+
+    /// Calls so far (`kprobe_profile`).
+    fn hits(&self) -> Result<u64, String> {
+        let profile = std::fs::read_to_string(format!("{TRACEFS}/kprobe_profile"))
+            .map_err(|e| format!("kprobe_profile: {e}"))?;
+        profile
+            .lines()
+            .find_map(|l| {
+                let mut w = l.split_whitespace();
+                (w.next() == Some(self.0.as_str()))
+                    .then(|| w.next().and_then(|n| n.parse().ok()))
+                    .flatten()
+            })
+            .ok_or_else(|| format!("kprobe {} not in kprobe_profile: {profile}", self.0))
+    }
+}
+
+impl Drop for Kprobe {
+    fn drop(&mut self) {
+        let _ = std::fs::write(format!("{TRACEFS}/events/kprobes/{}/enable", self.0), "0");
+        let _ = std::fs::OpenOptions::new()
+            .append(true)
+            .open(format!("{TRACEFS}/kprobe_events"))
+            .and_then(|mut f| f.write_all(format!("-:{}\n", self.0).as_bytes()));
+    }
 }
 
 // --- a minimal vhost-net client --------------------------------------------
