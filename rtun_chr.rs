@@ -384,14 +384,16 @@ impl TunFile {
         // writer's segments, not charged to the send buffer; the lock is
         // held until GRO has it.
         let frags = napi_frags.then(|| self.sock.napi().lock_frags());
-        let allocated = match (&frags, zerocopy) {
-            (Some(lock), _) => lock.alloc_from_iter(len, from),
-            (None, Some(copy)) => self
-                .sock
-                .alloc_skb_zerocopy(align, len, copy, noblock, from),
-            (None, None) => self
-                .sock
-                .alloc_skb_from_iter(align, len, linear, noblock, from),
+        let allocated = match &frags {
+            Some(lock) => lock.alloc_from_iter(len, from),
+            None => self.sock.alloc_skb_from_iter(
+                align,
+                len,
+                zerocopy.unwrap_or(linear),
+                noblock,
+                zerocopy.is_some(),
+                from,
+            ),
         };
         let mut skb = match allocated {
             Ok(skb) => skb,

@@ -399,9 +399,9 @@ impl<'a> RxSkb<'a> {
     }
 
     /// Makes `ubuf` complete when the packet is done with its fragments,
-    /// which [`Socket::alloc_skb_zerocopy`] pinned from the sender.
+    /// which [`Socket::alloc_skb_from_iter`] pinned from the sender.
     ///
-    /// [`Socket::alloc_skb_zerocopy`]: super::tun_socket::Socket::alloc_skb_zerocopy
+    /// [`Socket::alloc_skb_from_iter`]: super::tun_socket::Socket::alloc_skb_from_iter
     pub(crate) fn zcopy_init(&mut self, ubuf: super::tun_socket::Ubuf) {
         ubuf.attach(self.skb.as_raw());
     }

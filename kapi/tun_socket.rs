@@ -253,24 +253,29 @@ impl SockFprog {
 }
 
 impl Socket {
-    /// An skb of `len` bytes copied from `from`, charged to this socket's
-    /// send buffer (`sock_alloc_send_pskb`, as tun.c's `tun_alloc_skb`):
-    /// `headroom` bytes reserved, `linear` of the `len` in the head and the
-    /// rest in page fragments of order up to `PAGE_ALLOC_COSTLY_ORDER`.
-    /// Waits for send-buffer room unless `noblock` (`EAGAIN`, or
-    /// `ERESTARTSYS` on a signal); `EMSGSIZE` or `ENOMEM` for what cannot be
-    /// allocated, `EFAULT` if `from` faults. `linear` is cut to `len`.
+    /// An skb of `len` bytes from `from`, charged to this socket's send
+    /// buffer (`sock_alloc_send_pskb`, as tun.c's `tun_alloc_skb`):
+    /// `headroom` bytes reserved, `linear` of the `len` copied into the
+    /// head and the rest copied into page fragments of order up to
+    /// `PAGE_ALLOC_COSTLY_ORDER`, or with `zerocopy` left in the sender's
+    /// pages, pinned as fragments (`zerocopy_sg_from_iter`; the caller
+    /// checked they fit). Waits for send-buffer room unless `noblock`
+    /// (`EAGAIN`, or `ERESTARTSYS` on a signal); `EMSGSIZE` or `ENOMEM` for
+    /// what cannot be allocated, `EFAULT` if `from` faults. `linear` is cut
+    /// to `len`.
     pub(crate) fn alloc_skb_from_iter(
         &self,
         headroom: u32,
         len: usize,
         linear: usize,
         noblock: bool,
+        zerocopy: bool,
         from: &mut IovIter,
     ) -> Result<SkBuff> {
         let linear = linear.min(len);
         let too_big = |_| super::error::emsgsize();
-        let data_len = u32::try_from(len - linear).map_err(too_big)?;
+        let data_len = if zerocopy { 0 } else { len - linear };
+        let data_len = u32::try_from(data_len).map_err(too_big)?;
         let linear32 = u32::try_from(linear).map_err(too_big)?;
         let len32 = i32::try_from(len).map_err(too_big)?;
         let mut err = 0;
@@ -303,56 +308,16 @@ impl Socket {
             (*skb).len += data_len;
             SkBuff::from_raw(skb)
         };
-        // SAFETY: Valid skb with `len` bytes counted, valid iterator.
-        let ret =
-            unsafe { bindings::skb_copy_datagram_from_iter(skb.as_raw(), 0, from.as_raw(), len32) };
+        // SAFETY: A valid skb with the counted bytes to fill and a valid
+        // iterator; the zero-copy call copies the head and pins the rest.
+        let ret = unsafe {
+            if zerocopy {
+                bindings::zerocopy_sg_from_iter(skb.as_raw(), from.as_raw())
+            } else {
+                bindings::skb_copy_datagram_from_iter(skb.as_raw(), 0, from.as_raw(), len32)
+            }
+        };
         if ret != 0 {
-            return Err(EFAULT);
-        }
-        Ok(skb)
-    }
-
-    /// As [`Socket::alloc_skb_from_iter`] for a zero-copy send (`tun_alloc_skb`
-    /// then `zerocopy_sg_from_iter`): the first `linear` of `len` bytes are
-    /// copied into the head, the rest stays in the sender's pages, pinned
-    /// as fragments. `linear` is cut to `len`.
-    pub(crate) fn alloc_skb_zerocopy(
-        &self,
-        headroom: u32,
-        len: usize,
-        linear: usize,
-        noblock: bool,
-        from: &mut IovIter,
-    ) -> Result<SkBuff> {
-        let linear = linear.min(len);
-        let linear32 = u32::try_from(linear).map_err(|_| super::error::emsgsize())?;
-        let mut err = 0;
-        // SAFETY: As in `alloc_skb_from_iter`: a head only.
-        let skb = unsafe {
-            bindings::sock_alloc_send_pskb(
-                self.sk(),
-                (u64::from(headroom) + u64::from(linear32)) as _,
-                0,
-                c_int::from(noblock),
-                &mut err,
-                0,
-            )
-        };
-        if skb.is_null() {
-            return Err(Error::from_errno(err));
-        }
-        // INVARIANT: We own the only reference.
-        // SAFETY: A fresh skb with `headroom + linear` bytes of head.
-        let skb = unsafe {
-            // CAST: `headroom` is at most `SKB_MAX_HEAD`, an int.
-            bindings::skb_reserve(skb, headroom as c_int);
-            bindings::skb_put(skb, linear32);
-            SkBuff::from_raw(skb)
-        };
-        // SAFETY: Our skb, a valid iterator: the head is filled by copy, the
-        // rest pinned into fragments (up to `MAX_SKB_FRAGS`, which the
-        // caller checked with `iov_iter_npages`).
-        if unsafe { bindings::zerocopy_sg_from_iter(skb.as_raw(), from.as_raw()) } != 0 {
             return Err(EFAULT);
         }
         Ok(skb)
