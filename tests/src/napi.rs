@@ -18,7 +18,8 @@ pub const TESTS: &[Test] = tests![
     napi_gro_coalesces_when_threaded,
     napi_threaded_sysfs,
     napi_frags_writes,
-    napi_frags_detached_queue_busy
+    napi_frags_detached_queue_busy,
+    sndbuf_full_until_napi_polls
 ];
 
 /// A packet socket on one device that sees what the device receives, as
@@ -439,5 +440,65 @@ fn napi_frags_detached_queue_busy(_: &Ctx) -> TestResult {
     ensure!(r == Ok(seg.len()), "re-attached: writev {r:?}");
     let dropped = sysfs_u64(&name, "statistics/rx_dropped")?;
     ensure!(dropped == 0, "rx_dropped {dropped}");
+    Ok(())
+}
+
+/// Writes are charged to the queue's send buffer until the stack is done
+/// with them. Queued for a NAPI thread that cannot run yet (it shares CPU 0
+/// with the real-time writer), they stay in flight: with `TUNSETSNDBUF`
+/// 16384 a non-blocking writer gets `EAGAIN` (not counted as a drop) and
+/// poll withholds `EPOLLOUT`; once the thread has polled them, poll says
+/// writable again, a write passes, and every accepted frame reached the
+/// stack.
+fn sndbuf_full_until_napi_polls(_: &Ctx) -> TestResult {
+    let (f, name) = tun_create("rtsndnapi", IFF_TAP | IFF_NO_PI | IFF_NAPI)?;
+    let _ = fs::write(format!("/proc/sys/net/ipv6/conf/{name}/disable_ipv6"), "1");
+    ip(&["link", "set", &name, "up"])?;
+    fs::write(format!("/sys/class/net/{name}/threaded"), "1")
+        .map_err(|e| format!("threaded=1: {e}"))?;
+    let threads = napi_threads(&name);
+    ensure!(threads.len() == 1, "NAPI threads of {name}: {threads:?}");
+    pin_cpu0(threads[0])?;
+    let mut sndbuf = 16384i32;
+    ioctl_ptr(&f, TUNSETSNDBUF, &mut sndbuf).map_err(errno_name)?;
+    set_nonblock(&f);
+    let mac = mac_of(&name)?;
+    let incoming = Incoming::open(&name)?;
+
+    hog_cpu0(true)?;
+    let mut accepted = 0u32;
+    let mut last = Ok(0);
+    while accepted < 200 {
+        last = io_errno((&f).write(&tcp_segment(mac, accepted, 1000)));
+        if last.is_err() {
+            break;
+        }
+        accepted += 1;
+    }
+    let full_poll = poll1(&f, libc::POLLOUT, 0);
+    hog_cpu0(false)?;
+    ensure!(
+        last == Err(libc::EAGAIN),
+        "after {accepted} writes in flight: {last:?}, want EAGAIN"
+    );
+    ensure!(
+        full_poll & libc::POLLOUT == 0,
+        "poll with the send buffer full: {full_poll:#x}"
+    );
+    sleep(Duration::from_millis(300));
+    let ev = poll1(&f, libc::POLLOUT, 1000);
+    ensure!(ev & libc::POLLOUT != 0, "poll after the NAPI poll: {ev:#x}");
+    let r = io_errno((&f).write(&tcp_segment(mac, accepted, 1000)));
+    ensure!(r.is_ok(), "write after the NAPI poll: {r:?}");
+    sleep(Duration::from_millis(100));
+    let seen = payload(&incoming.drain()) / 1000;
+    ensure!(
+        seen == accepted as usize + 1,
+        "the stack saw {seen} of {} frames",
+        accepted + 1
+    );
+    let dropped = sysfs_u64(&name, "statistics/rx_dropped")?;
+    ensure!(dropped == 0, "rx_dropped {dropped}");
+    println!("# {accepted} frames in flight filled a 16384-byte send buffer");
     Ok(())
 }
