@@ -408,7 +408,7 @@ impl TunFile {
             tun.frame_error();
             return Err(EINVAL);
         }
-        let skb = if is_tap {
+        let mut skb = if is_tap {
             match skb.eth_type_trans(&dev) {
                 Ok(skb) => skb,
                 Err(e) => {
@@ -433,7 +433,6 @@ impl TunFile {
             skb.into_rx(&dev)
         };
         // The completion goes with the pinned pages, or now if copied.
-        let mut skb = skb;
         match (ubuf, zerocopy) {
             (Some(u), Some(_)) => skb.zcopy_init(u),
             (Some(u), None) => u.complete_copied(),

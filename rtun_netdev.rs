@@ -26,7 +26,7 @@ use crate::{
         net::{Rtnl, RtnlCell},
         netdev::{DevRef, DeviceOps, DeviceSetup, NetDevOps, NetDevice, NewNetDevice, Xmit},
         rcu::{self, ArcSlot},
-        skbuff::{skb_max_head, BhOff, SkBuff, VNET_HDR_LEN},
+        skbuff::{skb_max_head, BhOff, SkBuff, NET_SKB_PAD, VNET_HDR_LEN},
         tun_security::TunSecurity,
         tun_socket::SockFprog,
     },
@@ -519,14 +519,6 @@ fn uninit(tun: &TunStruct, rtnl: &Rtnl) {
         crate::kapi::module::put(&crate::THIS_MODULE);
     }
 }
-
-/// `NET_SKB_PAD`: the default headroom of received packets, a cache line
-/// of at least 32 bytes.
-const NET_SKB_PAD: u32 = if bindings::L1_CACHE_BYTES > 32 {
-    bindings::L1_CACHE_BYTES
-} else {
-    32
-};
 
 /// `tun_set_headroom`: what an upper device asks for, clamped between
 /// `NET_SKB_PAD` and what still leaves room for the link header in a

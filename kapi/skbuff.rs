@@ -17,6 +17,14 @@ use super::{iov::IovIter, netdev::NetDevice, ptr_ring::RingItem};
 /// each packet (more with `TUNSETVNETHDRSZ`, the rest padding).
 pub(crate) const VNET_HDR_LEN: usize = core::mem::size_of::<bindings::virtio_net_hdr>();
 
+/// `NET_SKB_PAD`: the default headroom of received packets, a cache line
+/// of at least 32 bytes.
+pub(crate) const NET_SKB_PAD: u32 = if bindings::L1_CACHE_BYTES > 32 {
+    bindings::L1_CACHE_BYTES
+} else {
+    32
+};
+
 /// `SKB_DATA_ALIGN`: rounds up to a cache line.
 const fn skb_data_align(n: usize) -> usize {
     let a = bindings::SMP_CACHE_BYTES as usize;

@@ -41,7 +41,8 @@ use super::{
         net::Rtnl,
         netdev::NetDevice,
         rcu,
-        skbuff::{BhDisabled, BhOff, RxSkb, SkBuff},
+        skbuff::{BhDisabled, BhOff, RxSkb, SkBuff, NET_SKB_PAD},
+        wait::StaticKey,
     },
     SockAlloc,
 };
@@ -73,10 +74,7 @@ pub(crate) struct Napi {
 }
 
 /// One lockdep class for every queue's frags lock.
-struct StaticKey(Opaque<bindings::lock_class_key>);
-// SAFETY: lockdep owns the key; we only hand out its address.
-unsafe impl Sync for StaticKey {}
-static KEY: StaticKey = StaticKey(Opaque::uninit());
+static KEY: StaticKey = StaticKey::new();
 
 impl Napi {
     /// Initialises the frags lock of a zeroed context.
@@ -91,7 +89,7 @@ impl Napi {
             bindings::__mutex_init(
                 Opaque::raw_get(addr_of_mut!((*this).frags)),
                 kernel::c_str!("tun_napi_mutex").as_char_ptr(),
-                KEY.0.get(),
+                KEY.as_ptr(),
             )
         };
     }
@@ -112,7 +110,7 @@ impl Napi {
     }
 
     /// Registered and enabled: scheduling it polls.
-    pub(crate) fn is_enabled(&self, _rtnl: &Rtnl) -> bool {
+    fn is_enabled(&self, _rtnl: &Rtnl) -> bool {
         self.enabled.load(Ordering::Relaxed)
     }
 
@@ -259,15 +257,9 @@ impl Drop for FragsLock<'_> {
 
 /// `ETH_MAX_MTU - NET_SKB_PAD - NET_IP_ALIGN`: the most a frags write can
 /// carry, as the GRO head it becomes must fit a 64 KiB skb.
-const FRAGS_MAX_LEN: usize = {
-    let pad = if bindings::L1_CACHE_BYTES > 32 {
-        bindings::L1_CACHE_BYTES
-    } else {
-        32
-    };
-    // CAST: Small constants.
-    (bindings::ETH_MAX_MTU - pad - bindings::NET_IP_ALIGN) as usize
-};
+// CAST: Small constants.
+const FRAGS_MAX_LEN: usize =
+    (bindings::ETH_MAX_MTU - NET_SKB_PAD - bindings::NET_IP_ALIGN) as usize;
 
 /// `ETH_HLEN`.
 const ETH_HLEN: u32 = bindings::ETH_HLEN;

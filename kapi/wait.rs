@@ -11,11 +11,24 @@ use kernel::{bindings, c_str, error::code::ERESTARTSYS, prelude::*, types::Opaqu
 
 use super::file::File;
 
-/// One lockdep class for all of rtun's wait queues.
-struct StaticKey(Opaque<bindings::lock_class_key>);
+/// A lockdep class key in static memory, as lockdep requires: one per
+/// kind of lock rtun initialises.
+pub(super) struct StaticKey(Opaque<bindings::lock_class_key>);
 // SAFETY: lockdep owns the key; we only hand out its address.
 unsafe impl Sync for StaticKey {}
-static KEY: StaticKey = StaticKey(Opaque::uninit());
+
+impl StaticKey {
+    pub(super) const fn new() -> Self {
+        Self(Opaque::uninit())
+    }
+
+    pub(super) fn as_ptr(&self) -> *mut bindings::lock_class_key {
+        self.0.get()
+    }
+}
+
+/// One lockdep class for all of rtun's wait queues.
+static KEY: StaticKey = StaticKey::new();
 
 /// Initialises a C wait queue head (`init_waitqueue_head`).
 ///
@@ -24,7 +37,7 @@ static KEY: StaticKey = StaticKey(Opaque::uninit());
 /// `wq` must be valid for writes and not move while in use.
 pub(super) unsafe fn init_raw(wq: *mut bindings::wait_queue_head) {
     // SAFETY: From the caller; the name and key are static.
-    unsafe { bindings::__init_waitqueue_head(wq, c_str!("rtun_wq").as_char_ptr(), KEY.0.get()) }
+    unsafe { bindings::__init_waitqueue_head(wq, c_str!("rtun_wq").as_char_ptr(), KEY.as_ptr()) }
 }
 
 /// A wait queue head.
