@@ -40,13 +40,6 @@ pub const TESTS: &[Test] = tests![
 const F_SETSIG: i32 = 10;
 const POLL_OUT: i32 = 2;
 
-fn no_ipv6_up(name: &str) -> TestResult {
-    fs::write(format!("/proc/sys/net/ipv6/conf/{name}/disable_ipv6"), "1")
-        .map_err(|e| e.to_string())?;
-    ip(&["link", "set", name, "up"])?;
-    Ok(())
-}
-
 /// Sends `frame` out of `name` through an `AF_PACKET` raw socket with
 /// protocol `proto`.
 fn packet_send(name: &str, proto: u16, frame: &[u8]) -> TestResult {

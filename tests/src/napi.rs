@@ -252,8 +252,7 @@ fn napi_gro_coalesces_when_threaded(_: &Ctx) -> TestResult {
     const N: u32 = 16;
     const LEN: usize = 1000;
     let (f, name) = tun_create("rtgro0", IFF_TAP | IFF_NO_PI | IFF_NAPI)?;
-    let _ = fs::write(format!("/proc/sys/net/ipv6/conf/{name}/disable_ipv6"), "1");
-    ip(&["link", "set", &name, "up"])?;
+    no_ipv6_up(&name)?;
 
     let (seen, rx) = burst(&f, &name, N, LEN)?;
     ensure!(
@@ -348,8 +347,7 @@ fn napi_threaded_sysfs(_: &Ctx) -> TestResult {
 fn napi_frags_writes(_: &Ctx) -> TestResult {
     let flags = IFF_TAP | IFF_NO_PI | IFF_NAPI | IFF_NAPI_FRAGS | IFF_VNET_HDR;
     let (f, name) = tun_create("rtfrags0", flags)?;
-    let _ = fs::write(format!("/proc/sys/net/ipv6/conf/{name}/disable_ipv6"), "1");
-    ip(&["link", "set", &name, "up"])?;
+    no_ipv6_up(&name)?;
     let mac = mac_of(&name)?;
     let vnet = [0u8; 10];
     let incoming = Incoming::open(&name)?;
@@ -452,8 +450,7 @@ fn napi_frags_detached_queue_busy(_: &Ctx) -> TestResult {
 /// stack.
 fn sndbuf_full_until_napi_polls(_: &Ctx) -> TestResult {
     let (f, name) = tun_create("rtsndnapi", IFF_TAP | IFF_NO_PI | IFF_NAPI)?;
-    let _ = fs::write(format!("/proc/sys/net/ipv6/conf/{name}/disable_ipv6"), "1");
-    ip(&["link", "set", &name, "up"])?;
+    no_ipv6_up(&name)?;
     fs::write(format!("/sys/class/net/{name}/threaded"), "1")
         .map_err(|e| format!("threaded=1: {e}"))?;
     let threads = napi_threads(&name);

@@ -385,3 +385,12 @@ pub fn writev(f: &impl AsRawFd, segs: &[&[u8]]) -> Result<usize, i32> {
         Ok(n as usize)
     }
 }
+
+/// Brings `name` up with IPv6 off, so the stack sends nothing of its own
+/// through it.
+pub fn no_ipv6_up(name: &str) -> Result<(), String> {
+    std::fs::write(format!("/proc/sys/net/ipv6/conf/{name}/disable_ipv6"), "1")
+        .map_err(|e| e.to_string())?;
+    ip(&["link", "set", name, "up"])?;
+    Ok(())
+}
