@@ -46,6 +46,10 @@ with open(os.path.join(work, "layout_c.c"), "w") as f:
             f.write(f"unsigned long oc_{s}__{fl} = offsetof(struct {s}, {cfl});\n")
     for s, cfl, rfl in anon:
         f.write(f"unsigned long oc_{s}__{rfl} = offsetof(struct {s}, {cfl});\n")
+    # Sizes too: rtun places some of these on its stack or in its own
+    # allocations, where C writes all of them.
+    for s in fields:
+        f.write(f"unsigned long sz_{s} = sizeof(struct {s});\n")
     f.write('MODULE_LICENSE("GPL");\n')
 
 make = ["make", "-s", "-C", kdir, f"M={work}", "LLVM=1", "RUSTC=/usr/bin/rustc"]
@@ -55,6 +59,8 @@ if r.returncode:
 asm = open(os.path.join(work, "layout_c.s")).read()
 c_off = {m.group(1): int(m.group(2))
          for m in re.finditer(r"^oc_(\w+):\n\s+\.quad\s+(\d+)", asm, re.M)}
+c_size = {m.group(1): int(m.group(2))
+          for m in re.finditer(r"^sz_(\w+):\n\s+\.quad\s+(\d+)", asm, re.M)}
 
 with open(os.path.join(work, "layout_rs.rs"), "w") as f:
     f.write("//! Layout check.\nuse kernel::{bindings, prelude::*};\n"
@@ -64,6 +70,8 @@ with open(os.path.join(work, "layout_rs.rs"), "w") as f:
     for key, off in c_off.items():
         s, fl = key.split("__", 1)
         f.write(f'const _: () = assert!(core::mem::offset_of!(bindings::{s}, {fl}) == {off}, "MISMATCH {s}.{fl} C={off}");\n')
+    for s, size in c_size.items():
+        f.write(f'const _: () = assert!(core::mem::size_of::<bindings::{s}>() == {size}, "MISMATCH sizeof({s}) C={size}");\n')
 r = subprocess.run(make + ["modules"], capture_output=True, text=True)
 bad = sorted(set(re.findall(r"MISMATCH (\S+ C=\d+)", r.stderr)))
 if bad:
@@ -73,4 +81,4 @@ if bad:
     sys.exit(1)
 if r.returncode:
     sys.exit("check-layout: building the Rust side failed:\n" + r.stderr[-3000:])
-print(f"check-layout: {len(c_off)} fields of {len(set(structs) | {s for s, _, _ in anon})} structs agree")
+print(f"check-layout: sizes and {len(c_off)} fields of {len(set(structs) | {s for s, _, _ in anon})} structs agree")
