@@ -29,12 +29,17 @@ use crate::{
         iov::{IovIter, Kiocb},
         miscdevice::{FopsId, MiscDevice, SeqFile},
         net::{NetRef, Rtnl, RtnlCell},
-        rcu::{DevSlot, Unpublished},
-        skbuff::{skb_max_head, BhDisabled, BhOff, RxSkb, SkBuff, VNET_HDR_LEN},
-        tun_socket::{FragsLock, Socket, Ubuf, NAPI_POLL_WEIGHT},
+        rcu::{self, DevSlot, Unpublished},
+        skbuff::{skb_max_head, BhDisabled, BhOff, RxSkb, SkBuff, NET_SKB_PAD, VNET_HDR_LEN},
+        tun_socket::{FragsLock, RingEntry, Socket, Ubuf, NAPI_POLL_WEIGHT},
         wait::PollTable,
+        xdp::{self, XdpFrame, XdpPacket, XDP_PACKET_HEADROOM},
     },
-    rtun_netdev::{self, TunDev, TunStruct},
+    rtun_netdev::{
+        self,
+        xdp::{act, Acted},
+        TunDev, TunStruct,
+    },
     rtun_ring::{self, TxRing},
     rtun_uapi::*,
     rtun_vnet,
@@ -56,6 +61,9 @@ const PAGE_SIZE: usize = bindings::PAGE_SIZE;
 /// `MAX_SKB_FRAGS`, `PAGE_ALLOC_COSTLY_ORDER`: what fragments can carry.
 const MAX_SKB_FRAGS: u32 = bindings::MAX_SKB_FRAGS;
 const PAGE_ALLOC_COSTLY_ORDER: u32 = bindings::PAGE_ALLOC_COSTLY_ORDER;
+/// `TUN_RX_PAD`: the headroom of a packet written into a page fragment
+/// (`tun_build_skb`), before XDP's.
+const TUN_RX_PAD: u32 = NET_IP_ALIGN + NET_SKB_PAD;
 
 /// The state of one open `/dev/net/tun` file.
 ///
@@ -138,8 +146,9 @@ impl TunFile {
         self.queue_index.load(Ordering::Relaxed)
     }
 
-    pub(crate) fn set_queue_index(&self, _rtnl: &Rtnl, index: u32) {
+    pub(crate) fn set_queue_index(&self, rtnl: &Rtnl, index: u32) {
         self.queue_index.store(index, Ordering::Relaxed);
+        self.sock.xdp_rxq().set_queue_index(rtnl, index);
     }
 
     pub(crate) fn is_detached(&self, _rtnl: &Rtnl) -> bool {
@@ -211,6 +220,7 @@ impl TunFile {
             self.dev.clear_in(&rtnl, b);
         });
         self.tx_ring.purge();
+        self.sock.xdp_rxq().unregister();
         if tun.numqueues() == 0 && tun.numdisabled() == 0 {
             dev.set_carrier(false);
             if tun.flags() & IFF_PERSIST == 0 {
@@ -223,9 +233,9 @@ impl TunFile {
     }
 
     /// Waits for a packet (`tun_ring_recv`).
-    fn recv(&self, nonblock: bool) -> Result<SkBuff> {
-        if let Some(skb) = self.tx_ring.consume() {
-            return Ok(skb);
+    fn recv(&self, nonblock: bool) -> Result<RingEntry> {
+        if let Some(entry) = self.tx_ring.consume() {
+            return Ok(entry);
         }
         if nonblock {
             return Err(EAGAIN);
@@ -239,70 +249,28 @@ impl TunFile {
         skb.ok_or(EFAULT)
     }
 
-    /// `tun_do_read` + `tun_put_user`: one packet, `pending` if vhost-net
-    /// already took it from the ring, after its PI header unless
-    /// `IFF_NO_PI` and its virtio-net header with `IFF_VNET_HDR`, with an
-    /// out-of-band VLAN tag put back in; truncated silently to the buffer.
-    /// Returns the packet's full length.
+    /// `tun_do_read`: one packet or XDP frame, `pending` if vhost-net
+    /// already took it from the ring.
     pub(crate) fn read_packet(
         &self,
         to: &mut IovIter,
         nonblock: bool,
-        pending: Option<SkBuff>,
+        pending: Option<RingEntry>,
     ) -> Result<usize> {
         let dev = self.dev.get().ok_or_else(ebadfd)?;
         let tun = dev.priv_();
         if to.count() == 0 {
             return Ok(0);
         }
-        let skb = match pending {
-            Some(skb) => skb,
+        let entry = match pending {
+            Some(entry) => entry,
             None => self.recv(nonblock)?,
         };
         tun.ring_drained(&dev, self.queue_index.load(Ordering::Relaxed));
-        let flags = tun.flags();
-        let vlan = skb.vlan_tag();
-        let vlan_hlen = if vlan.is_some() { VLAN_HLEN } else { 0 };
-        let vnet_hdr_sz = if flags & IFF_VNET_HDR != 0 {
-            // CAST: At least 10 (TUNSETVNETHDRSZ checks), so non-negative.
-            tun.vnet_hdr_sz() as usize
-        } else {
-            0
-        };
-        let mut total = skb.len() as usize + vlan_hlen + vnet_hdr_sz;
-        if flags & IFF_NO_PI == 0 {
-            if to.count() < TUN_PI_LEN {
-                return Err(EINVAL);
-            }
-            total += TUN_PI_LEN;
-            let pi_flags = if to.count() < total { TUN_PKT_STRIP } else { 0 };
-            let mut pi = [0u8; TUN_PI_LEN];
-            pi[..2].copy_from_slice(&pi_flags.to_ne_bytes());
-            pi[2..].copy_from_slice(&skb.protocol_be().to_ne_bytes());
-            to.write_all(&pi)?;
+        match entry {
+            RingEntry::Skb(skb) => put_skb(&dev, tun, to, skb),
+            RingEntry::Frame(frame) => put_frame(&dev, tun, to, frame),
         }
-        if vnet_hdr_sz != 0 {
-            rtun_vnet::hdr_put(to, &skb, vnet_hdr_sz, tun.little_endian(), vlan_hlen)?;
-        }
-        let mut offset = 0;
-        let mut done = false;
-        if let Some(tag) = vlan {
-            // The tag goes between the MAC addresses and the EtherType;
-            // tun.c stops quietly wherever the buffer ends.
-            offset = VLAN_OFFSET;
-            done = skb.copy_to_iter(0, to, offset).is_err()
-                || to.count() == 0
-                || to.write_all(&tag).is_err()
-                || to.count() == 0;
-        }
-        if !done {
-            // tun.c returns the length even if this copy faults.
-            let _ = skb.copy_to_iter(offset, to, skb.len() - offset);
-        }
-        // CAST: VLAN_HLEN is 4.
-        dev.tx_add(skb.len() + vlan_hlen as u32);
-        skb.consume();
-        Ok(total)
     }
 
     /// `tun_get_user`: one packet from user space into the stack, waiting
@@ -380,13 +348,40 @@ impl TunFile {
                 .min(len);
             (!napi_frags && from.npages_after(copy) <= MAX_SKB_FRAGS as usize).then_some(copy)
         });
+        // `tun_can_build_skb`: a small packet written without blocking to
+        // a tap queue whose send buffer never fills goes into a page
+        // fragment, where an XDP program runs on it in place.
+        let build = is_tap
+            && !napi_frags
+            && zerocopy.is_none()
+            && noblock
+            && self.sock.sndbuf() == i32::MAX
+            && XdpPacket::fits_page(TUN_RX_PAD + XDP_PACKET_HEADROOM, len);
+        let built = if build {
+            match self.build_skb(&dev, from, gso[VNET_GSO_TYPE] != 0, len) {
+                Ok(Some(built)) => Some(built),
+                Ok(None) => return Ok(total),
+                Err(e) => {
+                    dev.rx_dropped();
+                    return Err(e);
+                }
+            }
+        } else {
+            None
+        };
         // `IFF_NAPI_FRAGS`: the NAPI context's own skb, its layout the
         // writer's segments, not charged to the send buffer; the lock is
         // held until GRO has it.
         let frags = napi_frags.then(|| self.sock.napi().lock_frags());
-        let allocated = match &frags {
-            Some(lock) => lock.alloc_from_iter(len, from),
-            None => self.sock.alloc_skb_from_iter(
+        // Whether the XDP program (if any) is still to run, on the skb.
+        let mut generic_xdp = true;
+        let allocated = match (built, &frags) {
+            (Some((skb, generic)), _) => {
+                generic_xdp = generic;
+                Ok(skb)
+            }
+            (None, Some(lock)) => lock.alloc_from_iter(len, from),
+            (None, None) => self.sock.alloc_skb_from_iter(
                 align,
                 len,
                 zerocopy.unwrap_or(linear),
@@ -438,11 +433,14 @@ impl TunFile {
             (Some(u), None) => u.complete_copied(),
             (None, _) => {}
         }
+        let bh = BhDisabled::new();
+        let Some(skb) = self.prepare_rx(tun, skb, generic_xdp, &bh) else {
+            return Ok(total);
+        };
         if dev.flags() & bindings::net_device_flags_IFF_UP == 0 {
             dev.rx_dropped();
             return Err(EIO);
         }
-        let bh = BhDisabled::new();
         // CAST: `alloc_skb_from_iter` took `len` as an int.
         if let Some(waiting) = self.deliver(tun, skb, len as u32, frags.as_ref(), &bh)? {
             // The poll round runs when BH is enabled again, unless the
@@ -452,6 +450,70 @@ impl TunFile {
             }
         }
         Ok(total)
+    }
+
+    /// `tun_build_skb`: the packet copied into a page fragment after
+    /// `TUN_RX_PAD` bytes (and XDP's headroom if the device has a program),
+    /// and the program run on it there, except on a GSO packet, which meets
+    /// it in the generic hook once an skb. The skb and whether that hook is
+    /// still to run, or `None` if the program kept or dropped the packet.
+    fn build_skb(
+        &self,
+        dev: &TunDev,
+        from: &mut IovIter,
+        gso: bool,
+        len: usize,
+    ) -> Result<Option<(SkBuff, bool)>> {
+        let tun = dev.priv_();
+        let has_prog = tun.xdp_prog(&rcu::read_lock()).is_some();
+        let pad = TUN_RX_PAD + if has_prog { XDP_PACKET_HEADROOM } else { 0 };
+        let mut pkt = XdpPacket::from_iter(self.sock.xdp_rxq(), pad, len, from)?;
+        let generic = gso || !has_prog;
+        if !generic {
+            let bh = BhDisabled::new();
+            let guard = rcu::read_lock();
+            // A program removed since the first look lets the packet pass.
+            let acted = xdp::with_net_ctx(&bh, |ctx| match tun.xdp_prog(&guard) {
+                None => Acted::Pass(pkt),
+                Some(prog) => {
+                    let verdict = pkt.run(prog, ctx);
+                    let acted = act(dev, prog, pkt, verdict, ctx, &guard, &bh);
+                    if let Acted::Redirected = acted {
+                        ctx.flush();
+                    }
+                    acted
+                }
+            });
+            match acted {
+                Acted::Pass(passed) => pkt = passed,
+                Acted::Redirected | Acted::Done => return Ok(None),
+            }
+        }
+        let mut skb = pkt.into_skb()?;
+        self.sock.set_owner_w(&mut skb);
+        Ok(Some((skb, generic)))
+    }
+
+    /// The stack's view of a packet written to this queue (network header
+    /// at `data`, transport header probed, the queue recorded), then, if
+    /// `generic_xdp`, the device's XDP program on it (`do_xdp_generic`):
+    /// the packet if it passes.
+    pub(crate) fn prepare_rx<'d>(
+        &self,
+        tun: &TunStruct,
+        mut skb: RxSkb<'d>,
+        generic_xdp: bool,
+        bh: &BhOff,
+    ) -> Option<RxSkb<'d>> {
+        skb.prepare_rx(self.queue_index.load(Ordering::Relaxed));
+        if !generic_xdp {
+            return Some(skb);
+        }
+        let guard = rcu::read_lock();
+        match tun.xdp_prog(&guard) {
+            Some(prog) => xdp::run_generic(skb, prog, bh),
+            None => Some(skb),
+        }
     }
 
     /// Hands a packet written to this queue to the stack: through GRO at
@@ -464,13 +526,12 @@ impl TunFile {
     pub(crate) fn deliver(
         &self,
         tun: &TunStruct,
-        mut skb: RxSkb<'_>,
+        skb: RxSkb<'_>,
         len: u32,
         frags: Option<&FragsLock<'_>>,
         bh: &BhOff,
     ) -> Result<Option<u32>> {
         let queue = self.queue_index.load(Ordering::Relaxed);
-        skb.prepare_rx(queue);
         let detached = self.detached.load(Ordering::Relaxed);
         let rxhash = if tun.numqueues() > 1 && !detached && !tun.steering() {
             Some(skb.symmetric_hash())
@@ -531,6 +592,76 @@ impl TunFile {
         }
         mask
     }
+}
+
+/// `tun_put_user`: a packet, after its PI header unless `IFF_NO_PI` and
+/// its virtio-net header with `IFF_VNET_HDR`, with an out-of-band VLAN tag
+/// put back in; truncated silently to the buffer. Returns the packet's full
+/// length.
+fn put_skb(dev: &TunDev, tun: &TunStruct, to: &mut IovIter, skb: SkBuff) -> Result<usize> {
+    let flags = tun.flags();
+    let vlan = skb.vlan_tag();
+    let vlan_hlen = if vlan.is_some() { VLAN_HLEN } else { 0 };
+    let vnet_hdr_sz = if flags & IFF_VNET_HDR != 0 {
+        // CAST: At least 10 (TUNSETVNETHDRSZ checks), so non-negative.
+        tun.vnet_hdr_sz() as usize
+    } else {
+        0
+    };
+    let mut total = skb.len() as usize + vlan_hlen + vnet_hdr_sz;
+    if flags & IFF_NO_PI == 0 {
+        if to.count() < TUN_PI_LEN {
+            return Err(EINVAL);
+        }
+        total += TUN_PI_LEN;
+        let pi_flags = if to.count() < total { TUN_PKT_STRIP } else { 0 };
+        let mut pi = [0u8; TUN_PI_LEN];
+        pi[..2].copy_from_slice(&pi_flags.to_ne_bytes());
+        pi[2..].copy_from_slice(&skb.protocol_be().to_ne_bytes());
+        to.write_all(&pi)?;
+    }
+    if vnet_hdr_sz != 0 {
+        rtun_vnet::hdr_put(to, &skb, vnet_hdr_sz, tun.little_endian(), vlan_hlen)?;
+    }
+    let mut offset = 0;
+    let mut done = false;
+    if let Some(tag) = vlan {
+        // The tag goes between the MAC addresses and the EtherType;
+        // tun.c stops quietly wherever the buffer ends.
+        offset = VLAN_OFFSET;
+        done = skb.copy_to_iter(0, to, offset).is_err()
+            || to.count() == 0
+            || to.write_all(&tag).is_err()
+            || to.count() == 0;
+    }
+    if !done {
+        // tun.c returns the length even if this copy faults.
+        let _ = skb.copy_to_iter(offset, to, skb.len() - offset);
+    }
+    // CAST: VLAN_HLEN is 4.
+    dev.tx_add(skb.len() + vlan_hlen as u32);
+    skb.consume();
+    Ok(total)
+}
+
+/// `tun_put_user_xdp`: a frame, after a zeroed virtio-net header with
+/// `IFF_VNET_HDR` and never a PI header (tun.c writes none, whatever the
+/// flags); truncated silently to the buffer. Returns what was copied.
+fn put_frame(dev: &TunDev, tun: &TunStruct, to: &mut IovIter, frame: XdpFrame) -> Result<usize> {
+    let mut vnet_hdr_sz = 0;
+    if tun.flags() & IFF_VNET_HDR != 0 {
+        // CAST: At least 10 (TUNSETVNETHDRSZ checks), so non-negative.
+        vnet_hdr_sz = tun.vnet_hdr_sz() as usize;
+        if to.count() < vnet_hdr_sz {
+            return Err(EINVAL);
+        }
+        to.write_all(&[0; VNET_HDR_LEN])?;
+        to.advance(vnet_hdr_sz.saturating_sub(VNET_HDR_LEN));
+    }
+    let n = to.write_some(frame.data()) + vnet_hdr_sz;
+    // CAST: A frame fits a page.
+    dev.tx_add(n as u32);
+    Ok(n)
 }
 
 /// Everything a reader or poller can wait for.

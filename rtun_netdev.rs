@@ -9,7 +9,8 @@
 //! - `rtun_queues.rs`: attaching and detaching queues;
 //! - `rtun_sysfs.rs`, `rtun_ethtool.rs`: its sysfs attributes and ethtool
 //!   operations;
-//! - `rtun_link.rs`: the `tun` link kind and netdevice events.
+//! - `rtun_link.rs`: the `tun` link kind and netdevice events;
+//! - `rtun_xdp.rs`: XDP programs and frames (tap only).
 //!
 //! Lock order: RTNL (all configuration and attach/detach), then RCU read
 //! sections (transmit), then a ring's producer or consumer lock.
@@ -28,7 +29,8 @@ use crate::{
         rcu::{self, ArcSlot},
         skbuff::{skb_max_head, BhOff, SkBuff, NET_SKB_PAD, VNET_HDR_LEN},
         tun_security::TunSecurity,
-        tun_socket::SockFprog,
+        tun_socket::{RingEntry, SockFprog},
+        xdp::{XdpProg, XdpProgSlot, XmitFrames},
     },
     rtun_chr::TunFile,
     rtun_flows::Flows,
@@ -45,6 +47,8 @@ mod link;
 mod queues;
 #[path = "rtun_sysfs.rs"]
 mod sysfs;
+#[path = "rtun_xdp.rs"]
+pub(crate) mod xdp;
 
 use ethtool::TUN_ETHTOOL;
 pub(crate) use link::{TunLink, TUN_LINK};
@@ -97,6 +101,8 @@ pub(crate) struct TunStruct {
     steering_prog: ArcSlot<BpfProg>,
     /// `TUNSETFILTEREBPF`: drops or trims what the device transmits.
     filter_prog: ArcSlot<BpfProg>,
+    /// The XDP program (`ndo_bpf`, tap only), run on what queues write.
+    xdp_prog: XdpProgSlot,
     /// Which queue each recent flow was written on.
     pub(crate) flows: Flows,
     /// Lossless mode (rtun only, off by default): a full ring stops its TX
@@ -177,6 +183,7 @@ impl TunStruct {
             txflt: TxFilter::new(),
             steering_prog: ArcSlot::new(),
             filter_prog: ArcSlot::new(),
+            xdp_prog: XdpProgSlot::new(),
             flows: Flows::new()?,
             lossless: AtomicBool::new(false),
             align: AtomicU32::new(NET_SKB_PAD),
@@ -489,7 +496,7 @@ fn xmit(mut skb: SkBuff, dev: &NetDevice, tun: &TunStruct, guard: &rcu::Guard, b
         return Xmit::Drop;
     }
     let ring = tfile.tx_ring();
-    match ring.produce(skb) {
+    match ring.produce(RingEntry::Skb(skb)) {
         Ok(()) => {
             if tun.lossless() && ring.is_full() {
                 stop_while_full(dev, tun, ring, txq);
@@ -499,13 +506,13 @@ fn xmit(mut skb: SkBuff, dev: &NetDevice, tun: &TunStruct, guard: &rcu::Guard, b
         }
         // A ring of no slots (`tx_queue_len` 0) never drains: holding its
         // packets back would hold them for ever, so drop as tun.c does.
-        Err(skb) if tun.lossless() && ring.has_slots() => {
+        Err(RingEntry::Skb(skb)) if tun.lossless() && ring.has_slots() => {
             stop_while_full(dev, tun, ring, txq);
             Xmit::Busy(skb)
         }
-        Err(skb) => {
+        Err(entry) => {
             dev.tx_dropped();
-            drop(skb);
+            drop(entry);
             Xmit::Drop
         }
     }
@@ -546,7 +553,7 @@ fn fix_features(tun: &TunStruct, rtnl: &Rtnl, features: u64) -> u64 {
 /// `tun_netdev_ops` and `tap_netdev_ops` do), and only tap takes Ethernet
 /// addresses from user space.
 macro_rules! tun_kind {
-    ($(#[$doc:meta])* $name:ident, $ops:ident, ether: $ether:expr) => {
+    ($(#[$doc:meta])* $name:ident, $ops:ident, ether: $ether:expr, xdp: $xdp:expr) => {
         $(#[$doc])*
         pub(crate) struct $name;
 
@@ -605,6 +612,23 @@ macro_rules! tun_kind {
                 Ok(())
             }
 
+            const XDP: bool = $xdp;
+
+            fn xdp_setup(_dev: &NetDevice, tun: &TunStruct, rtnl: &Rtnl, prog: Option<XdpProg>) {
+                tun.xdp_set(rtnl, prog);
+            }
+
+            fn xdp_xmit(
+                dev: &NetDevice,
+                tun: &TunStruct,
+                frames: XmitFrames<'_>,
+                flush: bool,
+                guard: &rcu::Guard,
+                bh: &BhOff,
+            ) -> Result<u32> {
+                xdp::xmit(dev, tun, frames, flush, guard, bh)
+            }
+
             fn start_xmit(
                 skb: SkBuff,
                 dev: &NetDevice,
@@ -622,13 +646,15 @@ tun_kind!(
     /// A tun device: IP packets, no link header.
     Tun,
     TUN_OPS,
-    ether: false
+    ether: false,
+    xdp: false
 );
 tun_kind!(
     /// A tap device: Ethernet frames.
     Tap,
     TAP_OPS,
-    ether: true
+    ether: true,
+    xdp: true
 );
 
 /// Creates and registers a device for `TUNSETIFF` with `tfile` attached as

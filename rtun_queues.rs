@@ -93,7 +93,7 @@ impl QueueList {
     }
 
     /// Calls `f` on every file.
-    fn for_each(&self, rtnl: &Rtnl, mut f: impl FnMut(&TunFile)) {
+    pub(super) fn for_each(&self, rtnl: &Rtnl, mut f: impl FnMut(&TunFile)) {
         self.for_each_arc(rtnl, |q| f(&q));
     }
 
@@ -166,6 +166,12 @@ impl TunStruct {
             tfile.socket().napi().enable(rtnl);
         } else {
             TxRing::resize_all(&[tfile.tx_ring()], dev.tx_queue_len()).map_err(|_| ENOMEM)?;
+        }
+        // Where an XDP program sees its packets come in: the queue's new
+        // index (`tun_attach`).
+        tfile.socket().xdp_rxq().register(rtnl, dev, n)?;
+        if self.has_xdp(rtnl) {
+            tfile.socket().set_xdp(true);
         }
         // A file whose device went away was shut down; attaching again
         // opens it (tun.c clears `RCV_SHUTDOWN`).
@@ -268,6 +274,7 @@ impl TunStruct {
         for tfile in &files {
             tfile.socket().napi().del(rtnl);
             tfile.shut_down();
+            tfile.socket().xdp_rxq().unregister();
         }
     }
 

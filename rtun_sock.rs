@@ -19,12 +19,17 @@ use crate::{
         error::ebadfd,
         iov::IovIter,
         ptr_ring::PtrRing,
-        skbuff::{BhOff, SkBuff},
-        tun_socket::{self, RecvMsg, Socket, SocketOps, Ubuf, XdpBuff},
+        rcu,
+        skbuff::BhOff,
+        tun_socket::{self, RecvMsg, RingEntry, Sent, Socket, SocketOps, Ubuf, XdpBuff},
+        xdp::{NetCtx, XdpPacket},
     },
     rtun_chr::{TunChr, TunFile},
-    rtun_netdev::TunDev,
-    rtun_uapi::{ETH_HLEN, VLAN_HLEN},
+    rtun_netdev::{
+        xdp::{self, Acted},
+        TunDev,
+    },
+    rtun_uapi::{ETH_HLEN, VLAN_HLEN, VNET_GSO_TYPE},
 };
 
 tun_socket::export_vhost_api!(TunChr);
@@ -46,7 +51,7 @@ impl SocketOps for TunChr {
         this.socket()
     }
 
-    fn tx_ring<'a>(this: &'a ArcBorrow<'_, TunFile>) -> &'a PtrRing<SkBuff> {
+    fn tx_ring<'a>(this: &'a ArcBorrow<'_, TunFile>) -> &'a PtrRing<RingEntry> {
         this.tx_ring()
     }
 
@@ -54,10 +59,16 @@ impl SocketOps for TunChr {
         this.device().ok_or_else(ebadfd)
     }
 
-    fn send_xdp(this: &ArcBorrow<'_, TunFile>, dev: &TunDev, buf: XdpBuff, bh: &BhOff) -> bool {
+    fn send_xdp(
+        this: &ArcBorrow<'_, TunFile>,
+        dev: &TunDev,
+        buf: XdpBuff,
+        ctx: &NetCtx<'_>,
+        bh: &BhOff,
+    ) -> Sent {
         // Like tun.c, a batch reports no per-buffer errors: vhost has
         // already returned the buffers to the guest.
-        matches!(xdp_one(this, dev, buf, bh), Ok(Some(_)))
+        xdp_one(this, dev, buf, ctx, bh).unwrap_or(Sent::Done)
     }
 
     fn send(
@@ -104,30 +115,55 @@ impl SocketOps for TunChr {
             return 0;
         }
         this.tx_ring()
-            .peek_with(|skb| {
+            .peek_with(|entry| match entry {
                 // CAST: An skb length is at most 64 KiB plus headers.
-                skb.len() as usize
-                    + if skb.vlan_tag().is_some() {
-                        VLAN_HLEN
-                    } else {
-                        0
-                    }
+                RingEntry::Skb(skb) => {
+                    skb.len() as usize
+                        + if skb.vlan_tag().is_some() {
+                            VLAN_HLEN
+                        } else {
+                            0
+                        }
+                }
+                RingEntry::Frame(frame) => frame.data().len(),
             })
             .unwrap_or(0)
     }
 }
 
-/// `tun_xdp_one` without XDP programs: one buffer of a guest's batch into
-/// the stack, or queued for NAPI (then how many wait). Dropped buffers free
-/// their page.
-fn xdp_one(tfile: &TunFile, dev: &TunDev, buf: XdpBuff, bh: &BhOff) -> Result<Option<u32>> {
+/// `tun_xdp_one`: one buffer of a guest's batch, through the device's XDP
+/// program if it has one (a GSO packet meets it in the generic hook, once
+/// an skb), into the stack or queued for NAPI. Dropped buffers free their
+/// page.
+fn xdp_one(
+    tfile: &TunFile,
+    dev: &TunDev,
+    buf: XdpBuff,
+    ctx: &NetCtx<'_>,
+    bh: &BhOff,
+) -> Result<Sent> {
     let tun = dev.priv_();
     let len = buf.len();
     if len < ETH_HLEN {
         return Err(EINVAL);
     }
     let gso = buf.vnet_hdr();
-    let mut skb = buf.into_skb()?;
+    let mut pkt = XdpPacket::from_vhost(buf, tfile.socket().xdp_rxq());
+    let guard = rcu::read_lock();
+    let generic = match tun.xdp_prog(&guard) {
+        Some(prog) if gso[VNET_GSO_TYPE] == 0 => {
+            let verdict = pkt.run(prog, ctx);
+            match xdp::act(dev, prog, pkt, verdict, ctx, &guard, bh) {
+                Acted::Pass(passed) => pkt = passed,
+                Acted::Redirected => return Ok(Sent::Redirected),
+                Acted::Done => return Ok(Sent::Done),
+            }
+            false
+        }
+        Some(_) => true,
+        None => false,
+    };
+    let mut skb = pkt.into_skb()?;
     if let Err(e) = skb.apply_vnet_hdr(&gso, tun.little_endian()) {
         tun.frame_error();
         return Err(e);
@@ -135,6 +171,12 @@ fn xdp_one(tfile: &TunFile, dev: &TunDev, buf: XdpBuff, bh: &BhOff) -> Result<Op
     // tun.c parses an Ethernet header whatever the device type: vhost
     // drives tap devices.
     let skb = skb.eth_type_trans(dev)?;
+    let Some(skb) = tfile.prepare_rx(tun, skb, generic, bh) else {
+        return Ok(Sent::Done);
+    };
     // CAST: Checked against ETH_HLEN; a buffer fits a page.
-    tfile.deliver(tun, skb, len as u32, None, bh)
+    Ok(match tfile.deliver(tun, skb, len as u32, None, bh)? {
+        Some(_) => Sent::Queued,
+        None => Sent::Done,
+    })
 }

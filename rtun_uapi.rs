@@ -94,6 +94,10 @@ pub(crate) const VLAN_HLEN: usize = bindings::VLAN_HLEN as usize;
 /// `sizeof(struct tun_pi)`: `__u16 flags; __be16 proto;`.
 pub(crate) const TUN_PI_LEN: usize = 4;
 
+/// Where `gso_type` sits in a `struct virtio_net_hdr` (after `flags`);
+/// `VIRTIO_NET_HDR_GSO_NONE` is 0.
+pub(crate) const VNET_GSO_TYPE: usize = core::mem::offset_of!(bindings::virtio_net_hdr, gso_type);
+
 /// The per-device features a file may set with `TUNSETIFF`.
 pub(crate) const TUN_FEATURES: u32 =
     IFF_NO_PI | IFF_ONE_QUEUE | IFF_VNET_HDR | IFF_MULTI_QUEUE | IFF_NAPI | IFF_NAPI_FRAGS;

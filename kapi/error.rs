@@ -24,4 +24,6 @@ errno! {
     eopnotsupp => EOPNOTSUPP;
     /// Message too long: a netlink attribute did not fit.
     emsgsize => EMSGSIZE;
+    /// Value too large: a packet without headroom for an XDP frame.
+    eoverflow => EOVERFLOW;
 }

@@ -55,6 +55,13 @@ impl IovIter {
         }
     }
 
+    /// Copies as much of `data` out as fits or does not fault; returns how
+    /// much (`copy_to_iter`).
+    pub(crate) fn write_some(&mut self, data: &[u8]) -> usize {
+        // SAFETY: As for `write_all`.
+        unsafe { bindings::copy_to_iter(data.as_ptr().cast(), data.len(), self.as_raw()) }
+    }
+
     /// Fills all of `buf`, or fails with `EFAULT` (`copy_from_iter_full`).
     pub(crate) fn read_all(&mut self, buf: &mut [u8]) -> kernel::error::Result {
         // SAFETY: `buf` is valid for writes of its length; the iterator is

@@ -35,3 +35,4 @@ pub(crate) mod tun_security;
 pub(crate) mod tun_socket;
 pub(crate) mod user;
 pub(crate) mod wait;
+pub(crate) mod xdp;

@@ -35,6 +35,7 @@ use super::{
     net::{Net, Rtnl},
     rcu,
     skbuff::{BhOff, SkBuff},
+    xdp::{XdpProg, XmitFrames},
 };
 
 /// A network device.
@@ -240,6 +241,12 @@ impl NetDevice {
     pub(crate) fn rx_dropped(&self) {
         // SAFETY: As for `tx_dropped`.
         unsafe { bindings::dev_core_stats_rx_dropped_inc(self.as_raw()) }
+    }
+
+    /// Counts a received packet of `len` bytes (`dev_sw_netstats_rx_add`).
+    pub(crate) fn rx_add(&self, len: u32, _bh: &BhOff) {
+        // SAFETY: As for `tx_add`; BH disabled (`_bh`) keeps us on this CPU.
+        unsafe { bindings::dev_sw_netstats_rx_add(self.as_raw(), len) };
     }
 
     /// Counts a packet of `len` bytes handed to a reader.
@@ -538,6 +545,31 @@ pub(crate) trait NetDevOps: Sized + 'static {
     /// gets its protocol from the IP version nibble.
     const IP_TUNNEL_HEADER: bool = false;
 
+    /// Whether the kind takes native XDP programs: then it has `ndo_bpf`
+    /// and `ndo_xdp_xmit`, and reports `NETDEV_XDP_ACT_BASIC`,
+    /// `_REDIRECT` and `_NDO_XMIT` in `xdp_features`.
+    const XDP: bool = false;
+
+    /// `ndo_bpf` `XDP_SETUP_PROG` (RTNL held): installs `prog`, or removes
+    /// the program for `None`. Cannot fail: the core took the reference
+    /// for us and would drop it again on an error.
+    fn xdp_setup(_dev: &NetDevice, _priv: &Self::Priv, _rtnl: &Rtnl, _prog: Option<XdpProg>) {}
+
+    /// `ndo_xdp_xmit`: queues frames another device's XDP program
+    /// redirected here; returns how many it kept. BH disabled, inside an
+    /// RCU read section; `flush` asks to wake the reader
+    /// (`XDP_XMIT_FLUSH`).
+    fn xdp_xmit(
+        _dev: &NetDevice,
+        _priv: &Self::Priv,
+        _frames: XmitFrames<'_>,
+        _flush: bool,
+        _guard: &rcu::Guard,
+        _bh: &BhOff,
+    ) -> Result<u32> {
+        Err(super::error::eopnotsupp())
+    }
+
     /// `ndo_start_xmit`: runs in softirq or with BH disabled, inside an RCU
     /// read section (`guard`).
     fn start_xmit(
@@ -588,6 +620,16 @@ impl<T: NetDevOps> DeviceOps<T> {
                 },
                 ndo_validate_addr: if T::ETHER {
                     Some(bindings::eth_validate_addr)
+                } else {
+                    None
+                },
+                ndo_bpf: if T::XDP {
+                    Some(bpf_callback::<T>)
+                } else {
+                    None
+                },
+                ndo_xdp_xmit: if T::XDP {
+                    Some(xdp_xmit_callback::<T>)
                 } else {
                     None
                 },
@@ -726,6 +768,67 @@ unsafe extern "C" fn uninit_callback<T: NetDevOps>(dev: *mut bindings::net_devic
     let rtnl = unsafe { Rtnl::assume_held() };
     if let Some(p) = dev.priv_of::<T>() {
         T::uninit(dev, p, &rtnl);
+    }
+}
+
+/// # Safety
+///
+/// Called by the core with RTNL held, a device of kind `T` and a valid
+/// request (`dev_xdp_install`).
+unsafe extern "C" fn bpf_callback<T: NetDevOps>(
+    dev: *mut bindings::net_device,
+    bpf: *mut bindings::netdev_bpf,
+) -> c_int {
+    // SAFETY: The core passes a valid request.
+    let bpf = unsafe { &*bpf };
+    if bpf.command != bindings::bpf_netdev_command_XDP_SETUP_PROG {
+        return EINVAL.to_errno();
+    }
+    // SAFETY: The core passes a valid device.
+    let dev = unsafe { NetDevice::from_raw(dev) };
+    // SAFETY: `ndo_bpf` runs with RTNL held.
+    let rtnl = unsafe { Rtnl::assume_held() };
+    let Some(p) = dev.priv_of::<T>() else {
+        return EINVAL.to_errno();
+    };
+    // SAFETY: `XDP_SETUP_PROG` requests use this member of the union; the
+    // core took a reference on the program for us (`dev_xdp_install`).
+    let prog = unsafe { XdpProg::from_raw(bpf.__bindgen_anon_1.__bindgen_anon_1.prog) };
+    T::xdp_setup(dev, p, &rtnl, prog);
+    0
+}
+
+/// # Safety
+///
+/// Called by the core with BH disabled, a device of kind `T` and `n`
+/// frames at `frames`, which stay its own unless we keep them
+/// (`bq_xmit_all`, `__xdp_do_redirect_frame`'s devmap flush).
+unsafe extern "C" fn xdp_xmit_callback<T: NetDevOps>(
+    dev: *mut bindings::net_device,
+    n: c_int,
+    frames: *mut *mut bindings::xdp_frame,
+    flags: u32,
+) -> c_int {
+    if flags & !bindings::XDP_XMIT_FLAGS_MASK != 0 {
+        return EINVAL.to_errno();
+    }
+    // SAFETY: The core passes a valid device.
+    let dev = unsafe { NetDevice::from_raw(dev) };
+    let Some(p) = dev.priv_of::<T>() else {
+        return ENXIO.to_errno();
+    };
+    // CAST: The core passes a non-negative count (at most a bulk queue).
+    let n = n.max(0) as usize;
+    // SAFETY: `n` valid frame pointers, the core's until we keep them.
+    let frames = unsafe { XmitFrames::new(core::slice::from_raw_parts(frames, n)) };
+    let guard = rcu::read_lock();
+    // SAFETY: The core flushes redirected frames with BH disabled.
+    let bh = unsafe { BhOff::assume() };
+    let flush = flags & bindings::XDP_XMIT_FLUSH != 0;
+    match T::xdp_xmit(dev, p, frames, flush, &guard, &bh) {
+        // CAST: At most `n`.
+        Ok(kept) => kept as c_int,
+        Err(e) => e.to_errno(),
     }
 }
 
@@ -980,5 +1083,12 @@ unsafe extern "C" fn priv_destructor<T: NetDevOps>(dev: *mut bindings::net_devic
 /// it too). The rest of the setup follows the allocation.
 unsafe extern "C" fn setup_callback<T: NetDevOps>(dev: *mut bindings::net_device) {
     // SAFETY: The device is being allocated and is ours.
-    unsafe { (*dev).tx_queue_len = T::TX_QUEUE_LEN };
+    unsafe {
+        (*dev).tx_queue_len = T::TX_QUEUE_LEN;
+        if T::XDP {
+            (*dev).xdp_features = bindings::netdev_xdp_act_NETDEV_XDP_ACT_BASIC
+                | bindings::netdev_xdp_act_NETDEV_XDP_ACT_REDIRECT
+                | bindings::netdev_xdp_act_NETDEV_XDP_ACT_NDO_XMIT;
+        }
+    }
 }

@@ -7,11 +7,11 @@
 //!
 //! C header: [`include/linux/skbuff.h`](srctree/include/linux/skbuff.h)
 
-use core::{ffi::c_void, marker::PhantomData, ptr::addr_of_mut, ptr::NonNull};
+use core::{marker::PhantomData, ptr::addr_of_mut, ptr::NonNull};
 
 use kernel::{bindings, prelude::*};
 
-use super::{iov::IovIter, netdev::NetDevice, ptr_ring::RingItem};
+use super::{iov::IovIter, netdev::NetDevice};
 
 /// `sizeof(struct virtio_net_hdr)`: the header `IFF_VNET_HDR` puts before
 /// each packet (more with `TUNSETVNETHDRSZ`, the rest padding).
@@ -26,7 +26,7 @@ pub(crate) const NET_SKB_PAD: u32 = if bindings::L1_CACHE_BYTES > 32 {
 };
 
 /// `SKB_DATA_ALIGN`: rounds up to a cache line.
-const fn skb_data_align(n: usize) -> usize {
+pub(super) const fn skb_data_align(n: usize) -> usize {
     let a = bindings::SMP_CACHE_BYTES as usize;
     (n + a - 1) & !(a - 1)
 }
@@ -61,6 +61,13 @@ impl BhOff {
     /// whole life of the returned value.
     pub(super) unsafe fn assume() -> Self {
         Self(PhantomData)
+    }
+
+    /// The CPU we run on, which we cannot leave while BH is off
+    /// (`smp_processor_id`).
+    pub(crate) fn cpu(&self) -> u32 {
+        // SAFETY: Reads this CPU's number.
+        unsafe { bindings::raw_smp_processor_id() }
     }
 }
 
@@ -389,16 +396,13 @@ impl<'a> RxSkb<'a> {
     /// as `tun_rx_batched` does unbatched, with BH disabled, possibly across
     /// a batch), and counts `len` received bytes on its device.
     pub(crate) fn receive(self, _bh: &BhOff, len: u32) {
-        let dev = self.dev.as_raw();
+        let dev = self.dev;
         let skb = self.skb.into_raw();
         // SAFETY: BH is disabled (`BhOff`), as the stack expects of
         // process-context callers; we pass our reference, which the stack
-        // consumes, and `skb->dev` is the valid `dev` (type invariant). The
-        // per-CPU stats need preemption off, which disabling BH implies.
-        unsafe {
-            bindings::netif_receive_skb(skb);
-            bindings::dev_sw_netstats_rx_add(dev, len);
-        }
+        // consumes, and `skb->dev` is the valid `dev` (type invariant).
+        unsafe { bindings::netif_receive_skb(skb) };
+        dev.rx_add(len, _bh);
     }
 
     /// The symmetric flow hash (`__skb_get_hash_symmetric`).
@@ -412,19 +416,5 @@ impl<'a> RxSkb<'a> {
     /// [`Socket::alloc_skb_from_iter`]: super::tun_socket::Socket::alloc_skb_from_iter
     pub(crate) fn zcopy_init(&mut self, ubuf: super::tun_socket::Ubuf) {
         ubuf.attach(self.skb.as_raw());
-    }
-}
-
-// SAFETY: `into_ptr` hands out the non-NULL skb pointer together with our
-// reference, and `from_ptr` takes both back.
-unsafe impl RingItem for SkBuff {
-    fn into_ptr(self) -> *mut c_void {
-        self.into_raw().cast()
-    }
-
-    unsafe fn from_ptr(ptr: *mut c_void) -> Self {
-        // SAFETY: The caller passes a non-NULL pointer from `into_ptr`.
-        // INVARIANT: Ownership of the reference comes with it.
-        Self(unsafe { NonNull::new_unchecked(ptr.cast()) })
     }
 }

@@ -40,9 +40,10 @@ use super::{
     iov::IovIter,
     miscdevice::{self, MiscDevice},
     net::Net,
-    ptr_ring::PtrRing,
+    ptr_ring::{PtrRing, RingItem},
     skbuff::{SkBuff, VnetHdr},
     wait::{self, WaitQueue},
+    xdp::{NetCtx, XdpFrame, XdpRxq},
 };
 
 /// `struct tun_msg_ctl.type` of a batch of XDP buffers (`TUN_MSG_PTR`).
@@ -63,6 +64,8 @@ struct SockAlloc {
     socket: bindings::socket,
     /// `tfile->napi`: zeroed by `sk_alloc`, a context never added.
     napi: Napi,
+    /// `tfile->xdp_rxq`: zeroed by `sk_alloc`, never registered.
+    xdp_rxq: XdpRxq,
 }
 
 /// `tun_proto`: named and sized for `sk_alloc`; nothing registers it. No
@@ -158,6 +161,35 @@ impl Socket {
         // SAFETY: The allocation is valid while we hold our reference;
         // `Napi` is all atomics and an `Opaque`, so sharing it is fine.
         unsafe { &*addr_of!((*self.0.as_ptr()).napi) }
+    }
+
+    /// The queue's `xdp_rxq_info`.
+    pub(crate) fn xdp_rxq(&self) -> &XdpRxq {
+        // SAFETY: The allocation is valid while we hold our reference;
+        // `XdpRxq` is an `Opaque`.
+        unsafe { &*addr_of!((*self.0.as_ptr()).xdp_rxq) }
+    }
+
+    /// Marks the socket as feeding a device with an XDP program
+    /// (`SOCK_XDP`), so vhost-net leaves XDP headroom in the buffers it
+    /// builds.
+    pub(crate) fn set_xdp(&self, on: bool) {
+        // SAFETY: Valid socket; the flag helpers are atomic bit operations.
+        unsafe {
+            if on {
+                bindings::sock_set_flag(self.sk(), bindings::sock_flags_SOCK_XDP);
+            } else {
+                bindings::sock_reset_flag(self.sk(), bindings::sock_flags_SOCK_XDP);
+            }
+        }
+    }
+
+    /// Charges `skb` to the send buffer (`skb_set_owner_w`): its memory is
+    /// the socket's until it is freed.
+    pub(crate) fn set_owner_w(&self, skb: &mut SkBuff) {
+        // SAFETY: Our skb and a valid socket, whose reference the skb's
+        // destructor takes and gives back.
+        unsafe { bindings::skb_set_owner_w(skb.as_raw(), self.sk()) };
     }
 
     /// `sk_sndbuf`, which vhost reads locklessly to decide whether to batch.
@@ -415,6 +447,7 @@ impl Drop for Socket {
             pr_err!("rtun: queue socket dropped with its NAPI context registered; leaked\n");
             return;
         }
+        self.xdp_rxq().unregister();
         // SAFETY: Our sock; then we give up our reference (type invariant).
         // Packets left on the write queue would hold the sock forever: they
         // are charged to its send buffer.
@@ -439,21 +472,24 @@ pub(crate) trait SocketOps: MiscDevice {
     fn socket<'a>(this: &'a <Self::Ptr as ForeignOwnable>::Borrowed<'_>) -> &'a Socket;
 
     /// The ring vhost-net consumes the queue's packets from directly.
-    fn tx_ring<'a>(this: &'a <Self::Ptr as ForeignOwnable>::Borrowed<'_>) -> &'a PtrRing<SkBuff>;
+    fn tx_ring<'a>(this: &'a <Self::Ptr as ForeignOwnable>::Borrowed<'_>)
+        -> &'a PtrRing<RingEntry>;
 
     /// Starts a batch of XDP buffers (`TUN_MSG_PTR`); an error leaves the
     /// buffers to the caller, who frees them.
     fn begin_batch(this: &<Self::Ptr as ForeignOwnable>::Borrowed<'_>) -> Result<Self::Batch>;
 
-    /// One buffer of a batch, with BH disabled (`tun_xdp_one`); true if
-    /// it was queued for the socket's NAPI context, which is scheduled
-    /// once after the batch.
+    /// One buffer of a batch, with BH disabled, in the batch's BPF network
+    /// context (`tun_xdp_one`). Buffers queued for the socket's NAPI
+    /// context have it scheduled once after the batch, and redirected ones
+    /// are flushed once.
     fn send_xdp(
         this: &<Self::Ptr as ForeignOwnable>::Borrowed<'_>,
         batch: &Self::Batch,
         buf: XdpBuff,
+        ctx: &NetCtx<'_>,
         bh: &super::skbuff::BhOff,
-    ) -> bool;
+    ) -> Sent;
 
     /// A packet from `from` (`sendmsg` without a batch: `tun_get_user`);
     /// `noblock` for `MSG_DONTWAIT`, `more` for `MSG_MORE` (more packets
@@ -472,6 +508,16 @@ pub(crate) trait SocketOps: MiscDevice {
 
     /// The length of the next packet, 0 if none (`peek_len`).
     fn peek_len(this: <Self::Ptr as ForeignOwnable>::Borrowed<'_>) -> usize;
+}
+
+/// What became of one buffer of a batch ([`SocketOps::send_xdp`]).
+pub(crate) enum Sent {
+    /// Queued for the socket's NAPI context.
+    Queued,
+    /// Redirected by an XDP program.
+    Redirected,
+    /// Received, transmitted back or dropped.
+    Done,
 }
 
 /// A zero-copy send's completion (`struct ubuf_info`, vhost-net's
@@ -548,32 +594,20 @@ impl XdpBuff {
         }
     }
 
-    /// An skb around the buffer, without copying (`build_skb`, as
-    /// `tun_xdp_one` does); the page reference moves to the skb. vhost's
-    /// buffers carry no XDP metadata (`xdp_prepare_buff(.., true)`).
-    pub(crate) fn into_skb(self) -> Result<SkBuff> {
+    /// The buffer, headroom, packet length and buffer length, whose page
+    /// reference passes to the caller.
+    pub(super) fn into_parts(self) -> (*mut u8, i32, i32, u32) {
         let b = self.raw();
         // SAFETY: `data_hard_start` holds vhost's `tun_xdp_hdr`.
         let buflen = unsafe { (*b.data_hard_start.cast::<bindings::tun_xdp_hdr>()).buflen };
         // CAST: Within one page.
         let headroom = (b.data as usize - b.data_hard_start as usize) as i32;
         // CAST: Within one page.
-        let len = self.len() as u32;
-        // CAST: vhost sizes buffers within a page.
-        // SAFETY: The buffer is `buflen` bytes of a page fragment, with room
-        // for `skb_shared_info` at its end, as `build_skb` requires.
-        let skb = unsafe { bindings::build_skb(b.data_hard_start, buflen as u32) };
-        if skb.is_null() {
-            return Err(ENOMEM); // `drop` frees the buffer.
-        }
+        let len = self.len() as i32;
+        let start = b.data_hard_start.cast::<u8>();
         core::mem::forget(self);
-        // SAFETY: `skb` is new and ours, and owns the page reference now;
-        // headroom and length lie within `buflen` (vhost built them so).
-        unsafe {
-            bindings::skb_reserve(skb, headroom);
-            bindings::skb_put(skb, len);
-            Ok(SkBuff::from_raw(skb))
-        }
+        // CAST: vhost sizes buffers within a page.
+        (start, headroom, len, buflen as u32)
     }
 }
 
@@ -589,8 +623,8 @@ impl Drop for XdpBuff {
 pub(crate) struct RecvMsg<'a> {
     msg: &'a mut bindings::msghdr,
     sk: *mut bindings::sock,
-    /// The packet vhost-net consumed from the ring for this call, if any.
-    pub(crate) pending: Option<SkBuff>,
+    /// The entry vhost-net consumed from the ring for this call, if any.
+    pub(crate) pending: Option<RingEntry>,
     /// The buffer's size (`total_len`).
     pub(crate) len: usize,
     /// `MSG_*` flags of the call.
@@ -698,13 +732,23 @@ unsafe extern "C" fn sendmsg_callback<T: SocketOps>(
         // each owning a page fragment reference that passes to us.
         let (bufs, num) = unsafe { ((*ctl).ptr.cast::<bindings::xdp_buff>(), (*ctl).num) };
         let bh = super::skbuff::BhDisabled::new();
-        let mut queued = false;
-        for i in 0..usize::from(num) {
-            // SAFETY: See above; `i < num`.
-            let buf = unsafe { NonNull::new_unchecked(bufs.add(i)) };
-            // INVARIANT: See above.
-            queued |= T::send_xdp(&this, &batch, XdpBuff(buf), &bh);
-        }
+        let queued = super::xdp::with_net_ctx(&bh, |ctx| {
+            let (mut queued, mut redirected) = (false, false);
+            for i in 0..usize::from(num) {
+                // SAFETY: See above; `i < num`.
+                let buf = unsafe { NonNull::new_unchecked(bufs.add(i)) };
+                // INVARIANT: See above.
+                match T::send_xdp(&this, &batch, XdpBuff(buf), ctx, &bh) {
+                    Sent::Queued => queued = true,
+                    Sent::Redirected => redirected = true,
+                    Sent::Done => {}
+                }
+            }
+            if redirected {
+                ctx.flush();
+            }
+            queued
+        });
         if queued {
             T::socket(&this).napi().schedule(&bh);
         }
@@ -748,17 +792,11 @@ unsafe extern "C" fn recvmsg_callback<T: SocketOps>(
     let m = unsafe { &mut *m };
     // SAFETY: As in `sendmsg_callback`: vhost passes a kernel pointer.
     let ptr = unsafe { m.__bindgen_anon_1.msg_control };
-    // CAST: A tag bit test on an address.
     let pending = if ptr.is_null() {
         None
-    } else if ptr as usize & TUN_XDP_FLAG != 0 {
-        // rtun queues no XDP frames, so none can come back from vhost.
-        // SAFETY: A tagged entry owns an XDP frame.
-        unsafe { ptr_free(ptr) };
-        return EINVAL.to_errno();
     } else {
-        // SAFETY: An untagged entry of our ring owns an skb reference.
-        Some(unsafe { SkBuff::from_raw(ptr.cast()) })
+        // SAFETY: An entry of our ring, now ours (see above).
+        Some(unsafe { RingEntry::from_ptr(ptr) })
     };
     // SAFETY: See the function's safety section.
     let Some(this) = (unsafe { owner::<T>(sock) }) else {
@@ -829,17 +867,69 @@ fn err_ptr<P>(e: Error) -> *mut P {
 ///
 /// `ptr` is NULL or an entry of a tun ring that the caller owns.
 pub(crate) unsafe fn ptr_free(ptr: *mut c_void) {
-    if ptr.is_null() {
-        return;
+    if !ptr.is_null() {
+        // SAFETY: From the caller.
+        drop(unsafe { RingEntry::from_ptr(ptr) });
     }
-    // CAST: Tag bit arithmetic on an address, as `tun_ptr_to_xdp`.
-    let addr = ptr as usize;
-    if addr & TUN_XDP_FLAG != 0 {
-        // SAFETY: A tagged entry is an XDP frame the caller owns.
-        unsafe { bindings::xdp_return_frame((addr & !TUN_XDP_FLAG) as *mut bindings::xdp_frame) };
-    } else {
-        // SAFETY: An untagged entry is an skb reference the caller owns.
-        drop(unsafe { SkBuff::from_raw(ptr.cast()) });
+}
+
+/// An entry of a queue's ring: a packet the stack transmitted through the
+/// device, or a frame that XDP queued (`XDP_TX`, `ndo_xdp_xmit`). Frames
+/// are tagged in the pointer's low bit as tun.c tags them
+/// (`tun_xdp_to_ptr`), which is how vhost-net tells them apart.
+pub(crate) enum RingEntry {
+    Skb(SkBuff),
+    Frame(XdpFrame),
+}
+
+impl PtrRing<RingEntry> {
+    /// Queues `frame`, or gives it back when the ring is full.
+    pub(crate) fn produce_frame(&self, frame: XdpFrame) -> Result<(), XdpFrame> {
+        let raw = frame.into_raw();
+        // SAFETY: An initialised ring (type invariant of `PtrRing`), given
+        // what `RingEntry::into_ptr` makes of a frame, as that invariant
+        // asks; a full ring did not take it and it is ours again.
+        unsafe {
+            if bindings::ptr_ring_produce(self.as_raw(), frame_ptr(raw)) == 0 {
+                Ok(())
+            } else {
+                Err(XdpFrame::from_raw(raw))
+            }
+        }
+    }
+}
+
+/// A frame's ring entry: its address tagged (`tun_xdp_to_ptr`).
+fn frame_ptr(frame: NonNull<bindings::xdp_frame>) -> *mut c_void {
+    // CAST: Tag bit arithmetic on an address.
+    (frame.as_ptr() as usize | TUN_XDP_FLAG) as *mut c_void
+}
+
+// SAFETY: `into_ptr` hands out a non-NULL pointer that owns the skb
+// reference or the frame, tagged for a frame (skbs and frames are at least
+// word-aligned, so the bit is free), and `from_ptr` takes it back by the
+// tag.
+unsafe impl RingItem for RingEntry {
+    fn into_ptr(self) -> *mut c_void {
+        match self {
+            Self::Skb(skb) => skb.into_raw().cast(),
+            Self::Frame(frame) => frame_ptr(frame.into_raw()),
+        }
+    }
+
+    unsafe fn from_ptr(ptr: *mut c_void) -> Self {
+        // CAST: As above.
+        let addr = ptr as usize;
+        if addr & TUN_XDP_FLAG != 0 {
+            // CAST: As above (`tun_ptr_to_xdp`).
+            let frame = (addr & !TUN_XDP_FLAG) as *mut bindings::xdp_frame;
+            // SAFETY: A tagged entry owns a valid, hence non-NULL, frame
+            // (the caller's pointer came from `into_ptr`).
+            Self::Frame(unsafe { XdpFrame::from_raw(NonNull::new_unchecked(frame)) })
+        } else {
+            // SAFETY: An untagged entry owns an skb reference.
+            Self::Skb(unsafe { SkBuff::from_raw(ptr.cast()) })
+        }
     }
 }
 

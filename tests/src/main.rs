@@ -38,6 +38,7 @@ mod surface;
 mod sys;
 mod traffic;
 mod vhost;
+mod xdp;
 
 use std::{
     io::{BufRead, BufReader},
@@ -157,6 +158,7 @@ fn all_tests() -> impl Iterator<Item = &'static Test> {
         .chain(conformance::TESTS)
         .chain(lsm::TESTS)
         .chain(vhost::TESTS)
+        .chain(xdp::TESTS)
 }
 
 /// `--one NAME`: runs one test here, in a fresh network namespace, and

@@ -338,18 +338,28 @@ pub fn run(cmd: &str, args: &[&str]) -> Result<String, String> {
     }
 }
 
-/// Loads a `BPF_PROG_TYPE_SOCKET_FILTER` program that returns `ret` for
-/// every packet (`mov r0, ret; exit`), as user space would for
-/// `TUNSETSTEERINGEBPF`/`TUNSETFILTEREBPF`.
-pub fn bpf_socket_filter_returning(ret: i32) -> Result<OwnedFd, String> {
-    let mut insns = [0u8; 16];
-    insns[0] = 0xb7; // BPF_ALU64 | BPF_MOV | BPF_K, r0
-    insns[4..8].copy_from_slice(&ret.to_ne_bytes());
-    insns[8] = 0x95; // BPF_JMP | BPF_EXIT
+/// One eBPF instruction: `code`, `dst`/`src` registers, offset, immediate.
+pub fn bpf_insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> [u8; 8] {
+    let mut i = [0u8; 8];
+    i[0] = code;
+    i[1] = dst | src << 4;
+    i[2..4].copy_from_slice(&off.to_ne_bytes());
+    i[4..8].copy_from_slice(&imm.to_ne_bytes());
+    i
+}
+
+/// `mov r0, ret; exit`.
+pub fn bpf_return(ret: i32) -> Vec<[u8; 8]> {
+    // BPF_ALU64 | BPF_MOV | BPF_K; BPF_JMP | BPF_EXIT.
+    vec![bpf_insn(0xb7, 0, 0, 0, ret), bpf_insn(0x95, 0, 0, 0, 0)]
+}
+
+/// Loads a program of `prog_type` (`BPF_PROG_LOAD`).
+pub fn bpf_load(prog_type: u32, insns: &[[u8; 8]]) -> Result<OwnedFd, String> {
     let license = c"GPL";
     let mut attr = [0u8; 128];
-    attr[0..4].copy_from_slice(&1u32.to_ne_bytes()); // prog_type
-    attr[4..8].copy_from_slice(&2u32.to_ne_bytes()); // insn_cnt
+    attr[0..4].copy_from_slice(&prog_type.to_ne_bytes());
+    attr[4..8].copy_from_slice(&(insns.len() as u32).to_ne_bytes());
     attr[8..16].copy_from_slice(&(insns.as_ptr() as u64).to_ne_bytes());
     attr[16..24].copy_from_slice(&(license.as_ptr() as u64).to_ne_bytes());
     // SAFETY: BPF_PROG_LOAD (5) with a valid, zero-padded attribute block.
@@ -357,6 +367,13 @@ pub fn bpf_socket_filter_returning(ret: i32) -> Result<OwnedFd, String> {
     check(fd)
         .map(own_fd)
         .map_err(|e| format!("BPF_PROG_LOAD: {}", errno_name(e)))
+}
+
+/// Loads a `BPF_PROG_TYPE_SOCKET_FILTER` program that returns `ret` for
+/// every packet, as user space would for
+/// `TUNSETSTEERINGEBPF`/`TUNSETFILTEREBPF`.
+pub fn bpf_socket_filter_returning(ret: i32) -> Result<OwnedFd, String> {
+    bpf_load(1, &bpf_return(ret))
 }
 
 /// A `struct sock_fprog` for `TUNATTACHFILTER`: `len` instructions at the

@@ -1,0 +1,562 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! XDP: the program a device runs on what it receives ([`XdpProgSlot`],
+//! installed by `ndo_bpf`), packets it runs on in place ([`XdpPacket`])
+//! inside a BPF network context ([`with_net_ctx`]), the frames its
+//! `XDP_TX` and other devices' `XDP_REDIRECT` queue for readers
+//! ([`XdpFrame`], [`XmitFrames`]), and each receive queue's
+//! `xdp_rxq_info` ([`XdpRxq`]).
+//!
+//! Lock order: none of its own; the programs and the redirect maps take
+//! their locks inside the C calls, with BH disabled.
+//!
+//! C headers: [`include/net/xdp.h`](srctree/include/net/xdp.h),
+//! [`include/linux/filter.h`](srctree/include/linux/filter.h)
+
+use core::{
+    marker::PhantomData,
+    mem::{ManuallyDrop, MaybeUninit},
+    ptr::{addr_of_mut, NonNull},
+    sync::atomic::{AtomicPtr, Ordering},
+};
+
+use kernel::{bindings, error::to_result, prelude::*, types::Opaque};
+
+use super::{
+    iov::IovIter,
+    net::Rtnl,
+    netdev::NetDevice,
+    rcu,
+    skbuff::{skb_data_align, BhOff, SkBuff},
+};
+
+/// `XDP_PACKET_HEADROOM`: what a packet an XDP program runs on has in
+/// front of it, for the program to grow the headers into and for the
+/// `xdp_frame` a transmitted or redirected packet becomes.
+// CAST: 256.
+pub(crate) const XDP_PACKET_HEADROOM: u32 = bindings::XDP_PACKET_HEADROOM;
+
+/// An XDP program reference, as `ndo_bpf` hands one over
+/// (`XDP_SETUP_PROG`).
+///
+/// # Invariants
+///
+/// `self.0` is a valid program on which we own a reference.
+pub(crate) struct XdpProg(NonNull<bindings::bpf_prog>);
+
+// SAFETY: Program references may be used and dropped on any thread.
+unsafe impl Send for XdpProg {}
+// SAFETY: Running a program needs only a shared reference.
+unsafe impl Sync for XdpProg {}
+
+impl XdpProg {
+    /// # Safety
+    ///
+    /// `prog` is NULL or a valid program whose reference passes to us.
+    pub(super) unsafe fn from_raw(prog: *mut bindings::bpf_prog) -> Option<Self> {
+        // INVARIANT: From the caller.
+        NonNull::new(prog).map(Self)
+    }
+}
+
+impl Drop for XdpProg {
+    fn drop(&mut self) {
+        // SAFETY: We own one reference (type invariant).
+        unsafe { bindings::bpf_prog_put(self.0.as_ptr()) };
+    }
+}
+
+/// A device's XDP program, read under RCU (tun.c's `tun->xdp_prog`).
+///
+/// # Invariants
+///
+/// A non-NULL pointer owns a program reference. `bpf_prog_put` frees a
+/// program only after an RCU grace period (`__bpf_prog_put_noref` defers
+/// with `call_rcu`), so a program loaded inside a read section stays valid
+/// for the section even if its slot's reference is dropped meanwhile.
+pub(crate) struct XdpProgSlot(AtomicPtr<bindings::bpf_prog>);
+
+impl XdpProgSlot {
+    pub(crate) const fn new() -> Self {
+        Self(AtomicPtr::new(core::ptr::null_mut()))
+    }
+
+    /// The program, for as long as the read section lasts.
+    pub(crate) fn get<'a>(&'a self, _guard: &'a rcu::Guard) -> Option<XdpProgRef<'a>> {
+        // INVARIANT: Valid for the section (type invariant of the slot).
+        NonNull::new(self.0.load(Ordering::Acquire)).map(|p| XdpProgRef(p, PhantomData))
+    }
+
+    /// Whether a program is installed, under RTNL, which excludes writers.
+    pub(crate) fn is_set(&self, _rtnl: &Rtnl) -> bool {
+        !self.0.load(Ordering::Relaxed).is_null()
+    }
+
+    /// Installs `prog`, or removes the program for `None` (`tun_xdp_set`):
+    /// the old reference is dropped at once, and readers that still run
+    /// the old program keep it alive to the end of their sections.
+    pub(crate) fn replace(&self, _rtnl: &Rtnl, prog: Option<XdpProg>) {
+        let new = prog.map_or(core::ptr::null_mut(), |p| ManuallyDrop::new(p).0.as_ptr());
+        let old = self.0.swap(new, Ordering::AcqRel);
+        // INVARIANT: The slot's old reference is ours now.
+        // SAFETY: `old` is NULL or the slot's reference (type invariant).
+        drop(unsafe { XdpProg::from_raw(old) });
+    }
+}
+
+impl Drop for XdpProgSlot {
+    fn drop(&mut self) {
+        // SAFETY: The slot's reference (type invariant), which nobody can
+        // reach any more.
+        drop(unsafe { XdpProg::from_raw(*self.0.get_mut()) });
+    }
+}
+
+/// An XDP program borrowed from an [`XdpProgSlot`] inside an RCU read
+/// section.
+///
+/// # Invariants
+///
+/// `self.0` is a valid program for `'a`.
+#[derive(Clone, Copy)]
+pub(crate) struct XdpProgRef<'a>(NonNull<bindings::bpf_prog>, PhantomData<&'a rcu::Guard>);
+
+impl XdpProgRef<'_> {
+    pub(super) fn as_raw(&self) -> *mut bindings::bpf_prog {
+        self.0.as_ptr()
+    }
+}
+
+/// What an XDP program decided (`enum xdp_action`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    Aborted,
+    Drop,
+    Pass,
+    Tx,
+    Redirect,
+    /// A value no kernel defines: treated as `Aborted`, with a warning
+    /// ([`warn_invalid_action`]).
+    Invalid(u32),
+}
+
+impl Verdict {
+    fn from_raw(act: u32) -> Self {
+        match act {
+            bindings::xdp_action_XDP_ABORTED => Self::Aborted,
+            bindings::xdp_action_XDP_DROP => Self::Drop,
+            bindings::xdp_action_XDP_PASS => Self::Pass,
+            bindings::xdp_action_XDP_TX => Self::Tx,
+            bindings::xdp_action_XDP_REDIRECT => Self::Redirect,
+            other => Self::Invalid(other),
+        }
+    }
+
+    fn as_raw(self) -> u32 {
+        match self {
+            Self::Aborted => bindings::xdp_action_XDP_ABORTED,
+            Self::Drop => bindings::xdp_action_XDP_DROP,
+            Self::Pass => bindings::xdp_action_XDP_PASS,
+            Self::Tx => bindings::xdp_action_XDP_TX,
+            Self::Redirect => bindings::xdp_action_XDP_REDIRECT,
+            Self::Invalid(act) => act,
+        }
+    }
+}
+
+/// `bpf_warn_invalid_xdp_action`: a one-time warning naming the program.
+pub(crate) fn warn_invalid_action(dev: &NetDevice, prog: XdpProgRef<'_>, act: Verdict) {
+    // SAFETY: Valid device and program (type invariants).
+    unsafe { bindings::bpf_warn_invalid_xdp_action(dev.as_raw(), prog.as_raw(), act.as_raw()) };
+}
+
+/// The `xdp:xdp_exception` trace event (`trace_xdp_exception`).
+pub(crate) fn trace_exception(dev: &NetDevice, prog: XdpProgRef<'_>, act: Verdict) {
+    // SAFETY: Valid device and program (type invariants).
+    unsafe { bindings::trace_xdp_exception(dev.as_raw(), prog.as_raw(), act.as_raw()) };
+}
+
+/// A witness that this task has a BPF network context
+/// (`current->bpf_net_context`), where `bpf_redirect` leaves its target
+/// for `xdp_do_redirect` and redirected frames wait for `xdp_do_flush`.
+pub(crate) struct NetCtx<'a>(PhantomData<&'a BhOff>);
+
+impl NetCtx<'_> {
+    /// Sends the frames redirected in this context on (`xdp_do_flush`).
+    pub(crate) fn flush(&self) {
+        // SAFETY: Inside a network context with BH disabled (type
+        // invariant of the witness).
+        unsafe { bindings::xdp_do_flush() };
+    }
+}
+
+/// Runs `f` in a BPF network context (`bpf_net_ctx_set`/`_clear`), or in
+/// the one the task already has (inside a NAPI poll, say), with BH
+/// disabled as the redirect maps need.
+pub(crate) fn with_net_ctx<R>(_bh: &BhOff, f: impl FnOnce(&NetCtx<'_>) -> R) -> R {
+    let mut ctx = MaybeUninit::<bindings::bpf_net_context>::uninit();
+    // SAFETY: `ctx` outlives its use: the task's pointer to it is cleared
+    // below before `ctx` goes out of scope (`set` is NULL, and the clear a
+    // no-op, when the task already had a context). `bpf_net_ctx_set`
+    // initialises what it needs of the storage.
+    let set = unsafe { bindings::bpf_net_ctx_set(ctx.as_mut_ptr()) };
+    let ret = f(&NetCtx(PhantomData));
+    // SAFETY: Pairs with the set above.
+    unsafe { bindings::bpf_net_ctx_clear(set) };
+    ret
+}
+
+/// A receive queue's `struct xdp_rxq_info`: which device and queue an XDP
+/// program sees a packet arrive on (`ingress_ifindex`,
+/// `rx_queue_index`), and how the memory of its frames is returned
+/// (`MEM_TYPE_PAGE_SHARED`: page fragments).
+///
+/// Embedded in the queue's socket allocation, which `sk_alloc` zeroes: a
+/// zeroed one is `REG_STATE_NEW`.
+#[repr(transparent)]
+pub(crate) struct XdpRxq(Opaque<bindings::xdp_rxq_info>);
+
+impl XdpRxq {
+    fn is_registered(&self) -> bool {
+        // SAFETY: A valid `xdp_rxq_info`; its state changes under RTNL or
+        // with its last owner, which is who asks.
+        unsafe { bindings::xdp_rxq_info_is_reg(self.0.get()) }
+    }
+
+    /// Registers it for queue `index` of `dev`, or, if it is registered
+    /// already (a queue re-enabled with `TUNSETQUEUE`), moves it to
+    /// `index` (`tun_attach`).
+    pub(crate) fn register(&self, rtnl: &Rtnl, dev: &NetDevice, index: u32) -> Result {
+        if self.is_registered() {
+            self.set_queue_index(rtnl, index);
+            return Ok(());
+        }
+        let rxq = self.0.get();
+        // SAFETY: A valid, unregistered `xdp_rxq_info` and device; RTNL.
+        to_result(unsafe { bindings::__xdp_rxq_info_reg(rxq, dev.as_raw(), index, 0, 0) })?;
+        // SAFETY: As above; registered now.
+        let ret = unsafe {
+            bindings::xdp_rxq_info_reg_mem_model(
+                rxq,
+                bindings::xdp_mem_type_MEM_TYPE_PAGE_SHARED,
+                core::ptr::null_mut(),
+            )
+        };
+        if ret < 0 {
+            self.unregister();
+        }
+        to_result(ret)
+    }
+
+    /// The queue moved to `index` (`tun_detach` fills the gap with the
+    /// last queue). A program running on another CPU may read the old
+    /// index or the new, as in tun.c.
+    pub(crate) fn set_queue_index(&self, _rtnl: &Rtnl, index: u32) {
+        // SAFETY: A valid `xdp_rxq_info`; a plain `u32` field that readers
+        // read racily.
+        unsafe { addr_of_mut!((*self.0.get()).queue_index).write_volatile(index) };
+    }
+
+    /// Unregisters it, if registered (`xdp_rxq_info_unreg`, which warns
+    /// about one never registered). Its owner calls it once no packet of
+    /// the queue can be running an XDP program: after the grace period
+    /// that follows unpublishing the queue, or on close.
+    pub(crate) fn unregister(&self) {
+        if self.is_registered() {
+            // SAFETY: A valid, registered `xdp_rxq_info`.
+            unsafe { bindings::xdp_rxq_info_unreg(self.0.get()) };
+        }
+    }
+}
+
+/// An XDP frame waiting in a queue's ring (`struct xdp_frame`), owned.
+///
+/// # Invariants
+///
+/// `self.0` is a valid frame that we own; `xdp_return_frame` frees it.
+pub(crate) struct XdpFrame(NonNull<bindings::xdp_frame>);
+
+// SAFETY: Frames may be returned from any context (`xdp_return_frame`).
+unsafe impl Send for XdpFrame {}
+
+impl XdpFrame {
+    /// # Safety
+    ///
+    /// `frame` is a valid frame whose ownership passes to us.
+    pub(super) unsafe fn from_raw(frame: NonNull<bindings::xdp_frame>) -> Self {
+        // INVARIANT: From the caller.
+        Self(frame)
+    }
+
+    pub(super) fn into_raw(self) -> NonNull<bindings::xdp_frame> {
+        ManuallyDrop::new(self).0
+    }
+
+    /// The packet.
+    pub(crate) fn data(&self) -> &[u8] {
+        let f = self.0.as_ptr();
+        // SAFETY: A valid frame (type invariant): `len` bytes at `data`,
+        // which nobody writes while the frame is ours.
+        unsafe { core::slice::from_raw_parts((*f).data.cast::<u8>(), (*f).len as usize) }
+    }
+}
+
+impl Drop for XdpFrame {
+    fn drop(&mut self) {
+        // SAFETY: We own the frame (type invariant).
+        unsafe { bindings::xdp_return_frame(self.0.as_ptr()) };
+    }
+}
+
+/// The frames another device redirects to this one (`ndo_xdp_xmit`).
+pub(crate) struct XmitFrames<'a>(&'a [*mut bindings::xdp_frame]);
+
+impl<'a> XmitFrames<'a> {
+    /// # Safety
+    ///
+    /// `frames` are valid frames, which stay the caller's until handed
+    /// out by [`XmitFrames::queue_while`].
+    pub(super) unsafe fn new(frames: &'a [*mut bindings::xdp_frame]) -> Self {
+        Self(frames)
+    }
+
+    /// Hands the frames in order to `f`, which keeps each or gives it back
+    /// to stop; returns how many it kept. The core frees the rest.
+    pub(crate) fn queue_while(self, mut f: impl FnMut(XdpFrame) -> Result<(), XdpFrame>) -> u32 {
+        let mut kept = 0;
+        for &frame in self.0 {
+            let Some(frame) = NonNull::new(frame) else {
+                break;
+            };
+            // SAFETY: A valid frame of the caller's (`new`), handed out once.
+            if let Err(back) = f(unsafe { XdpFrame::from_raw(frame) }) {
+                // Back to the core, which frees it.
+                back.into_raw();
+                break;
+            }
+            kept += 1;
+        }
+        kept
+    }
+}
+
+/// A packet in a page-fragment buffer that an XDP program may run on in
+/// place, then become an skb, a frame, or be redirected.
+///
+/// # Invariants
+///
+/// `xdp` describes a buffer of `frame_sz` bytes at `data_hard_start` in a
+/// page fragment on which we own one page reference, with the packet at
+/// `data..data_end` after the headroom and the buffer's last
+/// `SKB_DATA_ALIGN(sizeof(struct skb_shared_info))` bytes free for
+/// `build_skb`. `xdp.rxq` is `'r`'s queue.
+pub(crate) struct XdpPacket<'r> {
+    xdp: bindings::xdp_buff,
+    _rxq: PhantomData<&'r XdpRxq>,
+}
+
+impl<'r> XdpPacket<'r> {
+    /// Whether a packet of `len` bytes after `headroom` fits one page with
+    /// the shared info an skb around it needs (`tun_can_build_skb`).
+    pub(crate) fn fits_page(headroom: u32, len: usize) -> bool {
+        let shinfo = skb_data_align(core::mem::size_of::<bindings::skb_shared_info>());
+        len.checked_add(headroom as usize)
+            .is_some_and(|n| skb_data_align(n) + shinfo <= bindings::PAGE_SIZE)
+    }
+
+    /// Copies `len` bytes from `from` into a buffer carved from the task's
+    /// page fragment (`current->task_frag`, as `tun_build_skb`), after
+    /// `headroom` bytes: `ENOMEM` or `EFAULT`.
+    pub(crate) fn from_iter(
+        rxq: &'r XdpRxq,
+        headroom: u32,
+        len: usize,
+        from: &mut IovIter,
+    ) -> Result<Self> {
+        let shinfo = skb_data_align(core::mem::size_of::<bindings::skb_shared_info>());
+        // CAST: The caller keeps headroom and length within a page.
+        let buflen = shinfo + skb_data_align(len + headroom as usize);
+        // SAFETY: The current task's own page fragment, which only the task
+        // itself uses, in process context, and nothing else of the task
+        // runs while we do: we have it to ourselves for these few lines.
+        // `skb_page_frag_refill` leaves a page with `buflen` bytes free at
+        // `offset` (else false); we take a page reference and the bytes
+        // before copying into them, so the buffer is ours alone from then
+        // on, whoever carves the fragment next.
+        let (page, offset) = unsafe {
+            let frag = addr_of_mut!((*bindings::get_current()).task_frag);
+            // CAST: Offsets within a page.
+            let aligned = skb_data_align((*frag).offset as usize) as u32;
+            (*frag).offset = aligned;
+            // CAST: Below a page.
+            if !bindings::skb_page_frag_refill(buflen as u32, frag, bindings::GFP_KERNEL) {
+                return Err(ENOMEM);
+            }
+            let page = (*frag).page;
+            let offset = (*frag).offset;
+            bindings::get_page(page);
+            // CAST: As above.
+            (*frag).offset += buflen as u32;
+            (page, offset)
+        };
+        // SAFETY: The page is mapped (lowmem; `skb_page_frag_refill` pages
+        // are) and the `buflen` bytes at `offset` are ours.
+        let hard_start = unsafe {
+            bindings::page_address(page)
+                .cast::<u8>()
+                .add(offset as usize)
+        };
+        let mut xdp = MaybeUninit::<bindings::xdp_buff>::zeroed();
+        // SAFETY: `xdp` is ours; the buffer is described within its bounds.
+        // tun.c marks XDP metadata unsupported (`meta_valid` false).
+        unsafe {
+            // CAST: Below a page.
+            bindings::xdp_init_buff(xdp.as_mut_ptr(), buflen as u32, rxq.0.get());
+            // CAST: As above.
+            bindings::xdp_prepare_buff(
+                xdp.as_mut_ptr(),
+                hard_start,
+                headroom as i32,
+                len as i32,
+                false,
+            );
+        }
+        // INVARIANT: One page reference, a buffer of `buflen` bytes with
+        // the shared info room at its end, and `rxq`.
+        // SAFETY: Zeroed, then initialised above.
+        let packet = Self {
+            xdp: unsafe { xdp.assume_init() },
+            _rxq: PhantomData,
+        };
+        // SAFETY: `len` bytes at `offset + headroom` lie within the buffer.
+        let copied = unsafe {
+            bindings::copy_page_from_iter(
+                page,
+                offset as usize + headroom as usize,
+                len,
+                from.as_raw(),
+            )
+        };
+        if copied != len {
+            return Err(EFAULT); // Dropping `packet` puts the page.
+        }
+        Ok(packet)
+    }
+
+    /// A buffer vhost-net built (`tun_xdp_one`); vhost's buffers carry no
+    /// XDP metadata.
+    pub(crate) fn from_vhost(buf: super::tun_socket::XdpBuff, rxq: &'r XdpRxq) -> Self {
+        let (hard_start, headroom, len, buflen) = buf.into_parts();
+        let mut xdp = MaybeUninit::<bindings::xdp_buff>::zeroed();
+        // SAFETY: `xdp` is ours; vhost laid the buffer out within `buflen`.
+        unsafe {
+            bindings::xdp_init_buff(xdp.as_mut_ptr(), buflen, rxq.0.get());
+            bindings::xdp_prepare_buff(xdp.as_mut_ptr(), hard_start, headroom, len, false);
+        }
+        // INVARIANT: The page reference came with `buf`.
+        // SAFETY: Zeroed, then initialised above.
+        Self {
+            xdp: unsafe { xdp.assume_init() },
+            _rxq: PhantomData,
+        }
+    }
+
+    /// The packet's length.
+    pub(crate) fn len(&self) -> u32 {
+        // CAST: `data_end` follows `data` within one buffer.
+        (self.xdp.data_end as usize - self.xdp.data as usize) as u32
+    }
+
+    /// Runs `prog` on the packet, which it may change
+    /// (`bpf_prog_run_xdp`).
+    pub(crate) fn run(&mut self, prog: XdpProgRef<'_>, _ctx: &NetCtx<'_>) -> Verdict {
+        // SAFETY: A valid program, in an RCU read section (its `'a`) with
+        // BH disabled and a network context (`_ctx`); the buffer is ours
+        // and laid out as the program may expect (type invariant).
+        Verdict::from_raw(unsafe { bindings::bpf_prog_run_xdp(prog.as_raw(), &mut self.xdp) })
+    }
+
+    /// Sends the packet where the program's `bpf_redirect*` call said
+    /// (`xdp_do_redirect`): ours again if that fails.
+    pub(crate) fn redirect(
+        mut self,
+        dev: &NetDevice,
+        prog: XdpProgRef<'_>,
+        _ctx: &NetCtx<'_>,
+    ) -> Result<(), Self> {
+        // SAFETY: Valid device, buffer and program, in the context the
+        // program ran in; on success the packet (and our page reference)
+        // belong to the redirect target.
+        let ret = unsafe { bindings::xdp_do_redirect(dev.as_raw(), &mut self.xdp, prog.as_raw()) };
+        if ret == 0 {
+            core::mem::forget(self);
+            Ok(())
+        } else {
+            Err(self)
+        }
+    }
+
+    /// The packet as a frame for a ring (`xdp_convert_buff_to_frame`):
+    /// `None`, the packet freed, if its headroom cannot hold the frame.
+    pub(crate) fn into_frame(mut self) -> Option<XdpFrame> {
+        // SAFETY: A valid buffer (type invariant); the frame is written into
+        // its headroom and takes over our page reference.
+        let frame = NonNull::new(unsafe { bindings::xdp_convert_buff_to_frame(&mut self.xdp) })?;
+        core::mem::forget(self);
+        // SAFETY: A new frame, ours.
+        Some(unsafe { XdpFrame::from_raw(frame) })
+    }
+
+    /// An skb around the buffer, without copying (`build_skb`); the page
+    /// reference moves to the skb.
+    pub(crate) fn into_skb(self) -> Result<SkBuff> {
+        let this = ManuallyDrop::new(self);
+        let b = &this.xdp;
+        // CAST: Within one page.
+        let headroom = (b.data as usize - b.data_hard_start as usize) as i32;
+        let len = this.len();
+        // SAFETY: The buffer is `frame_sz` bytes of a page fragment with
+        // room for `skb_shared_info` at its end (type invariant).
+        let skb = unsafe { bindings::build_skb(b.data_hard_start, b.frame_sz) };
+        if skb.is_null() {
+            drop(ManuallyDrop::into_inner(this));
+            return Err(ENOMEM);
+        }
+        // SAFETY: `skb` is new and ours, and owns the page reference now;
+        // headroom and length lie within the buffer (type invariant).
+        unsafe {
+            bindings::skb_reserve(skb, headroom);
+            bindings::skb_put(skb, len);
+            Ok(SkBuff::from_raw(skb))
+        }
+    }
+}
+
+impl Drop for XdpPacket<'_> {
+    fn drop(&mut self) {
+        // SAFETY: We own a reference to the page of the buffer (type
+        // invariant); `page_frag_free` is `put_page(virt_to_head_page())`.
+        unsafe { bindings::page_frag_free(self.xdp.data_hard_start) };
+    }
+}
+
+/// Generic (skb) XDP (`do_xdp_generic`): runs `prog` on the packet, and
+/// carries out its verdict; the packet, possibly reallocated, if it
+/// passes; `None` if the program dropped, transmitted or redirected it.
+pub(crate) fn run_generic<'d>(
+    skb: super::skbuff::RxSkb<'d>,
+    prog: XdpProgRef<'_>,
+    _bh: &BhOff,
+) -> Option<super::skbuff::RxSkb<'d>> {
+    let (skb, dev) = skb.into_parts();
+    let mut raw = skb.into_raw();
+    // SAFETY: A valid program inside its RCU read section, BH disabled
+    // (`_bh`); we pass our skb reference, which `do_xdp_generic` consumes
+    // unless the packet passes, when `raw` is the (maybe new) skb, ours.
+    let act = unsafe { bindings::do_xdp_generic(prog.as_raw(), &mut raw) };
+    if act != bindings::xdp_action_XDP_PASS as i32 {
+        return None;
+    }
+    // SAFETY: See above; the reallocation copies `skb->dev`.
+    Some(unsafe { SkBuff::from_raw(raw) }.into_rx(dev))
+}
