@@ -376,13 +376,14 @@ impl<'r> XdpPacket<'r> {
         let shinfo = skb_data_align(core::mem::size_of::<bindings::skb_shared_info>());
         // CAST: The caller keeps headroom and length within a page.
         let buflen = shinfo + skb_data_align(len + headroom as usize);
-        // SAFETY: The current task's own page fragment, which only the task
-        // itself uses, in process context, and nothing else of the task
-        // runs while we do: we have it to ourselves for these few lines.
+        // The current task's own page fragment is used only by the task
+        // itself, in process context, and nothing else of the task runs
+        // while we do: we have it to ourselves for these few lines.
         // `skb_page_frag_refill` leaves a page with `buflen` bytes free at
         // `offset` (else false); we take a page reference and the bytes
         // before copying into them, so the buffer is ours alone from then
         // on, whoever carves the fragment next.
+        // SAFETY: See above.
         let (page, offset) = unsafe {
             let frag = addr_of_mut!((*bindings::get_current()).task_frag);
             // CAST: Offsets within a page.
@@ -421,11 +422,12 @@ impl<'r> XdpPacket<'r> {
                 false,
             );
         }
+        // SAFETY: Zeroed, then initialised above.
+        let xdp = unsafe { xdp.assume_init() };
         // INVARIANT: One page reference, a buffer of `buflen` bytes with
         // the shared info room at its end, and `rxq`.
-        // SAFETY: Zeroed, then initialised above.
         let packet = Self {
-            xdp: unsafe { xdp.assume_init() },
+            xdp,
             _rxq: PhantomData,
         };
         // SAFETY: `len` bytes at `offset + headroom` lie within the buffer.
@@ -453,10 +455,11 @@ impl<'r> XdpPacket<'r> {
             bindings::xdp_init_buff(xdp.as_mut_ptr(), buflen, rxq.0.get());
             bindings::xdp_prepare_buff(xdp.as_mut_ptr(), hard_start, headroom, len, false);
         }
-        // INVARIANT: The page reference came with `buf`.
         // SAFETY: Zeroed, then initialised above.
+        let xdp = unsafe { xdp.assume_init() };
+        // INVARIANT: The page reference came with `buf`.
         Self {
-            xdp: unsafe { xdp.assume_init() },
+            xdp,
             _rxq: PhantomData,
         }
     }

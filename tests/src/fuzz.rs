@@ -21,7 +21,9 @@
 //! socket filters, eBPF programs, persistence, deletion, sysfs and
 //! statistics reads, `IFF_NAPI` and `IFF_NAPI_FRAGS` queues written with
 //! `writev` split at random (empty and over-a-page segments too), NAPI
-//! threads switched on and off. Left out: values that are random by design
+//! threads switched on and off, XDP programs of every verdict (redirects
+//! to the other devices too) attached natively or generically and
+//! detached. Left out: values that are random by design
 //! (a tap's MAC address).
 
 use std::{
@@ -266,6 +268,8 @@ pub fn run_seed(seed: u64, ops: u32) -> Vec<String> {
         .iter()
         .filter_map(|&r| bpf_socket_filter_returning(r).ok())
         .collect();
+    // XDP programs attached, by device name (dropping one detaches it).
+    let mut xdp_links: Vec<(String, crate::xdp::XdpLink)> = Vec::new();
     // Names TUNSETIFF returned: device operations mostly pick one of
     // these, so that they reach devices that exist.
     let mut known: Vec<String> = Vec::new();
@@ -514,6 +518,42 @@ pub fn run_seed(seed: u64, ops: u32) -> Vec<String> {
                     .unwrap_or("")
                     .to_string();
                 format!("fdinfo {s} {iff:?}")
+            }
+            97 => {
+                // Detach, or attach a program of a random verdict (a
+                // redirect to a random device among them) natively or in
+                // generic mode.
+                if let Some(k) = xdp_links.iter().position(|(n, _)| *n == name) {
+                    if rng.chance(50) {
+                        xdp_links.remove(k);
+                        out.push(format!("{i}: xdp off {name}"));
+                        continue;
+                    }
+                }
+                let insns = match rng.below(7) {
+                    6 => {
+                        let to = if known.is_empty() {
+                            0
+                        } else {
+                            ifindex(&known[rng.below(known.len() as u64) as usize])
+                        };
+                        crate::xdp::redirect_to(to)
+                    }
+                    5 => bpf_return(42),
+                    v => bpf_return(v as i32 % 4),
+                };
+                let mode = rng.pick(&[crate::xdp::DRV_MODE, crate::xdp::SKB_MODE]);
+                let r = bpf_load(6, &insns)
+                    .map_err(|_| 0)
+                    .and_then(|prog| crate::xdp::XdpLink::attach(&name, &prog, mode));
+                let line = format!(
+                    "xdp {name} {mode} {}",
+                    res(r.as_ref().map(|_| 0).map_err(|e| *e))
+                );
+                if let Ok(link) = r {
+                    xdp_links.push((name.clone(), link));
+                }
+                line
             }
             _ => {
                 let Some(f) = &files[s] else { continue };

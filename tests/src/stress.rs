@@ -9,7 +9,8 @@
 //! - for SECONDS, worker threads make random create/attach/detach/close/
 //!   delete/persist (with and without `IFF_NAPI`/`IFF_NAPI_FRAGS`),
 //!   `TUNSETQUEUE`, `tx_queue_len`/MTU, link up/down,
-//!   socket-filter and eBPF swaps and lossless-mode toggles (where the
+//!   socket-filter and eBPF swaps, XDP programs (every verdict, native and
+//!   generic) attached and detached, lossless-mode toggles (where the
 //!   driver has it) on a few shared device names, with traffic both ways
 //!   (writes, `AF_PACKET` sends), blocking readers and pollers, and, given
 //!   the vhost modules' directory, vhost-net instances taking queues over
@@ -80,6 +81,8 @@ fn worker(id: u64, stop: &AtomicBool, p: &Progress, start: Instant, vhost: bool)
         .iter()
         .filter_map(|&r| bpf_socket_filter_returning(r).ok())
         .collect();
+    // XDP programs attached to the shared devices (dropped: detached).
+    let mut xdp_links = Vec::new();
     let set = |op: &'static str| {
         *p.op.lock().unwrap() = op;
         p.since_ms.store(now_ms(start), Ordering::Relaxed);
@@ -87,7 +90,7 @@ fn worker(id: u64, stop: &AtomicBool, p: &Progress, start: Instant, vhost: bool)
     while !stop.load(Ordering::Relaxed) {
         let s = rng.below(files.len() as u64) as usize;
         let name = rng.pick(NAMES);
-        match rng.below(22) {
+        match rng.below(23) {
             0 | 1 => {
                 set("open");
                 files[s] = open_nb();
@@ -207,6 +210,23 @@ fn worker(id: u64, stop: &AtomicBool, p: &Progress, start: Instant, vhost: bool)
                     let mut buf = vec![0u8; 2048];
                     while f.read(&mut buf).is_ok() {}
                     let _ = poll1(f, libc::POLLIN | libc::POLLOUT, 10);
+                }
+            }
+            22 => {
+                set("xdp");
+                if xdp_links.len() > 3 || rng.chance(30) {
+                    if !xdp_links.is_empty() {
+                        xdp_links.swap_remove(rng.below(xdp_links.len() as u64) as usize);
+                    }
+                } else {
+                    let insns = match rng.below(4) {
+                        0 => crate::xdp::redirect_to(crate::xdp::ifindex(rng.pick(NAMES))),
+                        v => bpf_return(v as i32),
+                    };
+                    let mode = rng.pick(&[crate::xdp::DRV_MODE, crate::xdp::SKB_MODE]);
+                    if let Ok(link) = crate::xdp::attach(name, &insns, mode) {
+                        xdp_links.push(link);
+                    }
                 }
             }
             20 | 21 if vhost => {
