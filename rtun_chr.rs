@@ -220,6 +220,7 @@ impl TunFile {
             self.dev.clear_in(&rtnl, b);
         });
         self.tx_ring.purge();
+        self.sock.purge_rx_batch();
         self.sock.xdp_rxq().unregister();
         if tun.numqueues() == 0 && tun.numdisabled() == 0 {
             dev.set_carrier(false);
@@ -442,7 +443,7 @@ impl TunFile {
             return Err(EIO);
         }
         // CAST: `alloc_skb_from_iter` took `len` as an int.
-        if let Some(waiting) = self.deliver(tun, skb, len as u32, frags.as_ref(), &bh)? {
+        if let Some(waiting) = self.deliver(tun, skb, len as u32, more, frags.as_ref(), &bh)? {
             // The poll round runs when BH is enabled again, unless the
             // writer says more follow and a round's worth is not there yet.
             if !more || waiting > NAPI_POLL_WEIGHT {
@@ -519,7 +520,9 @@ impl TunFile {
     /// Hands a packet written to this queue to the stack: through GRO at
     /// once if it is the NAPI context's (`frags`), or with `IFF_NAPI`
     /// queued for the NAPI poll, returning how many wait (the caller
-    /// schedules the poll); counts its `len` bytes; with a choice of
+    /// schedules the poll), else at once or, with `ethtool -C rx-frames`
+    /// and `more`, after the packets that follow (`tun_rx_batched`);
+    /// counts its `len` bytes; with a choice of
     /// queues, learns the flow's queue for replies (`tun_flow_update`). A
     /// queue detached with `TUNSETQUEUE` has its NAPI context disabled:
     /// `EBUSY`, not counted as a drop, as tun.c.
@@ -528,6 +531,7 @@ impl TunFile {
         tun: &TunStruct,
         skb: RxSkb<'_>,
         len: u32,
+        more: bool,
         frags: Option<&FragsLock<'_>>,
         bh: &BhOff,
     ) -> Result<Option<u32>> {
@@ -548,7 +552,8 @@ impl TunFile {
             }
             Some(napi.queue(skb, len, bh)?)
         } else {
-            skb.receive(bh, len);
+            self.sock
+                .receive_batched(skb, len, more, tun.rx_batched(), bh);
             None
         };
         if let Some(hash) = rxhash {

@@ -4,6 +4,8 @@
 //! driver info, message level, channels, `rx-frames` coalescing and the
 //! link settings user space may set.
 
+use core::sync::atomic::Ordering;
+
 use kernel::{c_str, prelude::*};
 
 use super::TunStruct;
@@ -57,13 +59,13 @@ impl EthtoolDriver for TunEthtool {
         (tun.numqueues(), max)
     }
 
-    fn rx_max_frames(tun: &TunStruct, rtnl: &Rtnl) -> u32 {
-        tun.config.get(rtnl).rx_batched
+    fn rx_max_frames(tun: &TunStruct, _rtnl: &Rtnl) -> u32 {
+        tun.rx_batched.load(Ordering::Relaxed)
     }
 
-    fn set_rx_max_frames(tun: &TunStruct, rtnl: &Rtnl, v: u32) {
-        tun.config
-            .update(rtnl, |c| c.rx_batched = v.min(NAPI_POLL_WEIGHT));
+    fn set_rx_max_frames(tun: &TunStruct, _rtnl: &Rtnl, v: u32) {
+        tun.rx_batched
+            .store(v.min(NAPI_POLL_WEIGHT), Ordering::Relaxed);
     }
 
     fn ksettings(tun: &TunStruct, rtnl: &Rtnl) -> LinkKsettings {

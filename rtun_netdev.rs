@@ -111,6 +111,9 @@ pub(crate) struct TunStruct {
     /// The headroom written packets get (`tun->align`): `NET_SKB_PAD`
     /// unless an upper device asks for more (`ndo_set_rx_headroom`).
     align: AtomicU32,
+    /// `ethtool -C rx-frames` (`rx_batched`): how many written packets may
+    /// wait for more (`tun_rx_batched`). Written under RTNL.
+    rx_batched: AtomicU32,
     /// Written packets whose virtio-net header the stack refused
     /// (`rx_frame_errors`).
     rx_frame_errors: AtomicU64,
@@ -129,8 +132,6 @@ struct TunConfig {
     features: u64,
     /// What `ethtool` reports and `ethtool -s` sets (`link_ksettings`).
     ksettings: LinkKsettings,
-    /// `ethtool -C rx-frames` (`rx_batched`); stored, rtun does not batch.
-    rx_batched: u32,
     /// The classic BPF program of `TUNATTACHFILTER` (a `struct sock_fprog`
     /// as user space passed it), kept for queues that attach later and for
     /// `TUNGETFILTER`.
@@ -176,7 +177,6 @@ impl TunStruct {
                 msg_enable: 0,
                 features: 0,
                 ksettings: LinkKsettings::fixed(bindings::SPEED_10000, true),
-                rx_batched: 0,
                 fprog: SockFprog::zeroed(),
                 filter_attached: false,
             }),
@@ -187,6 +187,7 @@ impl TunStruct {
             flows: Flows::new()?,
             lossless: AtomicBool::new(false),
             align: AtomicU32::new(NET_SKB_PAD),
+            rx_batched: AtomicU32::new(0),
             rx_frame_errors: AtomicU64::new(0),
             security: TunSecurity::new()?,
         })
@@ -416,6 +417,11 @@ impl TunStruct {
     }
 
     /// The headroom written packets get (`tun->align`).
+    /// `ethtool -C rx-frames`: how many written packets may wait.
+    pub(crate) fn rx_batched(&self) -> u32 {
+        self.rx_batched.load(Ordering::Relaxed)
+    }
+
     pub(crate) fn align(&self) -> u32 {
         self.align.load(Ordering::Relaxed)
     }

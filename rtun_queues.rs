@@ -213,6 +213,7 @@ impl TunStruct {
         Unpublished::batch(|b| self.detach_in(rtnl, dev, tfile, false, b));
         tfile.tx_ring().purge();
         tfile.socket().napi().purge(rtnl);
+        tfile.socket().purge_rx_batch();
     }
 
     /// `detach`'s part before the grace period, which `batch` ends: the
@@ -274,6 +275,7 @@ impl TunStruct {
         for tfile in &files {
             tfile.socket().napi().del(rtnl);
             tfile.shut_down();
+            tfile.socket().purge_rx_batch();
             tfile.socket().xdp_rxq().unregister();
         }
     }

@@ -175,8 +175,10 @@ fn xdp_one(
         return Ok(Sent::Done);
     };
     // CAST: Checked against ETH_HLEN; a buffer fits a page.
-    Ok(match tfile.deliver(tun, skb, len as u32, None, bh)? {
-        Some(_) => Sent::Queued,
-        None => Sent::Done,
-    })
+    Ok(
+        match tfile.deliver(tun, skb, len as u32, false, None, bh)? {
+            Some(_) => Sent::Queued,
+            None => Sent::Done,
+        },
+    )
 }

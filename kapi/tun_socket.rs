@@ -25,7 +25,7 @@ use core::{
 };
 
 use kernel::{
-    bindings,
+    bindings, c_str,
     prelude::*,
     types::{ForeignOwnable, Opaque},
 };
@@ -41,7 +41,7 @@ use super::{
     miscdevice::{self, MiscDevice},
     net::Net,
     ptr_ring::{PtrRing, RingItem},
-    skbuff::{SkBuff, VnetHdr},
+    skbuff::{BhOff, RxSkb, SkBuff, VnetHdr},
     wait::{self, WaitQueue},
     xdp::{NetCtx, XdpFrame, XdpRxq},
 };
@@ -66,7 +66,31 @@ struct SockAlloc {
     napi: Napi,
     /// `tfile->xdp_rxq`: zeroed by `sk_alloc`, never registered.
     xdp_rxq: XdpRxq,
+    /// Written packets `tun_rx_batched` holds back (tun.c uses the write
+    /// queue, which here is NAPI's alone). Every skb in it holds a
+    /// reference (`dev_hold`) on its `skb->dev`, so no purge can come too
+    /// late for the device.
+    rx_batch: bindings::sk_buff_head,
 }
+
+/// `skb->dev`.
+///
+/// # Safety
+///
+/// `skb` is a valid skb.
+unsafe fn skb_dev(skb: *mut bindings::sk_buff) -> *mut bindings::net_device {
+    // SAFETY: From the caller; a plain field of the skb's first union view.
+    unsafe {
+        (*skb)
+            .__bindgen_anon_1
+            .__bindgen_anon_1
+            .__bindgen_anon_1
+            .dev
+    }
+}
+
+/// The lockdep class of the `rx_batch` queues' locks.
+static RX_BATCH_KEY: wait::StaticKey = wait::StaticKey::new();
 
 /// `tun_proto`: named and sized for `sk_alloc`; nothing registers it. No
 /// owner: the files that own the sockets already pin the module.
@@ -137,6 +161,15 @@ impl Socket {
             (*socket).ops = &SocketVtable::<T>::OPS;
             bindings::sock_init_data_uid(socket, sk, bindings::current_fsuid());
             Napi::init(addr_of_mut!((*ptr.as_ptr()).napi));
+            // `skb_queue_head_init`: an empty list points at itself.
+            let q = addr_of_mut!((*ptr.as_ptr()).rx_batch);
+            (*q).__bindgen_anon_1.__bindgen_anon_1.next = q.cast();
+            (*q).__bindgen_anon_1.__bindgen_anon_1.prev = q.cast();
+            bindings::__spin_lock_init(
+                addr_of_mut!((*q).lock),
+                c_str!("rtun_rx_batch").as_char_ptr(),
+                RX_BATCH_KEY.as_ptr(),
+            );
             (*sk).sk_write_space = Some(write_space_callback);
             (*sk).sk_sndbuf = i32::MAX;
             // vhost-net may hand zero-copy buffers (`TUN_MSG_UBUF`).
@@ -190,6 +223,76 @@ impl Socket {
         // SAFETY: Our skb and a valid socket, whose reference the skb's
         // destructor takes and gives back.
         unsafe { bindings::skb_set_owner_w(skb.as_raw(), self.sk()) };
+    }
+
+    fn rx_batch(&self) -> *mut bindings::sk_buff_head {
+        // SAFETY: The allocation is valid while we hold our reference.
+        unsafe { addr_of_mut!((*self.0.as_ptr()).rx_batch) }
+    }
+
+    /// `tun_rx_batched`: with `batch` packets allowed to wait (`ethtool -C
+    /// rx-frames`), a packet written while the writer says more follow
+    /// (`more`, vhost's `MSG_MORE`) waits, unless `batch` already do; any
+    /// other hands every waiting packet, then itself, to the stack. Counts
+    /// `len` received bytes either way. Waiting packets are dropped when
+    /// the queue detaches ([`Socket::purge_rx_batch`]).
+    pub(crate) fn receive_batched(
+        &self,
+        skb: RxSkb<'_>,
+        len: u32,
+        more: bool,
+        batch: u32,
+        bh: &BhOff,
+    ) {
+        let q = self.rx_batch();
+        // SAFETY: An initialised queue; a racy length read, as tun.c's
+        // `skb_queue_empty` outside the lock.
+        let waiting = unsafe { addr_of!((*q).qlen).read_volatile() };
+        if batch != 0 && more && waiting < batch {
+            let (skb, dev) = skb.into_parts();
+            dev.rx_add(len, bh);
+            // SAFETY: The queue takes our skb reference and, for the
+            // queue's invariant, a reference on its device.
+            unsafe {
+                bindings::dev_hold(dev.as_raw());
+                bindings::skb_queue_tail(q, skb.into_raw());
+            }
+            return;
+        }
+        for _ in 0..waiting {
+            // SAFETY: An initialised queue; a dequeued skb is ours, with the
+            // device reference the queue held for it (queue invariant),
+            // which outlives the receive.
+            unsafe {
+                let skb = bindings::skb_dequeue(q);
+                if skb.is_null() {
+                    break;
+                }
+                let dev = skb_dev(skb);
+                bindings::netif_receive_skb(skb);
+                bindings::dev_put(dev);
+            }
+        }
+        skb.receive(bh, len);
+    }
+
+    /// Drops the packets `receive_batched` holds back, and their device
+    /// references (tun.c's `tun_queue_purge` of the write queue).
+    pub(crate) fn purge_rx_batch(&self) {
+        let q = self.rx_batch();
+        loop {
+            // SAFETY: An initialised queue; a dequeued skb is ours with its
+            // device reference (queue invariant), released after it.
+            unsafe {
+                let skb = bindings::skb_dequeue(q);
+                if skb.is_null() {
+                    return;
+                }
+                let dev = skb_dev(skb);
+                bindings::kfree_skb(skb);
+                bindings::dev_put(dev);
+            }
+        }
     }
 
     /// `sk_sndbuf`, which vhost reads locklessly to decide whether to batch.
@@ -453,6 +556,7 @@ impl Drop for Socket {
         // are charged to its send buffer.
         unsafe {
             napi::purge_queue(self.sk());
+            self.purge_rx_batch();
             bindings::sock_put(self.sk());
         }
     }

@@ -43,6 +43,7 @@ pub const TESTS: &[Test] = tests![
     vhost_tx_unbatched_with_sndbuf,
     vhost_tx_napi,
     vhost_xdp_tx_to_guest,
+    vhost_tx_rx_batched,
 ];
 
 /// Buffers each way per `vhost_net_test` run: its default of 2^20 takes an
@@ -677,6 +678,44 @@ fn vhost_tx_unbatched_with_sndbuf(ctx: &Ctx) -> TestResult {
     v.set_backend(tap.as_raw_fd())
         .map_err(|e| format!("SET_BACKEND: {}", errno_name(e)))?;
     guest_to_host(&mut v, &name, 8)?;
+    v.set_backend(-1)
+        .map_err(|e| format!("detach: {}", errno_name(e)))?;
+    Ok(())
+}
+
+/// `ethtool -C rx-frames` (`tun_rx_batched`): unbatched sends that vhost
+/// marks `MSG_MORE` wait for the ones after them, up to that many, and the
+/// last send, unmarked, takes every one to the stack.
+fn vhost_tx_rx_batched(ctx: &Ctx) -> TestResult {
+    let _m = VhostModules::load(ctx)?;
+    let mut v = Vhost::new()?;
+    let (tap, name) = vhost_tap("vhrxb%d", 0)?;
+    run("ethtool", &["-C", &name, "rx-frames", "4"])?;
+    let frames = run("ethtool", &["-c", &name])?;
+    ensure!(
+        frames
+            .lines()
+            .any(|l| l.split_whitespace().eq(["rx-frames:", "4"])),
+        "ethtool -c: {frames}"
+    );
+    let mut sndbuf = 1i32 << 20;
+    ioctl_ptr(&tap, crate::sys::TUNSETSNDBUF, &mut sndbuf)
+        .map_err(|e| format!("TUNSETSNDBUF: {}", errno_name(e)))?;
+    let incoming = crate::napi::Incoming::open(&name)?;
+    v.set_backend(tap.as_raw_fd())
+        .map_err(|e| format!("SET_BACKEND: {}", errno_name(e)))?;
+    guest_to_host(&mut v, &name, 16)?;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut seen = 0;
+    while seen < 16 && Instant::now() < deadline {
+        sleep(Duration::from_millis(20));
+        seen += incoming
+            .drain()
+            .iter()
+            .filter(|f| f.len() > 23 && f[23] == 17)
+            .count();
+    }
+    ensure!(seen == 16, "the stack saw {seen} of 16 guest frames");
     v.set_backend(-1)
         .map_err(|e| format!("detach: {}", errno_name(e)))?;
     Ok(())
