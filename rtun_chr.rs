@@ -33,7 +33,7 @@ use crate::{
         skbuff::{skb_max_head, BhDisabled, BhOff, RxSkb, SkBuff, NET_SKB_PAD, VNET_HDR_LEN},
         tun_socket::{FragsLock, RingEntry, Socket, Ubuf, NAPI_POLL_WEIGHT},
         wait::PollTable,
-        xdp::{self, XdpFrame, XdpPacket, XDP_PACKET_HEADROOM},
+        xdp::{self, XdpFrame, XdpPacket, XdpRxq, XDP_PACKET_HEADROOM},
     },
     rtun_netdev::{
         self,
@@ -146,9 +146,14 @@ impl TunFile {
         self.queue_index.load(Ordering::Relaxed)
     }
 
-    pub(crate) fn set_queue_index(&self, rtnl: &Rtnl, index: u32) {
+    /// The queue's index as a writer sees it: it may change under RTNL
+    /// meanwhile (queues move when one detaches), as tun.c reads it.
+    pub(crate) fn rx_queue(&self) -> u32 {
+        self.queue_index.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_queue_index(&self, _rtnl: &Rtnl, index: u32) {
         self.queue_index.store(index, Ordering::Relaxed);
-        self.sock.xdp_rxq().set_queue_index(rtnl, index);
     }
 
     pub(crate) fn is_detached(&self, _rtnl: &Rtnl) -> bool {
@@ -221,7 +226,6 @@ impl TunFile {
         });
         self.tx_ring.purge();
         self.sock.purge_rx_batch();
-        self.sock.xdp_rxq().unregister();
         if tun.numqueues() == 0 && tun.numdisabled() == 0 {
             dev.set_carrier(false);
             if tun.flags() & IFF_PERSIST == 0 {
@@ -267,7 +271,7 @@ impl TunFile {
             Some(entry) => entry,
             None => self.recv(nonblock)?,
         };
-        tun.ring_drained(&dev, self.queue_index.load(Ordering::Relaxed));
+        tun.ring_drained(&dev, self.rx_queue());
         match entry {
             RingEntry::Skb(skb) => put_skb(&dev, tun, to, skb),
             RingEntry::Frame(frame) => put_frame(&dev, tun, to, frame),
@@ -443,7 +447,9 @@ impl TunFile {
             return Err(EIO);
         }
         // CAST: `alloc_skb_from_iter` took `len` as an int.
-        if let Some(waiting) = self.deliver(tun, skb, len as u32, more, frags.as_ref(), &bh)? {
+        if let Some(waiting) =
+            self.deliver(tun, skb, len as u32, Some(more), frags.as_ref(), &bh)?
+        {
             // The poll round runs when BH is enabled again, unless the
             // writer says more follow and a round's worth is not there yet.
             if !more || waiting > NAPI_POLL_WEIGHT {
@@ -468,7 +474,8 @@ impl TunFile {
         let tun = dev.priv_();
         let has_prog = tun.xdp_prog(&rcu::read_lock()).is_some();
         let pad = TUN_RX_PAD + if has_prog { XDP_PACKET_HEADROOM } else { 0 };
-        let mut pkt = XdpPacket::from_iter(self.sock.xdp_rxq(), pad, len, from)?;
+        let rxq = XdpRxq::new(dev, self.rx_queue());
+        let mut pkt = XdpPacket::from_iter(&rxq, pad, len, from)?;
         let generic = gso || !has_prog;
         if !generic {
             let bh = BhDisabled::new();
@@ -506,7 +513,7 @@ impl TunFile {
         generic_xdp: bool,
         bh: &BhOff,
     ) -> Option<RxSkb<'d>> {
-        skb.prepare_rx(self.queue_index.load(Ordering::Relaxed));
+        skb.prepare_rx(self.rx_queue());
         if !generic_xdp {
             return Some(skb);
         }
@@ -520,8 +527,9 @@ impl TunFile {
     /// Hands a packet written to this queue to the stack: through GRO at
     /// once if it is the NAPI context's (`frags`), or with `IFF_NAPI`
     /// queued for the NAPI poll, returning how many wait (the caller
-    /// schedules the poll), else at once or, with `ethtool -C rx-frames`
-    /// and `more`, after the packets that follow (`tun_rx_batched`);
+    /// schedules the poll), else at once or, for a write (`more` is
+    /// whether the writer says more follow; `None` for vhost's batches)
+    /// with `ethtool -C rx-frames`, as `tun_rx_batched` decides;
     /// counts its `len` bytes; with a choice of
     /// queues, learns the flow's queue for replies (`tun_flow_update`). A
     /// queue detached with `TUNSETQUEUE` has its NAPI context disabled:
@@ -531,11 +539,11 @@ impl TunFile {
         tun: &TunStruct,
         skb: RxSkb<'_>,
         len: u32,
-        more: bool,
+        more: Option<bool>,
         frags: Option<&FragsLock<'_>>,
         bh: &BhOff,
     ) -> Result<Option<u32>> {
-        let queue = self.queue_index.load(Ordering::Relaxed);
+        let queue = self.rx_queue();
         let detached = self.detached.load(Ordering::Relaxed);
         let rxhash = if tun.numqueues() > 1 && !detached && !tun.steering() {
             Some(skb.symmetric_hash())
@@ -551,9 +559,20 @@ impl TunFile {
                 return Err(EBUSY);
             }
             Some(napi.queue(skb, len, bh)?)
+        } else if let Some(more) = more {
+            // Packets wait only while the file holds their device: one
+            // queued after the purge that follows the file's letting go of
+            // it would hold the device forever.
+            let guard = rcu::read_lock();
+            let batch = if self.dev.holds(skb.dev(), &guard) {
+                tun.rx_batched()
+            } else {
+                0
+            };
+            self.sock.receive_batched(skb, len, more, batch, bh);
+            None
         } else {
-            self.sock
-                .receive_batched(skb, len, more, tun.rx_batched(), bh);
+            skb.receive(bh, len);
             None
         };
         if let Some(hash) = rxhash {

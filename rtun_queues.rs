@@ -167,9 +167,7 @@ impl TunStruct {
         } else {
             TxRing::resize_all(&[tfile.tx_ring()], dev.tx_queue_len()).map_err(|_| ENOMEM)?;
         }
-        // Where an XDP program sees its packets come in: the queue's new
-        // index (`tun_attach`).
-        tfile.socket().xdp_rxq().register(rtnl, dev, n)?;
+        // vhost leaves XDP headroom in the buffers it builds (`tun_attach`).
         if self.has_xdp(rtnl) {
             tfile.socket().set_xdp(true);
         }
@@ -276,7 +274,6 @@ impl TunStruct {
             tfile.socket().napi().del(rtnl);
             tfile.shut_down();
             tfile.socket().purge_rx_batch();
-            tfile.socket().xdp_rxq().unregister();
         }
     }
 

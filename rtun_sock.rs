@@ -22,7 +22,7 @@ use crate::{
         rcu,
         skbuff::BhOff,
         tun_socket::{self, RecvMsg, RingEntry, Sent, Socket, SocketOps, Ubuf, XdpBuff},
-        xdp::{NetCtx, XdpPacket},
+        xdp::{NetCtx, XdpPacket, XdpRxq},
     },
     rtun_chr::{TunChr, TunFile},
     rtun_netdev::{
@@ -148,7 +148,8 @@ fn xdp_one(
         return Err(EINVAL);
     }
     let gso = buf.vnet_hdr();
-    let mut pkt = XdpPacket::from_vhost(buf, tfile.socket().xdp_rxq());
+    let rxq = XdpRxq::new(dev, tfile.rx_queue());
+    let mut pkt = XdpPacket::from_vhost(buf, &rxq);
     let guard = rcu::read_lock();
     let generic = match tun.xdp_prog(&guard) {
         Some(prog) if gso[VNET_GSO_TYPE] == 0 => {
@@ -175,10 +176,8 @@ fn xdp_one(
         return Ok(Sent::Done);
     };
     // CAST: Checked against ETH_HLEN; a buffer fits a page.
-    Ok(
-        match tfile.deliver(tun, skb, len as u32, false, None, bh)? {
-            Some(_) => Sent::Queued,
-            None => Sent::Done,
-        },
-    )
+    Ok(match tfile.deliver(tun, skb, len as u32, None, None, bh)? {
+        Some(_) => Sent::Queued,
+        None => Sent::Done,
+    })
 }

@@ -819,6 +819,9 @@ unsafe extern "C" fn xdp_xmit_callback<T: NetDevOps>(
     };
     // CAST: The core passes a non-negative count (at most a bulk queue).
     let n = n.max(0) as usize;
+    if n == 0 {
+        return 0;
+    }
     // SAFETY: `n` valid frame pointers, the core's until we keep them.
     let frames = unsafe { XmitFrames::new(core::slice::from_raw_parts(frames, n)) };
     let guard = rcu::read_lock();

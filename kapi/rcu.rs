@@ -118,6 +118,12 @@ impl<P> DevSlot<P> {
         (!dev.is_null()).then(|| unsafe { Self::held(dev) })
     }
 
+    /// Whether the slot holds `dev`: if so, clearing it and waiting for a
+    /// grace period waits for the end of `_guard`'s section too.
+    pub(crate) fn holds(&self, dev: &NetDevice, _guard: &Guard) -> bool {
+        self.0.load(Ordering::Acquire) == dev.as_raw()
+    }
+
     /// A new reference to a device the slot holds or held.
     ///
     /// # Safety

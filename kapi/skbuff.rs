@@ -410,6 +410,26 @@ impl<'a> RxSkb<'a> {
         self.skb.symmetric_hash()
     }
 
+    /// The device it is received through.
+    pub(crate) fn dev(&self) -> &'a NetDevice {
+        self.dev
+    }
+
+    /// Whether its MAC header offset is set (`skb_mac_header_was_set`).
+    pub(super) fn has_mac_header(&self) -> bool {
+        // SAFETY: A valid skb (type invariant); `mac_header` is a plain
+        // field of the `headers` group, read as `protocol_be` reads its
+        // neighbour.
+        let mac = unsafe {
+            (*self.skb.as_raw())
+                .__bindgen_anon_4
+                .__bindgen_anon_1
+                .as_ref()
+                .mac_header
+        };
+        mac != u16::MAX
+    }
+
     /// Makes `ubuf` complete when the packet is done with its fragments,
     /// which [`Socket::alloc_skb_from_iter`] pinned from the sender.
     ///

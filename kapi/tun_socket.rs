@@ -43,7 +43,7 @@ use super::{
     ptr_ring::{PtrRing, RingItem},
     skbuff::{BhOff, RxSkb, SkBuff, VnetHdr},
     wait::{self, WaitQueue},
-    xdp::{NetCtx, XdpFrame, XdpRxq},
+    xdp::{NetCtx, XdpFrame},
 };
 
 /// `struct tun_msg_ctl.type` of a batch of XDP buffers (`TUN_MSG_PTR`).
@@ -64,8 +64,6 @@ struct SockAlloc {
     socket: bindings::socket,
     /// `tfile->napi`: zeroed by `sk_alloc`, a context never added.
     napi: Napi,
-    /// `tfile->xdp_rxq`: zeroed by `sk_alloc`, never registered.
-    xdp_rxq: XdpRxq,
     /// Written packets `tun_rx_batched` holds back (tun.c uses the write
     /// queue, which here is NAPI's alone). Every skb in it holds a
     /// reference (`dev_hold`) on its `skb->dev`, so no purge can come too
@@ -196,13 +194,6 @@ impl Socket {
         unsafe { &*addr_of!((*self.0.as_ptr()).napi) }
     }
 
-    /// The queue's `xdp_rxq_info`.
-    pub(crate) fn xdp_rxq(&self) -> &XdpRxq {
-        // SAFETY: The allocation is valid while we hold our reference;
-        // `XdpRxq` is an `Opaque`.
-        unsafe { &*addr_of!((*self.0.as_ptr()).xdp_rxq) }
-    }
-
     /// Marks the socket as feeding a device with an XDP program
     /// (`SOCK_XDP`), so vhost-net leaves XDP headroom in the buffers it
     /// builds.
@@ -232,10 +223,11 @@ impl Socket {
 
     /// `tun_rx_batched`: with `batch` packets allowed to wait (`ethtool -C
     /// rx-frames`), a packet written while the writer says more follow
-    /// (`more`, vhost's `MSG_MORE`) waits, unless `batch` already do; any
-    /// other hands every waiting packet, then itself, to the stack. Counts
-    /// `len` received bytes either way. Waiting packets are dropped when
-    /// the queue detaches ([`Socket::purge_rx_batch`]).
+    /// (`more`, vhost's `MSG_MORE`) waits unless exactly `batch` already
+    /// do; any other packet takes the waiting ones, then itself, to the
+    /// stack, and with `batch` 0 goes alone. Counts `len` received bytes
+    /// either way. Waiting packets are dropped when the queue detaches
+    /// ([`Socket::purge_rx_batch`]).
     pub(crate) fn receive_batched(
         &self,
         skb: RxSkb<'_>,
@@ -246,9 +238,15 @@ impl Socket {
     ) {
         let q = self.rx_batch();
         // SAFETY: An initialised queue; a racy length read, as tun.c's
-        // `skb_queue_empty` outside the lock.
+        // `skb_queue_empty` outside the lock. (tun.c decides under the
+        // queue's lock and splices; with one writer per queue, as vhost
+        // is, the outcome is the same.)
         let waiting = unsafe { addr_of!((*q).qlen).read_volatile() };
-        if batch != 0 && more && waiting < batch {
+        if batch == 0 || (!more && waiting == 0) {
+            skb.receive(bh, len);
+            return;
+        }
+        if more && waiting != batch {
             let (skb, dev) = skb.into_parts();
             dev.rx_add(len, bh);
             // SAFETY: The queue takes our skb reference and, for the
@@ -550,7 +548,6 @@ impl Drop for Socket {
             pr_err!("rtun: queue socket dropped with its NAPI context registered; leaked\n");
             return;
         }
-        self.xdp_rxq().unregister();
         // SAFETY: Our sock; then we give up our reference (type invariant).
         // Packets left on the write queue would hold the sock forever: they
         // are charged to its send buffer.

@@ -20,7 +20,7 @@ use core::{
     sync::atomic::{AtomicPtr, Ordering},
 };
 
-use kernel::{bindings, error::to_result, prelude::*, types::Opaque};
+use kernel::{bindings, prelude::*};
 
 use super::{
     iov::IovIter,
@@ -206,68 +206,47 @@ pub(crate) fn with_net_ctx<R>(_bh: &BhOff, f: impl FnOnce(&NetCtx<'_>) -> R) -> 
     ret
 }
 
-/// A receive queue's `struct xdp_rxq_info`: which device and queue an XDP
-/// program sees a packet arrive on (`ingress_ifindex`,
-/// `rx_queue_index`), and how the memory of its frames is returned
-/// (`MEM_TYPE_PAGE_SHARED`: page fragments).
+/// Where an XDP program sees a packet come in (`struct xdp_rxq_info`):
+/// the device (`ingress_ifindex`), the queue (`rx_queue_index`), and how
+/// the memory of the frames it becomes is returned (`MEM_TYPE_PAGE_SHARED`:
+/// page fragments).
 ///
-/// Embedded in the queue's socket allocation, which `sk_alloc` zeroes: a
-/// zeroed one is `REG_STATE_NEW`.
-#[repr(transparent)]
-pub(crate) struct XdpRxq(Opaque<bindings::xdp_rxq_info>);
+/// tun.c keeps one per queue, registered with the device on attach and
+/// unregistered on detach, while a writer that raced the detach may still
+/// run a program that reads it. rtun builds one for each packet from the
+/// device the writer holds: the program sees the same, and it can neither
+/// outlive the device nor name one the queue has left. (Registering one for
+/// `MEM_TYPE_PAGE_SHARED` only fills in these fields:
+/// `xdp_rxq_info_reg_mem_model` keeps no allocator for that type.)
+pub(crate) struct XdpRxq<'d> {
+    rxq: bindings::xdp_rxq_info,
+    _dev: PhantomData<&'d NetDevice>,
+}
 
-impl XdpRxq {
-    fn is_registered(&self) -> bool {
-        // SAFETY: A valid `xdp_rxq_info`; its state changes under RTNL or
-        // with its last owner, which is who asks.
-        unsafe { bindings::xdp_rxq_info_is_reg(self.0.get()) }
+impl<'d> XdpRxq<'d> {
+    /// Queue `queue_index` of `dev`.
+    pub(crate) fn new(dev: &'d NetDevice, queue_index: u32) -> Self {
+        // SAFETY: All-zero is a valid `xdp_rxq_info` (no device, `NEW`).
+        let mut rxq: bindings::xdp_rxq_info = unsafe { MaybeUninit::zeroed().assume_init() };
+        rxq.dev = dev.as_raw();
+        rxq.queue_index = queue_index;
+        rxq.reg_state = REG_STATE_REGISTERED;
+        rxq.mem.type_ = bindings::xdp_mem_type_MEM_TYPE_PAGE_SHARED;
+        Self {
+            rxq,
+            _dev: PhantomData,
+        }
     }
 
-    /// Registers it for queue `index` of `dev`, or, if it is registered
-    /// already (a queue re-enabled with `TUNSETQUEUE`), moves it to
-    /// `index` (`tun_attach`).
-    pub(crate) fn register(&self, rtnl: &Rtnl, dev: &NetDevice, index: u32) -> Result {
-        if self.is_registered() {
-            self.set_queue_index(rtnl, index);
-            return Ok(());
-        }
-        let rxq = self.0.get();
-        // SAFETY: A valid, unregistered `xdp_rxq_info` and device; RTNL.
-        to_result(unsafe { bindings::__xdp_rxq_info_reg(rxq, dev.as_raw(), index, 0, 0) })?;
-        // SAFETY: As above; registered now.
-        let ret = unsafe {
-            bindings::xdp_rxq_info_reg_mem_model(
-                rxq,
-                bindings::xdp_mem_type_MEM_TYPE_PAGE_SHARED,
-                core::ptr::null_mut(),
-            )
-        };
-        if ret < 0 {
-            self.unregister();
-        }
-        to_result(ret)
-    }
-
-    /// The queue moved to `index` (`tun_detach` fills the gap with the
-    /// last queue). A program running on another CPU may read the old
-    /// index or the new, as in tun.c.
-    pub(crate) fn set_queue_index(&self, _rtnl: &Rtnl, index: u32) {
-        // SAFETY: A valid `xdp_rxq_info`; a plain `u32` field that readers
-        // read racily.
-        unsafe { addr_of_mut!((*self.0.get()).queue_index).write_volatile(index) };
-    }
-
-    /// Unregisters it, if registered (`xdp_rxq_info_unreg`, which warns
-    /// about one never registered). Its owner calls it once no packet of
-    /// the queue can be running an XDP program: after the grace period
-    /// that follows unpublishing the queue, or on close.
-    pub(crate) fn unregister(&self) {
-        if self.is_registered() {
-            // SAFETY: A valid, registered `xdp_rxq_info`.
-            unsafe { bindings::xdp_rxq_info_unreg(self.0.get()) };
-        }
+    fn as_raw(&self) -> *mut bindings::xdp_rxq_info {
+        // CAST: The C API takes it mutable; XDP only reads it.
+        core::ptr::addr_of!(self.rxq).cast_mut()
     }
 }
+
+/// `REG_STATE_REGISTERED` of `net/core/xdp.c`'s private
+/// `enum xdp_rxq_info_reg_state`.
+const REG_STATE_REGISTERED: u32 = 1;
 
 /// An XDP frame waiting in a queue's ring (`struct xdp_frame`), owned.
 ///
@@ -349,10 +328,10 @@ impl<'a> XmitFrames<'a> {
 /// page fragment on which we own one page reference, with the packet at
 /// `data..data_end` after the headroom and the buffer's last
 /// `SKB_DATA_ALIGN(sizeof(struct skb_shared_info))` bytes free for
-/// `build_skb`. `xdp.rxq` is `'r`'s queue.
+/// `build_skb`. `xdp.rxq` points to an [`XdpRxq`] that lives for `'r`.
 pub(crate) struct XdpPacket<'r> {
     xdp: bindings::xdp_buff,
-    _rxq: PhantomData<&'r XdpRxq>,
+    _rxq: PhantomData<&'r XdpRxq<'r>>,
 }
 
 impl<'r> XdpPacket<'r> {
@@ -368,13 +347,18 @@ impl<'r> XdpPacket<'r> {
     /// page fragment (`current->task_frag`, as `tun_build_skb`), after
     /// `headroom` bytes: `ENOMEM` or `EFAULT`.
     pub(crate) fn from_iter(
-        rxq: &'r XdpRxq,
+        rxq: &'r XdpRxq<'_>,
         headroom: u32,
         len: usize,
         from: &mut IovIter,
     ) -> Result<Self> {
+        // `skb_page_frag_refill` would hand out a smaller buffer than asked
+        // for above a page.
+        if !Self::fits_page(headroom, len) {
+            return Err(EINVAL);
+        }
         let shinfo = skb_data_align(core::mem::size_of::<bindings::skb_shared_info>());
-        // CAST: The caller keeps headroom and length within a page.
+        // CAST: Within a page, checked above.
         let buflen = shinfo + skb_data_align(len + headroom as usize);
         // The current task's own page fragment is used only by the task
         // itself, in process context, and nothing else of the task runs
@@ -412,7 +396,7 @@ impl<'r> XdpPacket<'r> {
         // tun.c marks XDP metadata unsupported (`meta_valid` false).
         unsafe {
             // CAST: Below a page.
-            bindings::xdp_init_buff(xdp.as_mut_ptr(), buflen as u32, rxq.0.get());
+            bindings::xdp_init_buff(xdp.as_mut_ptr(), buflen as u32, rxq.as_raw());
             // CAST: As above.
             bindings::xdp_prepare_buff(
                 xdp.as_mut_ptr(),
@@ -425,7 +409,7 @@ impl<'r> XdpPacket<'r> {
         // SAFETY: Zeroed, then initialised above.
         let xdp = unsafe { xdp.assume_init() };
         // INVARIANT: One page reference, a buffer of `buflen` bytes with
-        // the shared info room at its end, and `rxq`.
+        // the shared info room at its end, and `rxq`, borrowed for `'r`.
         let packet = Self {
             xdp,
             _rxq: PhantomData,
@@ -447,17 +431,18 @@ impl<'r> XdpPacket<'r> {
 
     /// A buffer vhost-net built (`tun_xdp_one`); vhost's buffers carry no
     /// XDP metadata.
-    pub(crate) fn from_vhost(buf: super::tun_socket::XdpBuff, rxq: &'r XdpRxq) -> Self {
+    pub(crate) fn from_vhost(buf: super::tun_socket::XdpBuff, rxq: &'r XdpRxq<'_>) -> Self {
         let (hard_start, headroom, len, buflen) = buf.into_parts();
         let mut xdp = MaybeUninit::<bindings::xdp_buff>::zeroed();
         // SAFETY: `xdp` is ours; vhost laid the buffer out within `buflen`.
         unsafe {
-            bindings::xdp_init_buff(xdp.as_mut_ptr(), buflen, rxq.0.get());
+            bindings::xdp_init_buff(xdp.as_mut_ptr(), buflen, rxq.as_raw());
             bindings::xdp_prepare_buff(xdp.as_mut_ptr(), hard_start, headroom, len, false);
         }
         // SAFETY: Zeroed, then initialised above.
         let xdp = unsafe { xdp.assume_init() };
-        // INVARIANT: The page reference came with `buf`.
+        // INVARIANT: The page reference came with `buf`; `rxq` is borrowed
+        // for `'r`.
         Self {
             xdp,
             _rxq: PhantomData,
@@ -551,6 +536,11 @@ pub(crate) fn run_generic<'d>(
     prog: XdpProgRef<'_>,
     _bh: &BhOff,
 ) -> Option<super::skbuff::RxSkb<'d>> {
+    // `netif_receive_generic_xdp` pushes the link header back from the MAC
+    // header's offset; a packet without one passes untouched.
+    if !skb.has_mac_header() {
+        return Some(skb);
+    }
     let (skb, dev) = skb.into_parts();
     let mut raw = skb.into_raw();
     // SAFETY: A valid program inside its RCU read section, BH disabled
