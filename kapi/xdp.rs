@@ -179,13 +179,19 @@ pub(crate) fn trace_exception(dev: &NetDevice, prog: XdpProgRef<'_>, act: Verdic
 /// A witness that this task has a BPF network context
 /// (`current->bpf_net_context`), where `bpf_redirect` leaves its target
 /// for `xdp_do_redirect` and redirected frames wait for `xdp_do_flush`.
+///
+/// # Invariants
+///
+/// Only [`with_net_ctx`] makes one, and lends it to its closure only: for
+/// as long as it is borrowed, the task has a network context and BH is
+/// disabled.
 pub(crate) struct NetCtx<'a>(PhantomData<&'a BhOff>);
 
 impl NetCtx<'_> {
     /// Sends the frames redirected in this context on (`xdp_do_flush`).
     pub(crate) fn flush(&self) {
         // SAFETY: Inside a network context with BH disabled (type
-        // invariant of the witness).
+        // invariant).
         unsafe { bindings::xdp_do_flush() };
     }
 }
@@ -200,6 +206,8 @@ pub(crate) fn with_net_ctx<R>(_bh: &BhOff, f: impl FnOnce(&NetCtx<'_>) -> R) -> 
     // no-op, when the task already had a context). `bpf_net_ctx_set`
     // initialises what it needs of the storage.
     let set = unsafe { bindings::bpf_net_ctx_set(ctx.as_mut_ptr()) };
+    // INVARIANT: The context is set (ours or the task's) and BH is off
+    // (`_bh`) while `f` runs.
     let ret = f(&NetCtx(PhantomData));
     // SAFETY: Pairs with the set above.
     unsafe { bindings::bpf_net_ctx_clear(set) };
