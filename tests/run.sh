@@ -47,7 +47,8 @@ guest() {
 	shift 2
 	"$repo/qemu/vm.sh" --driver "$driver" --log "$cache/logs/vm-$name.log" -- "$@" | tee "$res"
 	vm=${PIPESTATUS[0]}
-	line=$(grep -E "^$name: [0-9]+ passed, [0-9]+ failed$" "$res" | tail -1)
+	# The KTAP summary names the driver: `tun-own` reports as `tun`.
+	line=$(grep -E "^${name%%-*}: [0-9]+ passed, [0-9]+ failed$" "$res" | tail -1)
 	pass=$(sed -En 's/.* ([0-9]+) passed.*/\1/p' <<<"$line")
 	fail=$(sed -En 's/.* ([0-9]+) failed$/\1/p' <<<"$line")
 	pass=${pass:-0} fail=${fail:-1}
@@ -67,6 +68,12 @@ for driver in tun rtun; do
 	echo "== $driver ($ko)"
 	guest "$driver" "$driver" "$bin" --module "$ko" --kselftest-tun "$kst" \
 		--vhost-net-test "$vnt" --vhost-modules "$cache/build-debug/drivers/vhost" "$@"
+	# Tests that need a boot of their own (tests/src/main.rs OWN_BOOT), in
+	# a second guest, when the filter names any.
+	if [ $# -eq 0 ] || "$bin" --list-own-boot | grep -qE "${1:-.}"; then
+		guest "$driver-own" "$driver" "$bin" --module "$ko" --own-boot \
+			--vhost-modules "$cache/build-debug/drivers/vhost" "$@"
+	fi
 done
 # The differential fuzzer: both drivers in one guest boot, seed by seed.
 # A filter runs it only if it names it.
