@@ -683,6 +683,23 @@ fn vhost_tx_unbatched_with_sndbuf(ctx: &Ctx) -> TestResult {
     Ok(())
 }
 
+/// Waits up to 5 s for the stack to have received `n` of the guest's UDP
+/// frames through the device `incoming` watches.
+fn stack_sees_udp(incoming: &crate::napi::Incoming, n: usize) -> TestResult {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut seen = 0;
+    while seen < n && Instant::now() < deadline {
+        sleep(Duration::from_millis(20));
+        seen += incoming
+            .drain()
+            .iter()
+            .filter(|f| f.len() > 23 && f[23] == 17)
+            .count();
+    }
+    ensure!(seen == n, "the stack saw {seen} of {n} guest frames");
+    Ok(())
+}
+
 /// `ethtool -C rx-frames` (`tun_rx_batched`): unbatched sends that vhost
 /// marks `MSG_MORE` wait for the ones after them, up to that many, and the
 /// last send, unmarked, takes every one to the stack.
@@ -705,17 +722,7 @@ fn vhost_tx_rx_batched(ctx: &Ctx) -> TestResult {
     v.set_backend(tap.as_raw_fd())
         .map_err(|e| format!("SET_BACKEND: {}", errno_name(e)))?;
     guest_to_host(&mut v, &name, 16)?;
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let mut seen = 0;
-    while seen < 16 && Instant::now() < deadline {
-        sleep(Duration::from_millis(20));
-        seen += incoming
-            .drain()
-            .iter()
-            .filter(|f| f.len() > 23 && f[23] == 17)
-            .count();
-    }
-    ensure!(seen == 16, "the stack saw {seen} of 16 guest frames");
+    stack_sees_udp(&incoming, 16)?;
     v.set_backend(-1)
         .map_err(|e| format!("detach: {}", errno_name(e)))?;
     Ok(())
@@ -742,17 +749,7 @@ fn vhost_tx_napi(ctx: &Ctx) -> TestResult {
     v.set_backend(tap.as_raw_fd())
         .map_err(|e| format!("SET_BACKEND: {}", errno_name(e)))?;
     guest_to_host(&mut v, &name, 8)?;
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let mut seen = 0;
-    while seen < 16 && Instant::now() < deadline {
-        sleep(Duration::from_millis(20));
-        seen += incoming
-            .drain()
-            .iter()
-            .filter(|f| f.len() > 23 && f[23] == 17)
-            .count();
-    }
-    ensure!(seen == 16, "the stack saw {seen} of 16 guest frames");
+    stack_sees_udp(&incoming, 16)?;
     v.set_backend(-1)
         .map_err(|e| format!("detach: {}", errno_name(e)))?;
     Ok(())
