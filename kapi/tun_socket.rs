@@ -127,6 +127,15 @@ const fn proto_name(name: &[u8]) -> [u8; 32] {
 /// may outlive the file, never a caller of the callbacks).
 pub(crate) struct Socket(NonNull<SockAlloc>);
 
+/// What [`Socket::drain_rx_batch`] does with each packet it takes.
+#[derive(Clone, Copy)]
+enum Drain {
+    /// `netif_receive_skb`: the batch is complete.
+    Receive,
+    /// `kfree_skb`: the queue is going away.
+    Free,
+}
+
 // SAFETY: The socket's fields that we touch are either set once before it
 // is shared or accessed with `READ_ONCE`/`WRITE_ONCE` semantics (sndbuf);
 // the rest belongs to the networking core's own locking.
@@ -257,37 +266,37 @@ impl Socket {
             }
             return;
         }
-        for _ in 0..waiting {
-            // SAFETY: An initialised queue; a dequeued skb is ours, with the
-            // device reference the queue held for it (queue invariant),
-            // which outlives the receive.
-            unsafe {
-                let skb = bindings::skb_dequeue(q);
-                if skb.is_null() {
-                    break;
-                }
-                let dev = skb_dev(skb);
-                bindings::netif_receive_skb(skb);
-                bindings::dev_put(dev);
-            }
-        }
+        self.drain_rx_batch(waiting, Drain::Receive);
         skb.receive(bh, len);
     }
 
     /// Drops the packets `receive_batched` holds back, and their device
     /// references (tun.c's `tun_queue_purge` of the write queue).
     pub(crate) fn purge_rx_batch(&self) {
+        self.drain_rx_batch(u32::MAX, Drain::Free);
+    }
+
+    /// Takes up to `max` packets off the `receive_batched` queue, passing
+    /// each to the stack or freeing it, then releasing the device reference
+    /// the queue held for it.
+    fn drain_rx_batch(&self, max: u32, how: Drain) {
         let q = self.rx_batch();
-        loop {
-            // SAFETY: An initialised queue; a dequeued skb is ours with its
-            // device reference (queue invariant), released after it.
+        for _ in 0..max {
+            // SAFETY: An initialised queue; a dequeued skb is ours, with the
+            // device reference the queue held for it (queue invariant),
+            // which outlives the receive or free and is released after it.
             unsafe {
                 let skb = bindings::skb_dequeue(q);
                 if skb.is_null() {
                     return;
                 }
                 let dev = skb_dev(skb);
-                bindings::kfree_skb(skb);
+                match how {
+                    Drain::Receive => {
+                        bindings::netif_receive_skb(skb);
+                    }
+                    Drain::Free => bindings::kfree_skb(skb),
+                }
                 bindings::dev_put(dev);
             }
         }

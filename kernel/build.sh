@@ -49,6 +49,10 @@ if [ "$(cat "$src/.rtun-stamp" 2>/dev/null)" != "$src_key" ]; then
 	mv "$src.new" "$src"
 fi
 
+# bindgen takes the newest libclang it finds; the kernel's C compiler is
+# clang 14, whose flags a newer libclang rejects (clang-19 is here for the
+# BPF selftests' objects), so bindgen gets clang 14's.
+export LIBCLANG_PATH=/usr/lib/llvm-14/lib
 mk() { make -C "$src" O="$out" LLVM=1 RUSTC=/usr/bin/rustc "$@"; }
 
 if [ "$(cat "$out/.rtun-config-stamp" 2>/dev/null)" != "$cfg_key" ]; then

@@ -12,6 +12,10 @@
 # said, and the offending lines are printed.
 #
 # RTUN_VM_APPEND adds kernel arguments (the fuzzer's guests expedite RCU).
+# RTUN_VM_PLUGIN="file=PLUGIN.so,ARG=VAL..." loads a QEMU TCG plugin (QEMU's
+# `-plugin` option; `./dev bench` loads qemu/icount's) and so forces TCG.
+# RTUN_VM_RWDIR=DIR lets the guest write DIR, at the same path, for files
+# the host reads afterwards.
 #
 # KVM is used when it works (probed once, cached in $RTUN_CACHE/kvm); on
 # this machine guests hang under KVM, so runs fall back to TCG. RTUN_KVM=0/1
@@ -55,15 +59,18 @@ mkdir -p "$cache/logs"
 [ -n "$log" ] || log=$cache/logs/vm-$driver.log
 
 boot() { # boot ACCEL TIMEOUT GUEST-COMMAND
-	local accel=() fg=(--foreground)
+	local accel=() fg=(--foreground) extra=()
 	# A hung KVM guest outlives a --foreground timeout (only vng is
 	# signalled, qemu keeps the pipe open): the probe kills the whole
 	# process group instead.
 	[ "$1" = kvm ] && fg=() || accel=(--disable-kvm)
+	# vng joins --qemu-opts into a shell command line: no spaces in paths.
+	[ -z "${RTUN_VM_PLUGIN:-}" ] || extra+=(--qemu-opts="-plugin $RTUN_VM_PLUGIN")
+	[ -z "${RTUN_VM_RWDIR:-}" ] || extra+=(--rwdir="$RTUN_VM_RWDIR")
 	# --verbose puts the kernel's console in the log, so a crash is visible
 	# there; the guest's own output is told apart by its lack of a
 	# timestamp.
-	timeout "${fg[@]}" -k 10 "$2" "$vng" --verbose --run "$kernel" "${accel[@]}" \
+	timeout "${fg[@]}" -k 10 "$2" "$vng" --verbose --run "$kernel" "${accel[@]}" "${extra[@]}" \
 		--force-9p --cpus 2 --memory 2G --cwd "$repo" \
 		--append "loglevel=4 kmemleak=on ${RTUN_VM_APPEND:-}" \
 		--exec "$3" </dev/null
@@ -84,7 +91,7 @@ use_kvm() {
 	[ "$(cat "$stamp")" = yes ]
 }
 accel=tcg
-use_kvm && accel=kvm
+[ -n "${RTUN_VM_PLUGIN:-}" ] || ! use_kvm || accel=kvm
 
 guest="$here/guest.sh $(printf '%q' "$ko") $cmd"
 for attempt in 1 2; do

@@ -6,8 +6,9 @@
 #
 # Expects the debug kernel and rtun.ko built (./dev test does both). Prints
 # each guest's per-test lines, then `tun: N passed, M failed`,
-# `rtun: N passed, M failed`, `fuzz: N passed, M failed` (the differential
-# fuzzer, see tests/src/fuzz.rs) and exits non-zero if any failed. A guest
+# `rtun: N passed, M failed`, `bpf-tun`/`bpf-rtun` (the kernel's BPF
+# selftests that open tun devices, see tests/bpf), `fuzz: N passed, M failed`
+# (the differential fuzzer, see tests/src/fuzz.rs) and exits non-zero if any failed. A guest
 # whose dmesg shows a kernel report counts as one more failure for that
 # driver, as does a guest that does not finish.
 set -uo pipefail
@@ -31,6 +32,9 @@ mkdir -p "$cache/logs"
 # The kernel's own vhost-net test, from the cached source, unmodified.
 vnt=$cache/vhost_net_test
 "$here/vhost/build.sh" || exit 1
+
+# The kernel's BPF selftests that use tun, from the cached source, unmodified.
+bpf=$("$here/bpf/build.sh" | tail -1) || exit 1
 
 # The fuzzer's budget in the suite; `./dev fuzz` runs campaigns.
 : "${RTUN_FUZZ_FIRST:=1}" "${RTUN_FUZZ_SEEDS:=60}" "${RTUN_FUZZ_OPS:=400}"
@@ -73,6 +77,12 @@ for driver in tun rtun; do
 	if [ $# -eq 0 ] || "$bin" --list-own-boot | grep -qE "${1:-.}"; then
 		guest "$driver-own" "$driver" "$bin" --module "$ko" --own-boot \
 			--vhost-modules "$cache/build-debug/drivers/vhost" "$@"
+	fi
+	# The kernel's own BPF selftests that open tun devices (tests/bpf),
+	# when the filter names them.
+	if [ $# -eq 0 ] || [[ bpf-selftests == *"$1"* ]]; then
+		RTUN_VM_TIMEOUT=${RTUN_VM_TIMEOUT:-1800} guest "bpf-$driver" "$driver" \
+			"$here/bpf/guest.sh" "$bpf"
 	fi
 done
 # The differential fuzzer: both drivers in one guest boot, seed by seed.

@@ -1,0 +1,90 @@
+#!/usr/bin/env python3
+"""The icount plugin's report for `./dev bench`.
+
+Joins the guest's `ICOUNT SEQ CASE DRIVER PACKETS` lines with the plugin's
+`mark SEQ ...` lines by SEQ and prints instructions per packet; with a CASE,
+the plugin's `prof` lines of that case's windows by kernel function
+instead, named from the guest's /proc/kallsyms saved in DIR.
+
+    qemu/icount/report.py GUEST-OUTPUT PLUGIN-OUTPUT [CASE DIR]
+"""
+import bisect, collections, glob, os, re, statistics, subprocess, sys
+
+guest, plugin = sys.argv[1:3]
+case = sys.argv[3] if len(sys.argv) > 3 else None
+windows, marks, prof = {}, {}, collections.defaultdict(list)
+for line in open(guest, errors="replace"):
+    f = line.split()
+    if len(f) == 5 and f[0] == "ICOUNT" and int(f[4]) > 0:
+        windows[int(f[1])] = (f[2], f[3], int(f[4]))
+for line in open(plugin):
+    f = line.split()
+    if f[0] == "mark":
+        marks[int(f[1])] = (int(f[3]), int(f[5]))
+    elif f[0] == "prof":
+        prof[int(f[1])].append((int(f[2], 16), int(f[3])))
+if not set(windows) <= set(marks):
+    sys.exit(f"dev: the guest reported windows the icount plugin did not count ({len(windows)} and {len(marks)})")
+
+if case is None:
+    per = collections.defaultdict(list)
+    for seq, (c, driver, packets) in sorted(windows.items()):
+        total, kernel = marks[seq]
+        per[c, driver].append((total / packets, kernel / packets))
+    med = lambda c, d, i: statistics.median(x[i] for x in per[c, d])
+    print(f"{'case (insn/pkt)':<17} {'tun total':>10} {'rtun total':>10} {'rtun/tun':>8}"
+          f" {'tun kernel':>10} {'rtun kernel':>11} {'rtun/tun':>8}")
+    for c in dict.fromkeys(c for c, _ in per):
+        if not per[c, "tun"] or not per[c, "rtun"]:
+            continue
+        t, r, tk, rk = med(c, "tun", 0), med(c, "rtun", 0), med(c, "tun", 1), med(c, "rtun", 1)
+        print(f"{c:<17} {t:>10.0f} {r:>10.0f} {r / t:>8.3f} {tk:>10.0f} {rk:>11.0f} {rk / tk:>8.3f}")
+    print("(instructions per packet, all vCPUs, medians; kernel: at kernel addresses;"
+          " vhost's totals are mostly vhost_net_test's own polling and checking)")
+    sys.exit(0)
+
+# Module addresses change from one load to the next: each window's names
+# come from the kallsyms saved after it, during the same load.
+saved = sorted(int(p.rsplit(".", 1)[1]) for p in glob.glob(os.path.join(sys.argv[4], "kallsyms.*")))
+tables = {}
+def symbols(k):
+    if k not in tables:
+        syms = []
+        for line in open(os.path.join(sys.argv[4], f"kallsyms.{k}")):
+            f = line.split()
+            if len(f) >= 3 and f[1] in ("t", "T", "w", "W"):
+                syms.append((int(f[0], 16), f[2] + (" " + f[3] if len(f) > 3 else "")))
+        syms.sort()
+        tables[k] = ([a for a, _ in syms], [n for _, n in syms])
+    return tables[k]
+
+counts = {d: collections.Counter() for d in ("tun", "rtun")}
+packets = collections.Counter()
+for seq, (c, driver, n) in windows.items():
+    if c != case:
+        continue
+    addrs, names = symbols(saved[bisect.bisect_left(saved, seq)])
+    packets[driver] += n
+    for pc, count in prof[seq]:
+        i = bisect.bisect_right(addrs, pc) - 1
+        counts[driver][names[i] if i >= 0 else f"{pc:x}"] += count
+if not packets["tun"] or not packets["rtun"]:
+    sys.exit(f"dev: no {case} windows for both drivers")
+# Rust symbols, v0-mangled, through binutils' demangler, crate hashes dropped.
+mangled = sorted({n for d in counts.values() for n in d})
+plain = subprocess.run(["c++filt", "-s", "rust"], input="\n".join(mangled), capture_output=True,
+                       text=True, check=True).stdout.split("\n")
+plain = dict(zip(mangled, (re.sub(r"\[[0-9a-f]{16}\]", "", p) for p in plain)))
+top = {d: [(plain[n], v / packets[d]) for n, v in counts[d].most_common(30)] for d in counts}
+width = 54
+print(f"{case}: kernel instructions per packet by function")
+print(f"{'tun.ko':>8} {'':<{width}} {'rtun.ko':>8}")
+rows = max(len(t) for t in top.values())
+for d in counts:
+    top[d] += [("", None)] * (rows - len(top[d]))
+for (tn, tv), (rn, rv) in zip(top["tun"], top["rtun"]):
+    cut = lambda s: s if len(s) <= width else s[:width - 1] + "~"
+    left = f"{tv:>8.1f} {cut(tn):<{width}}" if tv is not None else " " * (width + 9)
+    print((f"{left} {rv:>8.1f} {cut(rn)}" if rv is not None else left).rstrip())
+print(f"{sum(counts['tun'].values()) / packets['tun']:>8.1f} {'(all kernel code)':<{width}}"
+      f" {sum(counts['rtun'].values()) / packets['rtun']:>8.1f} (all kernel code)")
