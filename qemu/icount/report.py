@@ -1,22 +1,30 @@
 #!/usr/bin/env python3
 """The icount plugin's report for `./dev bench`.
 
-Joins the guest's `ICOUNT SEQ CASE DRIVER PACKETS` lines with the plugin's
-`mark SEQ ...` lines by SEQ and prints instructions per packet; with a CASE,
-the plugin's `prof` lines of that case's windows by kernel function
-instead, named from the guest's /proc/kallsyms saved in DIR.
+Joins the guest's `ICOUNT SEQ CASE DRIVER PACKETS SECONDS` lines with the
+plugin's `mark SEQ ...` lines by SEQ and prints instructions per packet; with
+an OUT prefix, also writes every window to OUT.csv and charts each case's
+rtun/tun ratios (packets per second and instructions per packet: median,
+lowest and highest sample) in OUT.png with gnuplot. With a CASE and a DIR,
+the plugin's `prof` lines of that case's windows by kernel function instead,
+named from the guest's /proc/kallsyms saved in DIR.
 
-    qemu/icount/report.py GUEST-OUTPUT PLUGIN-OUTPUT [CASE DIR]
+    qemu/icount/report.py GUEST-OUTPUT PLUGIN-OUTPUT [OUT]
+    qemu/icount/report.py GUEST-OUTPUT PLUGIN-OUTPUT CASE DIR
 """
 import bisect, collections, glob, os, re, statistics, subprocess, sys
 
 guest, plugin = sys.argv[1:3]
-case = sys.argv[3] if len(sys.argv) > 3 else None
+case = sys.argv[3] if len(sys.argv) == 5 else None
+out = sys.argv[3] if len(sys.argv) == 4 else None
 windows, marks, prof = {}, {}, collections.defaultdict(list)
+secs = {}
 for line in open(guest, errors="replace"):
     f = line.split()
-    if len(f) == 5 and f[0] == "ICOUNT" and int(f[4]) > 0:
+    if len(f) in (5, 6) and f[0] == "ICOUNT" and int(f[4]) > 0:
         windows[int(f[1])] = (f[2], f[3], int(f[4]))
+        if len(f) == 6:
+            secs[int(f[1])] = float(f[5])
 for line in open(plugin):
     f = line.split()
     if f[0] == "mark":
@@ -25,6 +33,53 @@ for line in open(plugin):
         prof[int(f[1])].append((int(f[2], 16), int(f[3])))
 if not set(windows) <= set(marks):
     sys.exit(f"dev: the guest reported windows the icount plugin did not count ({len(windows)} and {len(marks)})")
+
+def chart(out):
+    """OUT.csv, every window; OUT.png, each case's ratios by sample."""
+    samples = collections.defaultdict(list)
+    with open(out + ".csv", "w") as csv:
+        csv.write("seq,case,driver,packets,seconds,pps,insn_total,insn_kernel\n")
+        for seq, (c, driver, packets) in sorted(windows.items()):
+            total, kernel = marks[seq]
+            t = secs.get(seq, float("nan"))
+            csv.write(f"{seq},{c},{driver},{packets},{t},{packets / t if t else 0:.1f},"
+                      f"{total / packets:.1f},{kernel / packets:.1f}\n")
+            samples[c, driver].append((packets / t if t else float("nan"), total / packets))
+    # The i-th rtun sample of a case against the i-th tun sample: the
+    # drivers alternate in one boot, so those saw the same machine state.
+    rows = []
+    for c in dict.fromkeys(c for c, _ in samples):
+        pairs = list(zip(samples[c, "tun"], samples[c, "rtun"]))
+        if not pairs:
+            continue
+        pps = [r[0] / t[0] for t, r in pairs]
+        insn = [r[1] / t[1] for t, r in pairs]
+        rows.append((c, statistics.median(pps), min(pps), max(pps),
+                     statistics.median(insn), min(insn), max(insn)))
+    # Columns: x, case, then yerrorbars' y, ylow, yhigh twice; a window
+    # without its seconds (an older guest) has no rate: gnuplot's "?".
+    data = "\n".join(f"{i} {c} " + " ".join("?" if v != v else f"{v:.4f}" for v in rest)
+                     for i, (c, *rest) in enumerate(rows))
+    script = f"""
+set terminal png size 900,640
+set output '{out}.png'
+set multiplot layout 2,1 title 'rtun.ko / tun.ko, medians with the lowest and highest sample'
+set grid ytics
+set xrange [-0.6:{len(rows) - 0.4}]
+set arrow from -0.6,1 to {len(rows) - 0.4},1 nohead dt 2 front
+set ylabel 'packets/s (higher: rtun faster)'
+plot '-' using 1:3:4:5:xtic(2) with yerrorbars pt 7 ps 1.5 lw 2 notitle
+{data}
+e
+set ylabel 'instructions/packet (lower: rtun less)'
+plot '-' using 1:6:7:8:xtic(2) with yerrorbars pt 7 ps 1.5 lw 2 notitle
+{data}
+e
+unset multiplot
+"""
+    subprocess.run(["gnuplot"], input=script, text=True, check=True)
+    print(f"(every window in {out}.csv, the ratios charted in {out}.png)")
+
 
 if case is None:
     per = collections.defaultdict(list)
@@ -41,6 +96,8 @@ if case is None:
         print(f"{c:<17} {t:>10.0f} {r:>10.0f} {r / t:>8.3f} {tk:>10.0f} {rk:>11.0f} {rk / tk:>8.3f}")
     print("(instructions per packet, all vCPUs, medians; kernel: at kernel addresses;"
           " vhost's totals are mostly vhost_net_test's own polling and checking)")
+    if out:
+        chart(out)
     sys.exit(0)
 
 # Module addresses change from one load to the next: each window's names

@@ -19,7 +19,7 @@
 //! Each case's measured part is a window marked for the icount QEMU plugin
 //! (`qemu/icount/`, loaded by `./dev bench`), which counts the instructions
 //! the guest runs in it; after each window this prints
-//! `ICOUNT SEQ CASE DRIVER PACKETS` (SEQ counts windows from 1, as the
+//! `ICOUNT SEQ CASE DRIVER PACKETS SECONDS` (SEQ counts windows from 1, as the
 //! plugin counts its lines) for the host to join with them. Without the
 //! plugin the markers are NOPs.
 //!
@@ -376,7 +376,7 @@ fn main() {
                 Ok(runs) => {
                     for (case, run) in runs {
                         seq += 1;
-                        println!("ICOUNT {seq} {case} {name} {}", run.packets);
+                        println!("ICOUNT {seq} {case} {name} {} {:.6}", run.packets, run.secs);
                         let c = CASES.iter().position(|&n| n == case).unwrap_or(0);
                         results[d][c].push(run.packets as f64 / run.secs);
                     }
