@@ -33,8 +33,12 @@ mkdir -p "$cache/logs"
 vnt=$cache/vhost_net_test
 "$here/vhost/build.sh" || exit 1
 
-# The kernel's BPF selftests that use tun, from the cached source, unmodified.
-bpf=$("$here/bpf/build.sh" | tail -1) || exit 1
+# The kernel's BPF selftests that use tun, from the cached source,
+# unmodified, when the filter names them.
+bpf=
+if [ $# -eq 0 ] || [[ bpf-selftests == *"$1"* ]]; then
+	bpf=$("$here/bpf/build.sh" | tail -1) || exit 1
+fi
 
 # The fuzzer's budget in the suite; `./dev fuzz` runs campaigns.
 : "${RTUN_FUZZ_FIRST:=1}" "${RTUN_FUZZ_SEEDS:=60}" "${RTUN_FUZZ_OPS:=400}"
@@ -78,9 +82,8 @@ for driver in tun rtun; do
 		guest "$driver-own" "$driver" "$bin" --module "$ko" --own-boot \
 			--vhost-modules "$cache/build-debug/drivers/vhost" "$@"
 	fi
-	# The kernel's own BPF selftests that open tun devices (tests/bpf),
-	# when the filter names them.
-	if [ $# -eq 0 ] || [[ bpf-selftests == *"$1"* ]]; then
+	# The kernel's own BPF selftests that open tun devices (tests/bpf).
+	if [ -n "$bpf" ]; then
 		RTUN_VM_TIMEOUT=${RTUN_VM_TIMEOUT:-1800} guest "bpf-$driver" "$driver" \
 			"$here/bpf/guest.sh" "$bpf"
 	fi

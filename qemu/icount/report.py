@@ -34,9 +34,17 @@ for line in open(plugin):
 if not set(windows) <= set(marks):
     sys.exit(f"dev: the guest reported windows the icount plugin did not count ({len(windows)} and {len(marks)})")
 
+# Each case's and driver's windows in order: packets per second (NaN
+# without the seconds), instructions per packet in all and in the kernel.
+per = collections.defaultdict(list)
+for seq, (c, driver, packets) in sorted(windows.items()):
+    total, kernel = marks[seq]
+    t = secs.get(seq)
+    per[c, driver].append((packets / t if t else float("nan"), total / packets, kernel / packets))
+
+
 def chart(out):
     """OUT.csv, every window; OUT.png, each case's ratios by sample."""
-    samples = collections.defaultdict(list)
     with open(out + ".csv", "w") as csv:
         csv.write("seq,case,driver,packets,seconds,pps,insn_total,insn_kernel\n")
         for seq, (c, driver, packets) in sorted(windows.items()):
@@ -44,18 +52,17 @@ def chart(out):
             t = secs.get(seq, float("nan"))
             csv.write(f"{seq},{c},{driver},{packets},{t},{packets / t if t else 0:.1f},"
                       f"{total / packets:.1f},{kernel / packets:.1f}\n")
-            # Kernel instructions: what the drivers change (vhost's totals
-            # are mostly its test program's own polling).
-            samples[c, driver].append((packets / t if t else float("nan"), kernel / packets))
     # The i-th rtun sample of a case against the i-th tun sample: the
     # drivers alternate in one boot, so those saw the same machine state.
     rows = []
-    for c in dict.fromkeys(c for c, _ in samples):
-        pairs = list(zip(samples[c, "tun"], samples[c, "rtun"]))
+    for c in dict.fromkeys(c for c, _ in per):
+        pairs = list(zip(per[c, "tun"], per[c, "rtun"]))
         if not pairs:
             continue
         pps = [r[0] / t[0] for t, r in pairs]
-        insn = [r[1] / t[1] for t, r in pairs]
+        # Kernel instructions: what the drivers change (vhost's totals are
+        # mostly its test program's own polling).
+        insn = [r[2] / t[2] for t, r in pairs]
         rows.append((c, statistics.median(pps), min(pps), max(pps),
                      statistics.median(insn), min(insn), max(insn)))
     # Columns: x, case, then yerrorbars' y, ylow, yhigh twice; a window
@@ -86,17 +93,13 @@ unset multiplot
 
 
 if case is None:
-    per = collections.defaultdict(list)
-    for seq, (c, driver, packets) in sorted(windows.items()):
-        total, kernel = marks[seq]
-        per[c, driver].append((total / packets, kernel / packets))
     med = lambda c, d, i: statistics.median(x[i] for x in per[c, d])
     print(f"{'case (insn/pkt)':<17} {'tun total':>10} {'rtun total':>10} {'rtun/tun':>8}"
           f" {'tun kernel':>10} {'rtun kernel':>11} {'rtun/tun':>8}")
     for c in dict.fromkeys(c for c, _ in per):
         if not per[c, "tun"] or not per[c, "rtun"]:
             continue
-        t, r, tk, rk = med(c, "tun", 0), med(c, "rtun", 0), med(c, "tun", 1), med(c, "rtun", 1)
+        t, r, tk, rk = med(c, "tun", 1), med(c, "rtun", 1), med(c, "tun", 2), med(c, "rtun", 2)
         print(f"{c:<17} {t:>10.0f} {r:>10.0f} {r / t:>8.3f} {tk:>10.0f} {rk:>11.0f} {rk / tk:>8.3f}")
     print("(instructions per packet, all vCPUs, medians; kernel: at kernel addresses;"
           " vhost's totals are mostly vhost_net_test's own polling and checking)")

@@ -18,7 +18,6 @@
 # the kernel build and this script.
 set -euo pipefail
 
-here=$(cd "$(dirname "$0")" && pwd)
 cache=${RTUN_CACHE:-$HOME/.cache/rtun}
 src=$cache/linux
 st=$src/tools/testing/selftests/bpf

@@ -12,24 +12,24 @@
 /// Start a window (OP 1).
 #[inline(always)]
 pub fn mark_start() {
-    // SAFETY: A NOP: the memory operand is never accessed, no register or
-    // flag changes. Not `nomem`, so that the compiler does not move the
-    // measured code's memory accesses across the marker.
-    unsafe {
-        std::arch::asm!(
-            ".byte 0x0f, 0x1f, 0x80, 0x01, 0x6e, 0x74, 0x72",
-            options(nostack, preserves_flags)
-        )
-    }
+    mark::<1>();
 }
 
 /// End the window (OP 2).
 #[inline(always)]
 pub fn mark_stop() {
-    // SAFETY: As in `mark_start`.
+    mark::<2>();
+}
+
+#[inline(always)]
+fn mark<const OP: u8>() {
+    // SAFETY: A NOP: the memory operand is never accessed, no register or
+    // flag changes. Not `nomem`, so that the compiler does not move the
+    // measured code's memory accesses across the marker.
     unsafe {
         std::arch::asm!(
-            ".byte 0x0f, 0x1f, 0x80, 0x02, 0x6e, 0x74, 0x72",
+            ".byte 0x0f, 0x1f, 0x80, {op}, 0x6e, 0x74, 0x72",
+            op = const OP,
             options(nostack, preserves_flags)
         )
     }
