@@ -481,7 +481,7 @@ fn xmit(mut skb: SkBuff, dev: &NetDevice, tun: &TunStruct, guard: &rcu::Guard, b
         return Xmit::Drop;
     };
     // Filters can be set on TAP devices only, so this is a no-op for TUN.
-    if !tun.txflt.accepts(skb.dest_mac()) {
+    if !tun.txflt.accepts(|| skb.dest_mac()) {
         dev.tx_dropped();
         return Xmit::Drop;
     }

@@ -102,12 +102,12 @@ impl TxFilter {
     }
 
     /// `check_filter`: whether a frame to `dest` may be queued.
-    pub(crate) fn accepts(&self, dest: Option<Addr>) -> bool {
+    pub(crate) fn accepts(&self, dest: impl FnOnce() -> Option<Addr>) -> bool {
         let n = self.count.load(Ordering::Acquire) as usize;
         if n == 0 {
             return true;
         }
-        let Some(dest) = dest else {
+        let Some(dest) = dest() else {
             return false;
         };
         let d = pack(&dest);

@@ -27,3 +27,21 @@ errno! {
     /// Value too large: a packet without headroom for an XDP frame.
     eoverflow => EOVERFLOW;
 }
+
+/// `kernel::error::to_result`, inlined: C's "negative errno or success" as
+/// a [`Result`]. The kernel crate's is an out-of-line call, and several run
+/// on every packet; only the error is built out of line here.
+#[inline(always)]
+pub(crate) fn to_result(ret: core::ffi::c_int) -> kernel::error::Result {
+    if ret < 0 {
+        Err(from_errno_cold(ret))
+    } else {
+        Ok(())
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn from_errno_cold(ret: core::ffi::c_int) -> Error {
+    Error::from_errno(ret)
+}

@@ -4,7 +4,8 @@
 //!
 //! C header: [`include/linux/fs.h`](srctree/include/linux/fs.h)
 
-use kernel::{bindings, error::to_result, prelude::*, types::Opaque};
+use super::error::to_result;
+use kernel::{bindings, prelude::*, types::Opaque};
 
 use super::file::File;
 

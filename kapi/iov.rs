@@ -38,8 +38,18 @@ impl IovIter {
 
     /// Bytes left (`iov_iter_count`).
     pub(crate) fn count(&self) -> usize {
-        // SAFETY: `self` wraps a valid iterator (`from_raw`); a field read.
-        unsafe { bindings::iov_iter_count(self.0.get()) }
+        // `count` sits in the anonymous struct that every iterator type but
+        // `ITER_UBUF`'s own iovec shares, at the same offset in both, so
+        // reading it there is `iov_iter_count`'s `i->count`.
+        // SAFETY: `self` wraps a valid iterator (`from_raw`); the field's
+        // offset is C's (checked by `kernel/check-layout.py`).
+        unsafe {
+            (*self.0.get())
+                .__bindgen_anon_1
+                .__bindgen_anon_1
+                .as_ref()
+                .count
+        }
     }
 
     /// Copies all of `data` out, or fails with `EFAULT`

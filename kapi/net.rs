@@ -16,7 +16,8 @@ use core::{
     ptr::{addr_of_mut, NonNull},
 };
 
-use kernel::{bindings, error::to_result, prelude::*, types::Opaque};
+use super::error::to_result;
+use kernel::{bindings, prelude::*, types::Opaque};
 
 use super::netdev::NetDevice;
 

@@ -15,7 +15,8 @@ use core::{
     ptr::{addr_of, addr_of_mut},
 };
 
-use kernel::{bindings, error::to_result, init::pin_init_from_closure, prelude::*, types::Opaque};
+use super::error::to_result;
+use kernel::{bindings, init::pin_init_from_closure, prelude::*, types::Opaque};
 
 /// An owned object that can travel through a [`PtrRing`] as a raw pointer.
 ///

@@ -14,7 +14,7 @@
 use core::{
     marker::PhantomData,
     ptr::{self, NonNull},
-    sync::atomic::{AtomicPtr, Ordering},
+    sync::atomic::{compiler_fence, AtomicPtr, Ordering},
 };
 
 use kernel::{bindings, prelude::*, sync::Arc, types::ARef};
@@ -29,17 +29,44 @@ use super::{
 /// Not `Send`: the section belongs to the task (or CPU) that entered it.
 pub(crate) struct Guard(PhantomData<*mut ()>);
 
+/// Whether `rcu_read_lock`/`rcu_read_unlock` compile to nothing but a
+/// compiler barrier in this kernel: tree RCU without preemption, where
+/// `__rcu_read_lock` is `preempt_disable()`, which without
+/// `CONFIG_PREEMPT_COUNT` is `barrier()`, and neither lockdep
+/// (`rcu_lock_acquire`), `RCU_LOCKDEP_WARN` nor the strict grace period
+/// hook (`rcu_read_unlock_strict`) adds a call. Then the section costs
+/// nothing, as in C, instead of two calls into helpers per packet.
+const RCU_READ_IS_BARRIER: bool = cfg!(not(any(
+    CONFIG_PREEMPT_RCU,
+    CONFIG_PREEMPT_COUNT,
+    CONFIG_DEBUG_LOCK_ALLOC,
+    CONFIG_PROVE_RCU,
+    CONFIG_RCU_STRICT_GRACE_PERIOD
+)));
+
 /// Enters an RCU read-side critical section (`rcu_read_lock`).
+#[inline(always)]
 pub(crate) fn read_lock() -> Guard {
-    // SAFETY: Always allowed; paired with the unlock in `drop`.
-    unsafe { bindings::rcu_read_lock() };
+    if RCU_READ_IS_BARRIER {
+        // `barrier()`: what the section reads is not hoisted above it.
+        compiler_fence(Ordering::SeqCst);
+    } else {
+        // SAFETY: Always allowed; paired with the unlock in `drop`.
+        unsafe { bindings::rcu_read_lock() };
+    }
     Guard(PhantomData)
 }
 
 impl Drop for Guard {
+    #[inline(always)]
     fn drop(&mut self) {
-        // SAFETY: This guard entered the section it leaves.
-        unsafe { bindings::rcu_read_unlock() };
+        if RCU_READ_IS_BARRIER {
+            // `barrier()`: what the section read is not sunk below it.
+            compiler_fence(Ordering::SeqCst);
+        } else {
+            // SAFETY: This guard entered the section it leaves.
+            unsafe { bindings::rcu_read_unlock() };
+        }
     }
 }
 
@@ -80,7 +107,7 @@ impl<P> DevSlot<P> {
             // owned (type invariant) and is released here.
             unsafe {
                 bindings::synchronize_net();
-                bindings::dev_put(old);
+                super::netdev::dev_put(old);
             }
         }
     }
@@ -116,6 +143,16 @@ impl<P> DevSlot<P> {
         // keeps its reference: a cleared one is released only after a grace
         // period (type invariant).
         (!dev.is_null()).then(|| unsafe { Self::held(dev) })
+    }
+
+    /// The published device, for as long as the RCU read section lasts:
+    /// no reference counted, for readers that do not sleep.
+    pub(crate) fn get_in<'a>(&'a self, _guard: &'a Guard) -> Option<&'a NetDevice> {
+        let dev = self.0.load(Ordering::Acquire);
+        // SAFETY: Inside the RCU read section a pointer loaded from the slot
+        // keeps its reference until the section ends (type invariant), and
+        // the borrow of `_guard` ends with it.
+        (!dev.is_null()).then(|| unsafe { NetDevice::from_raw(dev) })
     }
 
     /// Whether the slot holds `dev`: if so, clearing it and waiting for a

@@ -3,7 +3,10 @@
 //! Socket buffers (`struct sk_buff`): [`SkBuff`], an owned reference;
 //! [`RxSkb`], one on its way into the stack through a device; the
 //! bottom-half witnesses [`BhDisabled`] and [`BhOff`] that receiving and
-//! BPF need; and the virtio-net header conversions.
+//! BPF need; [`LockedQueue`], an `sk_buff_head` under its lock; and the
+//! virtio-net header conversions.
+//!
+//! Lock order: a queue's spinlock is a leaf.
 //!
 //! C header: [`include/linux/skbuff.h`](srctree/include/linux/skbuff.h)
 
@@ -144,6 +147,10 @@ impl SkBuff {
     /// pulling them from the fragments if needed; false if the packet is
     /// shorter or memory ran out.
     pub(crate) fn may_pull(&mut self, len: u32) -> bool {
+        // `pskb_may_pull`'s own fast path, in place.
+        if len <= self.headlen() {
+            return true;
+        }
         // SAFETY: We own a reference to a valid skb (type invariant).
         unsafe { bindings::pskb_may_pull(self.as_raw(), len) }
     }
@@ -205,7 +212,7 @@ impl SkBuff {
                 len as i32,
             )
         };
-        kernel::error::to_result(ret)
+        super::error::to_result(ret)
     }
 
     /// The first six bytes of packet data (an Ethernet destination), if the
@@ -214,7 +221,7 @@ impl SkBuff {
         // SAFETY: The skb is valid; `skb_headlen` bytes at `data` are
         // readable, and we read six only if there are six.
         unsafe {
-            if bindings::skb_headlen(self.as_raw()) < 6 {
+            if self.headlen() < 6 {
                 return None;
             }
             Some(core::ptr::read_unaligned(
@@ -225,6 +232,7 @@ impl SkBuff {
 
     /// The first byte of packet data, pulled into the head if it is not
     /// there (`pskb_may_pull(skb, 1)`); `None` for an empty packet.
+    #[inline]
     pub(crate) fn first_byte(&mut self) -> Option<u8> {
         if !self.may_pull(1) {
             return None;
@@ -237,11 +245,10 @@ impl SkBuff {
     /// `skb_reset_mac_header` and `skb_reset_network_header`: the packet
     /// starts at `data`, which is where an L3 packet's header is too.
     pub(crate) fn reset_headers(&mut self) {
-        // SAFETY: We own a reference to a valid skb (type invariant).
-        unsafe {
-            bindings::skb_reset_mac_header(self.as_raw());
-            bindings::skb_reset_network_header(self.as_raw());
-        }
+        let at = self.data_offset();
+        let hdr = self.headers();
+        hdr.mac_header = at;
+        hdr.network_header = at;
     }
 
     /// `eth_type_trans`: parses the Ethernet header, sets `protocol` and
@@ -261,41 +268,82 @@ impl SkBuff {
 
     /// Detaches the skb from its sending socket and conntrack, so that it
     /// can wait in a ring indefinitely (`skb_orphan`, `nf_reset_ct`).
+    ///
+    /// The four inline C functions are done here, on every transmitted
+    /// packet, with calls only where C calls out of line too.
     pub(crate) fn orphan(&mut self) -> Result {
-        // SAFETY: We own the valid skb; GFP_ATOMIC suits transmit context.
+        let skb = self.as_raw();
+        let shinfo = self.shinfo();
+        // SAFETY: We own the valid skb, whose shared info is valid with it
+        // (layouts checked by `kernel/check-layout.py`); GFP_ATOMIC suits
+        // transmit context.
         unsafe {
-            if bindings::skb_orphan_frags_rx(self.as_raw(), bindings::GFP_ATOMIC) != 0 {
+            // `skb_orphan_frags_rx`: user pages of a zero-copy sender are
+            // copied, so that the packet can wait indefinitely.
+            if u32::from((*shinfo).flags) & bindings::SKBFL_ZEROCOPY_ENABLE != 0
+                && bindings::skb_copy_ubufs(skb, bindings::GFP_ATOMIC) != 0
+            {
                 return Err(ENOMEM);
             }
-            bindings::skb_tx_timestamp(self.as_raw());
-            bindings::skb_orphan(self.as_raw());
-            bindings::nf_reset_ct(self.as_raw());
+            // `skb_tx_timestamp`.
+            #[cfg(CONFIG_NETWORK_PHY_TIMESTAMPING)]
+            bindings::skb_clone_tx_timestamp(skb);
+            if u32::from((*shinfo).tx_flags) & bindings::SKBTX_SW_TSTAMP != 0 {
+                bindings::skb_tstamp_tx(skb, core::ptr::null_mut());
+            }
+            // `skb_orphan`. An owner without a destructor is a broken skb,
+            // for which C's own `skb_orphan` `BUG`s, as it should here.
+            let destructor =
+                core::ptr::addr_of_mut!((*skb).__bindgen_anon_3.__bindgen_anon_1.destructor);
+            if let Some(f) = *destructor {
+                f(skb);
+                *destructor = None;
+                (*skb).sk = core::ptr::null_mut();
+            } else if !(*skb).sk.is_null() {
+                bindings::skb_orphan(skb);
+            }
+            // `nf_reset_ct`, a no-op without conntrack.
+            #[cfg(CONFIG_NF_CONNTRACK)]
+            bindings::nf_reset_ct(skb);
         }
         Ok(())
+    }
+
+    /// `skb_shinfo`: the shared info at the end of the head, `end` bytes
+    /// from `head` on 64-bit (`NET_SKBUFF_DATA_USES_OFFSET`).
+    fn shinfo(&self) -> *mut bindings::skb_shared_info {
+        // SAFETY: A valid skb's `head + end` is its shared info, inside the
+        // head allocation.
+        unsafe {
+            let skb = self.as_raw();
+            // CAST: `end` is an offset into the head on 64-bit.
+            (*skb).head.add((*skb).end as usize).cast()
+        }
     }
 
     /// The 802.1Q tag held out of band (`skb_vlan_tag_present`), as the
     /// 4 bytes to insert after the MAC addresses: protocol and TCI.
     pub(crate) fn vlan_tag(&self) -> Option<[u8; 4]> {
-        // SAFETY: The skb is valid; `vlan_proto` is a plain field of the
-        // `headers` group.
-        unsafe {
-            if !bindings::skb_vlan_tag_present(self.as_raw()) {
-                return None;
-            }
-            let proto = (*self.as_raw())
+        // `vlan_all` overlays `vlan_proto` and `vlan_tci`: the tag is present
+        // when either is non-zero (`skb_vlan_tag_present`), and `vlan_tci`
+        // is `skb_vlan_tag_get`.
+        // SAFETY: The skb is valid; all three are plain fields at the
+        // offsets C gives them (checked by `kernel/check-layout.py`).
+        let (all, tag) = unsafe {
+            let vlan = &(*self.as_raw())
                 .__bindgen_anon_4
                 .__bindgen_anon_1
                 .as_ref()
-                .__bindgen_anon_2
-                .__bindgen_anon_1
-                .vlan_proto;
-            let tci = bindings::skb_vlan_tag_get(self.as_raw()).to_be();
-            let mut tag = [0u8; 4];
-            tag[..2].copy_from_slice(&proto.to_ne_bytes());
-            tag[2..].copy_from_slice(&tci.to_ne_bytes());
-            Some(tag)
+                .__bindgen_anon_2;
+            (vlan.vlan_all, vlan.__bindgen_anon_1)
+        };
+        if all == 0 {
+            return None;
         }
+        let mut out = [0u8; 4];
+        out[..2].copy_from_slice(&tag.vlan_proto.to_ne_bytes());
+        out[2..].copy_from_slice(&tag.vlan_tci.to_be_bytes());
+        Some(out)
     }
 
     /// The virtio-net header describing this packet's checksum and GSO
@@ -342,7 +390,7 @@ impl SkBuff {
     /// could not be unshared.
     pub(crate) fn trim(&mut self, len: u32) -> Result {
         // SAFETY: We own a reference to a valid skb (type invariant).
-        kernel::error::to_result(unsafe { bindings::pskb_trim(self.as_raw(), len) })
+        super::error::to_result(unsafe { bindings::pskb_trim(self.as_raw(), len) })
     }
 
     /// `skb->queue_mapping`.
@@ -354,8 +402,50 @@ impl SkBuff {
     /// Frees a packet that was delivered (`consume_skb`): not a drop.
     pub(crate) fn consume(self) {
         let skb = self.into_raw();
+        // Without tracepoints `consume_skb` is `kfree_skb`, which is
+        // `sk_skb_reason_drop(NULL, skb, SKB_DROP_REASON_NOT_SPECIFIED)`:
+        // called directly, not through two inline wrappers in a helper.
+        #[cfg(not(CONFIG_TRACEPOINTS))]
         // SAFETY: We pass our reference.
-        unsafe { bindings::consume_skb(skb) };
+        unsafe {
+            bindings::sk_skb_reason_drop(
+                core::ptr::null_mut(),
+                skb,
+                bindings::skb_drop_reason_SKB_DROP_REASON_NOT_SPECIFIED,
+            )
+        };
+        #[cfg(CONFIG_TRACEPOINTS)]
+        // SAFETY: We pass our reference.
+        unsafe {
+            bindings::consume_skb(skb)
+        };
+    }
+
+    /// The header offsets (`mac_header`, `network_header`, ...), in the
+    /// anonymous half of the `headers` group.
+    fn headers(&mut self) -> &mut bindings::sk_buff__bindgen_ty_4__bindgen_ty_1 {
+        // SAFETY: We own the valid skb (type invariant) and borrow it
+        // mutably; the anonymous member is C's, at the offsets
+        // `kernel/check-layout.py` checks, and holds plain integers.
+        unsafe { (*self.as_raw()).__bindgen_anon_4.__bindgen_anon_1.as_mut() }
+    }
+
+    /// `skb->data - skb->head`, which `skb_reset_*_header` store as a
+    /// header's offset.
+    fn data_offset(&self) -> u16 {
+        // SAFETY: The skb is valid (type invariant): two pointer fields.
+        let (data, head) = unsafe { ((*self.as_raw()).data, (*self.as_raw()).head) };
+        // CAST: `data` lies in the head, less than 64 KiB past `head`; C
+        // truncates to the `u16` field the same way.
+        (data as usize).wrapping_sub(head as usize) as u16
+    }
+
+    /// `skb_headlen`: the bytes in the linear area.
+    fn headlen(&self) -> u32 {
+        // SAFETY: The skb is valid; `len` and `data_len` are plain fields
+        // (layout checked by `kernel/check-layout.py`), and the linear part
+        // is `len - data_len`, never negative.
+        unsafe { (*self.as_raw()).len.wrapping_sub((*self.as_raw()).data_len) }
     }
 }
 
@@ -382,13 +472,16 @@ impl<'a> RxSkb<'a> {
     /// (`skb_reset_network_header`, `skb_probe_transport_header`,
     /// `skb_record_rx_queue`).
     pub(crate) fn prepare_rx(&mut self, queue: u32) {
+        let at = self.skb.data_offset();
+        self.skb.headers().network_header = at;
         let skb = self.skb.as_raw();
-        // SAFETY: We own a reference to a valid skb (type invariant).
+        // SAFETY: We own a reference to a valid skb (type invariant); the
+        // queue mapping is a plain field.
         unsafe {
-            bindings::skb_reset_network_header(skb);
             bindings::skb_probe_transport_header(skb);
+            // `skb_record_rx_queue`: the queue, plus one.
             // CAST: Queue indices are below MAX_TAP_QUEUES (256).
-            bindings::skb_record_rx_queue(skb, queue as u16);
+            (*skb).queue_mapping = (queue as u16).wrapping_add(1);
         }
     }
 
@@ -436,5 +529,147 @@ impl<'a> RxSkb<'a> {
     /// [`Socket::alloc_skb_from_iter`]: super::tun_socket::Socket::alloc_skb_from_iter
     pub(crate) fn zcopy_init(&mut self, ubuf: super::tun_socket::Ubuf) {
         ubuf.attach(self.skb.as_raw());
+    }
+}
+
+/// `skb_reserve`: `len` bytes of headroom before the (empty) data, done in
+/// place rather than through a helper on every packet.
+///
+/// # Safety
+///
+/// `skb` must be a valid skb of the caller's whose head has `len` bytes of
+/// tailroom.
+pub(super) unsafe fn skb_reserve(skb: *mut bindings::sk_buff, len: u32) {
+    // SAFETY: Valid and the caller's; `data + len` stays within the head.
+    unsafe {
+        // CAST: A headroom within the head, below 64 KiB.
+        (*skb).data = (*skb).data.add(len as usize);
+        (*skb).tail = (*skb).tail.wrapping_add(len);
+    }
+}
+
+/// The `next`/`prev` pair that begins both an skb and a queue head (C's
+/// `struct sk_buff_list`): a queue is a ring of them through its head.
+/// `kernel/check-layout.py` checks both at these offsets in both structs.
+#[repr(C)]
+struct SkbLink {
+    next: *mut bindings::sk_buff,
+    prev: *mut bindings::sk_buff,
+}
+
+// The links sit where `SkbLink` has them, in an skb and in a queue head.
+const _: () = {
+    use core::mem::offset_of;
+    assert!(
+        offset_of!(bindings::sk_buff, __bindgen_anon_1)
+            + offset_of!(bindings::sk_buff__bindgen_ty_1__bindgen_ty_1, next)
+            == offset_of!(SkbLink, next)
+    );
+    assert!(
+        offset_of!(bindings::sk_buff, __bindgen_anon_1)
+            + offset_of!(bindings::sk_buff__bindgen_ty_1__bindgen_ty_1, prev)
+            == offset_of!(SkbLink, prev)
+    );
+    assert!(
+        offset_of!(bindings::sk_buff_head, __bindgen_anon_1)
+            + offset_of!(bindings::sk_buff_head__bindgen_ty_1__bindgen_ty_1, next)
+            == offset_of!(SkbLink, next)
+    );
+    assert!(
+        offset_of!(bindings::sk_buff_head, __bindgen_anon_1)
+            + offset_of!(bindings::sk_buff_head__bindgen_ty_1__bindgen_ty_1, prev)
+            == offset_of!(SkbLink, prev)
+    );
+};
+
+/// An `sk_buff_head` whose spinlock we hold (plain `spin_lock`, as tun.c
+/// takes it with BH off), for the unlocked `__skb_*` operations on it;
+/// unlocked on drop.
+///
+/// # Invariants
+///
+/// `q` is an initialised queue, valid for `'a`, whose lock we hold; every
+/// skb linked into it is owned by the queue.
+pub(crate) struct LockedQueue<'a> {
+    q: *mut bindings::sk_buff_head,
+    _bh: PhantomData<&'a BhOff>,
+}
+
+impl<'a> LockedQueue<'a> {
+    /// Takes `q`'s lock.
+    ///
+    /// # Safety
+    ///
+    /// `q` must be an initialised queue, valid for `'a`, whose lock no
+    /// hard-interrupt handler takes, and whose skbs it owns.
+    pub(crate) unsafe fn lock(q: *mut bindings::sk_buff_head, _bh: &'a BhOff) -> Self {
+        // SAFETY: An initialised queue (the caller); with BH off and no
+        // hard-interrupt user a plain spinlock cannot deadlock here.
+        unsafe { bindings::spin_lock(addr_of_mut!((*q).lock)) };
+        // INVARIANT: Locked just now; the rest from the caller.
+        Self {
+            q,
+            _bh: PhantomData,
+        }
+    }
+
+    fn link<T>(p: *mut T) -> *mut SkbLink {
+        p.cast()
+    }
+
+    /// How many skbs wait (`skb_queue_len`).
+    pub(crate) fn len(&self) -> u32 {
+        // SAFETY: Valid and locked (type invariant).
+        unsafe { (*self.q).qlen }
+    }
+
+    /// `__skb_queue_tail`: the queue takes `skb`.
+    pub(crate) fn push_tail(&mut self, skb: SkBuff) {
+        let skb = skb.into_raw();
+        let head = self.q.cast::<bindings::sk_buff>();
+        // The new skb goes between the last one (or the head) and the head,
+        // as `__skb_insert` links it, with the same `WRITE_ONCE`s for
+        // lockless `skb_queue_empty`/`len` readers.
+        // SAFETY: Valid and locked (type invariant), so the ring of links
+        // is ours to change; `skb` is ours and on no list.
+        unsafe {
+            let l = Self::link(self.q);
+            let prev = (*l).prev;
+            (*Self::link(skb)).next = head;
+            (*Self::link(skb)).prev = prev;
+            addr_of_mut!((*l).prev).write_volatile(skb);
+            addr_of_mut!((*Self::link(prev)).next).write_volatile(skb);
+            let qlen = addr_of_mut!((*self.q).qlen);
+            qlen.write_volatile((*qlen).wrapping_add(1));
+        }
+    }
+
+    /// `__skb_dequeue`: the oldest skb, if any.
+    pub(crate) fn pop(&mut self) -> Option<SkBuff> {
+        let head = self.q.cast::<bindings::sk_buff>();
+        // SAFETY: Valid and locked (type invariant): the first link is the
+        // oldest skb unless it is the head itself; unlinked as
+        // `__skb_unlink` does, it is the queue's reference, now ours.
+        unsafe {
+            let skb = (*Self::link(self.q)).next;
+            if skb == head {
+                return None;
+            }
+            let qlen = addr_of_mut!((*self.q).qlen);
+            qlen.write_volatile((*qlen).wrapping_sub(1));
+            let (next, prev) = ((*Self::link(skb)).next, (*Self::link(skb)).prev);
+            (*Self::link(skb)).next = core::ptr::null_mut();
+            (*Self::link(skb)).prev = core::ptr::null_mut();
+            addr_of_mut!((*Self::link(next)).prev).write_volatile(prev);
+            addr_of_mut!((*Self::link(prev)).next).write_volatile(next);
+            Some(SkBuff::from_raw(skb))
+        }
+    }
+}
+
+impl Drop for LockedQueue<'_> {
+    fn drop(&mut self) {
+        // SAFETY: We hold the lock (type invariant).
+        unsafe { bindings::spin_unlock(addr_of_mut!((*self.q).lock)) };
     }
 }

@@ -29,6 +29,7 @@
 
 use core::{
     ffi::c_int,
+    mem::MaybeUninit,
     ptr::{addr_of_mut, null_mut},
     sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering},
 };
@@ -41,7 +42,7 @@ use super::{
         net::Rtnl,
         netdev::NetDevice,
         rcu,
-        skbuff::{BhDisabled, BhOff, RxSkb, SkBuff, NET_SKB_PAD},
+        skbuff::{BhDisabled, BhOff, LockedQueue, RxSkb, SkBuff, NET_SKB_PAD},
         wait::StaticKey,
     },
     SockAlloc,
@@ -142,7 +143,7 @@ impl Napi {
             bindings::napi_enable(napi);
         }
         // SAFETY: Our reference, dropped by `del`.
-        unsafe { bindings::dev_hold(dev.as_raw()) };
+        unsafe { crate::kapi::netdev::dev_hold(dev.as_raw()) };
         self.enabled.store(true, Ordering::Relaxed);
         // INVARIANT: Registered, referenced and enabled.
         self.dev.store(dev.as_raw(), Ordering::Release);
@@ -192,7 +193,7 @@ impl Napi {
             drop(frags);
             bindings::synchronize_net();
             purge_queue(self.sk());
-            bindings::dev_put(dev);
+            crate::kapi::netdev::dev_put(dev);
         }
     }
 
@@ -206,23 +207,23 @@ impl Napi {
     /// Queues `skb` for the poll function, counts `len` bytes received on
     /// its device, and returns how many packets wait now; `EBUSY` (the
     /// packet freed) if the context is not registered with that device.
-    pub(crate) fn queue(&self, skb: RxSkb<'_>, len: u32, _bh: &BhOff) -> Result<u32> {
+    pub(crate) fn queue(&self, skb: RxSkb<'_>, len: u32, bh: &BhOff) -> Result<u32> {
         let _guard = rcu::read_lock();
         let (skb, dev) = skb.into_parts();
         if self.dev.load(Ordering::Acquire) != dev.as_raw() {
             return Err(EBUSY);
         }
-        let sk = self.sk();
         // The context is registered with `skb->dev`, and `del` cannot empty
         // the queue for good before this RCU read section ends, so the
-        // invariant holds for the new skb. The length is a racy hint; the
-        // per-CPU stats need preemption off, which BH off implies.
-        // SAFETY: An initialised queue takes our skb reference; see above.
-        unsafe {
-            bindings::skb_queue_tail(addr_of_mut!((*sk).sk_write_queue), skb.into_raw());
-            bindings::dev_sw_netstats_rx_add(dev.as_raw(), len);
-            Ok(addr_of_mut!((*sk).sk_write_queue.qlen).read_volatile())
-        }
+        // invariant holds for the new skb.
+        // SAFETY: The write queue of our live sock, initialised by
+        // `sk_alloc`; it is taken in process and softirq context only.
+        let mut q = unsafe { LockedQueue::lock(addr_of_mut!((*self.sk()).sk_write_queue), bh) };
+        q.push_tail(skb);
+        let waiting = q.len();
+        drop(q);
+        dev.rx_add(len, bh);
+        Ok(waiting)
     }
 
     /// Schedules a poll round (`napi_schedule`); nothing happens for a
@@ -453,19 +454,35 @@ pub(super) unsafe fn purge_queue(sk: *mut bindings::sock) {
 /// the context's device.
 unsafe extern "C" fn poll(napi: *mut bindings::napi_struct, budget: c_int) -> c_int {
     let sk = sk_of(napi);
-    let mut received = 0;
-    while received < budget {
-        // SAFETY: The write queue of a live sock (see above).
-        let skb = unsafe { bindings::skb_dequeue(addr_of_mut!((*sk).sk_write_queue)) };
-        if skb.is_null() {
-            break;
+    // SAFETY: Poll functions run with BH off.
+    let bh = unsafe { BhOff::assume() };
+    // CAST: A budget is at most the weight, `NAPI_POLL_WEIGHT`.
+    let budget_n = (budget.max(0) as usize).min(NAPI_POLL_WEIGHT as usize);
+    // As `tun_napi_receive` splices the queue out under its lock once a
+    // round, the round's packets are taken under the lock at once, not one
+    // lock and unlock each, and handed to GRO without it.
+    // Uninitialised, not `None`s: nothing to set up or drop per round.
+    let mut round =
+        [const { MaybeUninit::<*mut bindings::sk_buff>::uninit() }; NAPI_POLL_WEIGHT as usize];
+    let mut taken = 0;
+    {
+        // SAFETY: The write queue of a live sock (see above), taken in
+        // process and softirq context only.
+        let mut q = unsafe { LockedQueue::lock(addr_of_mut!((*sk).sk_write_queue), &bh) };
+        for slot in round.iter_mut().take(budget_n) {
+            let Some(skb) = q.pop() else { break };
+            slot.write(skb.into_raw());
+            taken += 1;
         }
-        // SAFETY: The queue's reference passes to GRO; the skb's device is
-        // the context's, which the registration holds. Poll functions run
-        // with BH off.
-        unsafe { bindings::napi_gro_receive(napi, skb) };
-        received += 1;
     }
+    for slot in round.iter().take(taken) {
+        // SAFETY: The first `taken` slots were written above, each with the
+        // queue's reference, which passes to GRO; the skb's device is the
+        // context's, which the registration holds; BH is off.
+        unsafe { bindings::napi_gro_receive(napi, slot.assume_init_read()) };
+    }
+    // CAST: At most `budget`.
+    let received = taken as c_int;
     if received < budget {
         // SAFETY: The context is ours to complete: the core called us.
         unsafe { bindings::napi_complete_done(napi, received) };

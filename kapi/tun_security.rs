@@ -12,7 +12,8 @@
 
 use core::{ffi::c_void, ptr};
 
-use kernel::{bindings, error::to_result, prelude::*};
+use super::error::to_result;
+use kernel::{bindings, prelude::*};
 
 use super::{net::Rtnl, tun_socket::Socket};
 

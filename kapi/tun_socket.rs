@@ -261,7 +261,7 @@ impl Socket {
             // SAFETY: The queue takes our skb reference and, for the
             // queue's invariant, a reference on its device.
             unsafe {
-                bindings::dev_hold(dev.as_raw());
+                super::netdev::dev_hold(dev.as_raw());
                 bindings::skb_queue_tail(q, skb.into_raw());
             }
             return;
@@ -297,7 +297,7 @@ impl Socket {
                     }
                     Drain::Free => bindings::kfree_skb(skb),
                 }
-                bindings::dev_put(dev);
+                super::netdev::dev_put(dev);
             }
         }
     }
@@ -344,8 +344,8 @@ impl Socket {
     /// Whether the send buffer has room (`sock_writeable`: less than half
     /// of `sk_sndbuf` in flight).
     pub(crate) fn writeable(&self) -> bool {
-        // SAFETY: Valid socket; the helper reads two counters racily.
-        unsafe { bindings::sock_writeable(self.sk()) }
+        // SAFETY: Valid socket.
+        unsafe { sock_writeable(self.sk()) }
     }
 
     pub(crate) fn set_sndbuf(&self, sndbuf: i32) {
@@ -443,8 +443,7 @@ impl Socket {
         // SAFETY: A fresh skb of ours with `headroom + linear` bytes of head
         // and `data_len` in fragments; reserve and put stay in the head.
         let skb = unsafe {
-            // CAST: `headroom` is at most `SKB_MAX_HEAD`, an int.
-            bindings::skb_reserve(skb, headroom as c_int);
+            super::skbuff::skb_reserve(skb, headroom);
             bindings::skb_put(skb, linear32);
             (*skb).data_len = data_len;
             (*skb).len += data_len;
@@ -476,7 +475,7 @@ impl Socket {
         // SAFETY: Valid socket; process context, as `lock_sock` needs; the
         // program pointer is a user pointer that `sk_attach_filter` copies
         // from with `copy_from_user`.
-        kernel::error::to_result(unsafe {
+        super::error::to_result(unsafe {
             bindings::lock_sock(self.sk());
             let ret = bindings::sk_attach_filter(&mut prog, self.sk());
             bindings::release_sock(self.sk());
@@ -513,6 +512,28 @@ impl Socket {
 /// `SOCKWQ_ASYNC_NOSPACE` as a mask of `socket.flags`.
 const NOSPACE: usize = 1 << bindings::SOCKWQ_ASYNC_NOSPACE;
 
+/// `sock_writeable`: less than half of `sk_sndbuf` in flight, both read
+/// racily (`refcount_read`, `READ_ONCE`). Done in place: it runs on every
+/// poll and every freed packet.
+///
+/// # Safety
+///
+/// `sk` must point to a valid sock.
+#[inline(always)]
+unsafe fn sock_writeable(sk: *const bindings::sock) -> bool {
+    // SAFETY: Valid per the caller; both are plain ints in the sock (layout
+    // checked by `kernel/check-layout.py`), read once each, as C does.
+    let (wmem, sndbuf) = unsafe {
+        (
+            addr_of!((*sk).sk_wmem_alloc.refs.counter).read_volatile(),
+            addr_of!((*sk).sk_sndbuf).read_volatile(),
+        )
+    };
+    // CAST: `refcount_read` returns the counter as unsigned, and C
+    // compares it with the int `sk_sndbuf >> 1` after converting that.
+    (wmem as u32) < ((sndbuf >> 1) as u32)
+}
+
 /// `tun_sock_write_space`, the socket's `sk_write_space`: if there is room
 /// and a poller asked to be told, wake the queue's waiters and send SIGIO
 /// `POLL_OUT`. Everything it touches lives in the socket's allocation, which
@@ -523,7 +544,7 @@ const NOSPACE: usize = 1 << bindings::SOCKWQ_ASYNC_NOSPACE;
 /// `sk` must be a valid sock made by [`Socket::new`].
 unsafe extern "C" fn write_space_callback(sk: *mut bindings::sock) {
     // SAFETY: Valid sock, per the contract.
-    if !unsafe { bindings::sock_writeable(sk) } {
+    if !unsafe { sock_writeable(sk) } {
         return;
     }
     let alloc = sk.cast::<SockAlloc>();
@@ -770,7 +791,7 @@ impl RecvMsg<'_> {
             )
         };
         // CAST: Non-negative, checked.
-        kernel::error::to_result(ret).map(|()| ret as usize)
+        super::error::to_result(ret).map(|()| ret as usize)
     }
 }
 

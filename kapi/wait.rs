@@ -82,7 +82,7 @@ impl WaitQueue {
         // (a packet in the ring) before the emptiness check below; it pairs
         // with the barrier a sleeper passes between queueing itself and
         // checking its condition (`prepare_to_wait`'s `set_current_state`,
-        // or `poll_wait` followed by `after_poll_wait`).
+        // or `poll_wait`'s own barrier).
         core::sync::atomic::fence(core::sync::atomic::Ordering::SeqCst);
         // SAFETY: The queue is initialised; a racy read of `head.next` is
         // what `waitqueue_active` does.
@@ -105,17 +105,26 @@ impl WaitQueue {
         };
     }
 
-    /// Registers `table`'s caller with this queue (`poll_wait`).
+    /// Registers `table`'s caller with this queue (`poll_wait`), followed
+    /// by the full barrier that pairs with `wake_poll`'s (`poll_wait`'s
+    /// `smp_mb`, which `wq_has_sleeper` pairs with): the caller's readiness
+    /// checks after this cannot pass the queueing. Done here rather than
+    /// through a helper because it runs on every poll.
     pub(crate) fn poll_wait(&self, file: &File, table: &PollTable) {
-        // SAFETY: The file and table come from the current `poll` call; the
-        // queue outlives the file's registration (it lives in the file's
-        // private data or its socket, freed after the last poll ends).
-        unsafe { bindings::poll_wait(file.as_raw(), self.as_raw(), table.0) };
-    }
-
-    /// The barrier between registering with `poll_wait` and checking for
-    /// readiness (`sock_poll_wait`'s `smp_mb`), pairing with `wake_poll`.
-    pub(crate) fn after_poll_wait(&self) {
+        if table.0.is_null() {
+            return;
+        }
+        // SAFETY: A non-NULL table comes from the current `poll` call and
+        // is valid for it (layout checked by `kernel/check-layout.py`).
+        let Some(qproc) = (unsafe { (*table.0)._qproc }) else {
+            return;
+        };
+        // The queue outlives the file's registration: it lives in the file's
+        // private data or its socket, freed after the last poll ends.
+        // SAFETY: `qproc` is the table's own queueing function, called as
+        // `poll_wait` calls it, with the file and table of the current
+        // `poll` call and a queue that outlives the registration.
+        unsafe { qproc(file.as_raw(), self.as_raw(), table.0) };
         core::sync::atomic::fence(core::sync::atomic::Ordering::SeqCst);
     }
 

@@ -399,23 +399,8 @@ impl<'r> XdpPacket<'r> {
                 .cast::<u8>()
                 .add(offset as usize)
         };
-        let mut xdp = MaybeUninit::<bindings::xdp_buff>::zeroed();
-        // SAFETY: `xdp` is ours; the buffer is described within its bounds.
-        // tun.c marks XDP metadata unsupported (`meta_valid` false).
-        unsafe {
-            // CAST: Below a page.
-            bindings::xdp_init_buff(xdp.as_mut_ptr(), buflen as u32, rxq.as_raw());
-            // CAST: As above.
-            bindings::xdp_prepare_buff(
-                xdp.as_mut_ptr(),
-                hard_start,
-                headroom as i32,
-                len as i32,
-                false,
-            );
-        }
-        // SAFETY: Zeroed, then initialised above.
-        let xdp = unsafe { xdp.assume_init() };
+        // CAST: Below a page.
+        let xdp = new_xdp_buff(hard_start, headroom as usize, len, buflen as u32, rxq);
         // INVARIANT: One page reference, a buffer of `buflen` bytes with
         // the shared info room at its end, and `rxq`, borrowed for `'r`.
         let packet = Self {
@@ -441,14 +426,9 @@ impl<'r> XdpPacket<'r> {
     /// XDP metadata.
     pub(crate) fn from_vhost(buf: super::tun_socket::XdpBuff, rxq: &'r XdpRxq<'_>) -> Self {
         let (hard_start, headroom, len, buflen) = buf.into_parts();
-        let mut xdp = MaybeUninit::<bindings::xdp_buff>::zeroed();
-        // SAFETY: `xdp` is ours; vhost laid the buffer out within `buflen`.
-        unsafe {
-            bindings::xdp_init_buff(xdp.as_mut_ptr(), buflen, rxq.as_raw());
-            bindings::xdp_prepare_buff(xdp.as_mut_ptr(), hard_start, headroom, len, false);
-        }
-        // SAFETY: Zeroed, then initialised above.
-        let xdp = unsafe { xdp.assume_init() };
+        // CAST: vhost lays buffers out within a page, at non-negative
+        // offsets.
+        let xdp = new_xdp_buff(hard_start, headroom as usize, len as usize, buflen, rxq);
         // INVARIANT: The page reference came with `buf`; `rxq` is borrowed
         // for `'r`.
         Self {
@@ -509,7 +489,7 @@ impl<'r> XdpPacket<'r> {
         let this = ManuallyDrop::new(self);
         let b = &this.xdp;
         // CAST: Within one page.
-        let headroom = (b.data as usize - b.data_hard_start as usize) as i32;
+        let headroom = (b.data as usize).wrapping_sub(b.data_hard_start as usize) as u32;
         let len = this.len();
         // SAFETY: The buffer is `frame_sz` bytes of a page fragment with
         // room for `skb_shared_info` at its end (type invariant).
@@ -521,7 +501,7 @@ impl<'r> XdpPacket<'r> {
         // SAFETY: `skb` is new and ours, and owns the page reference now;
         // headroom and length lie within the buffer (type invariant).
         unsafe {
-            bindings::skb_reserve(skb, headroom);
+            super::skbuff::skb_reserve(skb, headroom);
             bindings::skb_put(skb, len);
             Ok(SkBuff::from_raw(skb))
         }
@@ -560,4 +540,30 @@ pub(crate) fn run_generic<'d>(
     }
     // SAFETY: See above; the reallocation copies `skb->dev`.
     Some(unsafe { SkBuff::from_raw(raw) }.into_rx(dev))
+}
+
+/// A new `xdp_buff` over `frame_sz` bytes at `hard_start`, holding `len`
+/// bytes after `headroom`: `xdp_init_buff`, then `xdp_prepare_buff` with
+/// `meta_valid` false (tun.c marks XDP metadata unsupported), as the plain
+/// field stores those inline functions are, on every packet.
+fn new_xdp_buff(
+    hard_start: *mut u8,
+    headroom: usize,
+    len: usize,
+    frame_sz: u32,
+    rxq: &XdpRxq<'_>,
+) -> bindings::xdp_buff {
+    // Address arithmetic only; whoever reads the buffer answers for it.
+    let data = hard_start.wrapping_add(headroom);
+    bindings::xdp_buff {
+        data: data.cast(),
+        data_end: data.wrapping_add(len).cast(),
+        // `xdp_set_data_meta_invalid`: one past `data`.
+        data_meta: data.wrapping_add(1).cast(),
+        data_hard_start: hard_start.cast(),
+        rxq: rxq.as_raw(),
+        txq: core::ptr::null_mut(),
+        frame_sz,
+        flags: 0,
+    }
 }

@@ -33,6 +33,20 @@ for name in structs:
     fields[name] = [f for f in re.findall(r"^    pub (\w+):", m.group(1), re.M)
                     if not f.startswith(("_bitfield", "__bindgen"))]
 
+# A member nested deeper, `STRUCT:CFIELD:RUST1+TYPE.RUST2`, sits at the sum
+# of the offsets: RUST1 in STRUCT (an anonymous aggregate), then RUST2 in
+# the bindings type TYPE that aggregate holds (bindgen's `__BindgenUnionField`
+# wrappers cannot be named through by `offset_of!`).
+def anon_key(cfl, rfl):
+    return cfl if "+" in rfl else rfl
+
+def rust_offset(s, rfl):
+    terms = []
+    for t in rfl.split("+"):
+        ty, fl = t.split(".", 1) if "." in t else (s, t)
+        terms.append(f"core::mem::offset_of!(bindings::{ty}, {fl})")
+    return " + ".join(terms)
+
 work = os.path.join(kdir, ".rtun-layout")
 os.makedirs(work, exist_ok=True)
 with open(os.path.join(work, "Kbuild"), "w") as f:
@@ -45,7 +59,7 @@ with open(os.path.join(work, "layout_c.c"), "w") as f:
             cfl = fl[:-1] if fl.endswith("_") and fl[:-1] in RUST_KEYWORDS else fl
             f.write(f"unsigned long oc_{s}__{fl} = offsetof(struct {s}, {cfl});\n")
     for s, cfl, rfl in anon:
-        f.write(f"unsigned long oc_{s}__{rfl} = offsetof(struct {s}, {cfl});\n")
+        f.write(f"unsigned long oc_{s}__{anon_key(cfl, rfl)} = offsetof(struct {s}, {cfl});\n")
     # Sizes too: rtun places some of these on its stack or in its own
     # allocations, where C writes all of them.
     for s in fields:
@@ -67,9 +81,11 @@ with open(os.path.join(work, "layout_rs.rs"), "w") as f:
             'module! { type: M, name: "layout_rs", license: "GPL", }\n'
             "struct M;\nimpl kernel::Module for M {\n"
             "    fn init(_m: &'static ThisModule) -> Result<Self> { Ok(M) }\n}\n")
+    paths = {f"{s}__{anon_key(cfl, rfl)}": rust_offset(s, rfl) for s, cfl, rfl in anon}
     for key, off in c_off.items():
         s, fl = key.split("__", 1)
-        f.write(f'const _: () = assert!(core::mem::offset_of!(bindings::{s}, {fl}) == {off}, "MISMATCH {s}.{fl} C={off}");\n')
+        expr = paths.get(key, f"core::mem::offset_of!(bindings::{s}, {fl})")
+        f.write(f'const _: () = assert!({expr} == {off}, "MISMATCH {s}.{fl} C={off}");\n')
     for s, size in c_size.items():
         f.write(f'const _: () = assert!(core::mem::size_of::<bindings::{s}>() == {size}, "MISMATCH sizeof({s}) C={size}");\n')
 r = subprocess.run(make + ["modules"], capture_output=True, text=True)

@@ -152,3 +152,12 @@ for (tn, tv), (rn, rv) in zip(top["tun"], top["rtun"]):
     print((f"{left} {rv:>8.1f} {cut(rn)}" if rv is not None else left).rstrip())
 print(f"{sum(counts['tun'].values()) / packets['tun']:>8.1f} {'(all kernel code)':<{width}}"
       f" {sum(counts['rtun'].values()) / packets['rtun']:>8.1f} (all kernel code)")
+# Every function whose share differs, by how much: the drivers' own code and
+# what it calls in C, named, so that the difference in the total has names.
+per_pkt = {d: {plain[n]: v / packets[d] for n, v in counts[d].items()} for d in counts}
+diff = {n: per_pkt["rtun"].get(n, 0.0) - per_pkt["tun"].get(n, 0.0)
+        for n in set(per_pkt["tun"]) | set(per_pkt["rtun"])}
+print(f"\n{case}: where they differ, rtun.ko minus tun.ko, per packet (|diff| >= 1)")
+for n, d in sorted(diff.items(), key=lambda kv: -abs(kv[1])):
+    if abs(d) >= 1.0:
+        print(f"{d:>+8.1f} {n}  (tun {per_pkt['tun'].get(n, 0.0):.1f}, rtun {per_pkt['rtun'].get(n, 0.0):.1f})")

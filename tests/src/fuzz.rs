@@ -101,22 +101,6 @@ fn res(r: SysResult) -> String {
     }
 }
 
-/// A socket for interface ioctls (`SIOCSIFFLAGS` and friends).
-pub fn inet_socket() -> Option<OwnedFd> {
-    // SAFETY: Plain socket(2).
-    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM, 0) };
-    (fd >= 0).then(|| own_fd(fd.into()))
-}
-
-/// An `ifreq` for `name` with `val` in the union's first int.
-pub fn ifreq_int(name: &str, val: i32) -> [u8; 40] {
-    let mut r = [0u8; 40];
-    let n = name.len().min(15);
-    r[..n].copy_from_slice(&name.as_bytes()[..n]);
-    r[16..20].copy_from_slice(&val.to_ne_bytes());
-    r
-}
-
 pub fn ifindex(name: &str) -> u32 {
     let Ok(c) = std::ffi::CString::new(name) else {
         return 0;
@@ -139,16 +123,6 @@ pub fn sync_link(sock: &OwnedFd, name: &str) {
     r[..n].copy_from_slice(&name.as_bytes()[..n]);
     r[16..24].copy_from_slice(&(value.as_mut_ptr() as u64).to_ne_bytes());
     let _ = ioctl_ptr(sock, SIOCETHTOOL, r.as_mut_ptr());
-}
-
-/// Brings `name` up or down (`SIOCSIFFLAGS` with `IFF_UP`).
-pub fn set_up(sock: &OwnedFd, name: &str, up: bool) -> SysResult {
-    let mut r = ifreq_int(name, 0);
-    ioctl_ptr(sock, libc::SIOCGIFFLAGS as u64, r.as_mut_ptr())?;
-    let mut fl = i16::from_ne_bytes([r[16], r[17]]);
-    fl = if up { fl | 1 } else { fl & !1 };
-    r[16..18].copy_from_slice(&fl.to_ne_bytes());
-    ioctl_ptr(sock, libc::SIOCSIFFLAGS as u64, r.as_mut_ptr())
 }
 
 /// Deletes a link by index over rtnetlink (`ip link del`).

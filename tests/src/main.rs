@@ -188,8 +188,8 @@ fn run_one(ctx: &Ctx, name: &str) -> i32 {
     };
     let verdict = fuzz::private_netns().and_then(|()| {
         // As the guest's own namespace has it.
-        let sock = fuzz::inet_socket().ok_or("no socket")?;
-        fuzz::set_up(&sock, "lo", true).map_err(|e| format!("lo up: {e}"))?;
+        let sock = sys::inet_socket().ok_or("no socket")?;
+        sys::set_up(&sock, "lo", true).map_err(|e| format!("lo up: {e}"))?;
         // A panicking test is a failed test, reported like any other.
         panic::set_hook(Box::new(|_| {}));
         panic::catch_unwind(AssertUnwindSafe(|| (test.run)(ctx))).unwrap_or_else(|p| {

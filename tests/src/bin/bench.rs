@@ -173,14 +173,17 @@ fn read_pps(f: &mut File, len: usize) -> Result<Run, String> {
     Ok(w.stop(n))
 }
 
-const CASES: [&str; 9] = [
+const CASES: [&str; 12] = [
     "write-64",
     "write-1500",
     "read-64",
     "read-1500",
+    "napi-write-64",
     "mq1-write-64",
     "mq4-write-64",
     "read-64-lossless",
+    "create-destroy",
+    "mq4-create-destroy",
     "vhost-rx",
     "vhost-tx",
 ];
@@ -279,6 +282,31 @@ fn mq_write_pps(queues: usize) -> Result<Run, String> {
     Ok(run)
 }
 
+/// Control plane: device lifetimes per second, each `queues` files
+/// opened and attached with `TUNSETIFF` (the first creates the device),
+/// the device brought up, then every file closed (the last close destroys
+/// it). The window's "packets" are whole cycles; each cycle's teardown
+/// ends before the next starts, since the next reuses the name.
+fn create_destroy(queues: usize) -> Result<Run, String> {
+    let flags = if queues > 1 {
+        sys::IFF_TAP | sys::IFF_NO_PI | sys::IFF_MULTI_QUEUE
+    } else {
+        sys::IFF_TAP | sys::IFF_NO_PI
+    };
+    let sock = sys::inet_socket().ok_or("socket")?;
+    let w = Window::start();
+    let mut n = 0u64;
+    while w.elapsed() < CASE_TIME {
+        let files: Vec<File> = (0..queues)
+            .map(|_| sys::tun_create("rtbenchcd", flags).map(|(f, _)| f))
+            .collect::<Result<_, _>>()?;
+        sys::set_up(&sock, "rtbenchcd", true).map_err(|e| format!("up: {}", sys::errno_name(e)))?;
+        drop(files);
+        n += 1;
+    }
+    Ok(w.stop(n))
+}
+
 /// Every case (or `only`), in window order.
 fn measure(
     only: Option<&str>,
@@ -304,6 +332,12 @@ fn measure(
         }
     }
     drop(f);
+    if want("napi-write-64") {
+        let (mut f, name) =
+            sys::tun_create("rtbenchnapi", sys::IFF_TUN | sys::IFF_NO_PI | sys::IFF_NAPI)?;
+        sys::ip(&["link", "set", &name, "up"])?;
+        runs.push(("napi-write-64", write_pps(&mut f, 64)));
+    }
     for (case, queues) in [("mq1-write-64", 1), ("mq4-write-64", 4)] {
         if want(case) {
             runs.push((case, mq_write_pps(queues)?));
@@ -315,6 +349,11 @@ fn measure(
         let mut f = setup()?;
         let _ = std::fs::write("/sys/class/net/rtbench/rtun_lossless", "1");
         runs.push(("read-64-lossless", read_pps(&mut f, 64)?));
+    }
+    for (case, queues) in [("create-destroy", 1), ("mq4-create-destroy", 4)] {
+        if want(case) {
+            runs.push((case, create_destroy(queues)?));
+        }
     }
     if let Some(v) = vhost.filter(|_| want("vhost-rx") || want("vhost-tx")) {
         let (rx, tx) = vhost_bps(v)?;
