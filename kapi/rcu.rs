@@ -14,7 +14,7 @@
 use core::{
     marker::PhantomData,
     ptr::{self, NonNull},
-    sync::atomic::{compiler_fence, AtomicPtr, Ordering},
+    sync::atomic::{AtomicPtr, Ordering},
 };
 
 use kernel::{bindings, prelude::*, sync::Arc, types::ARef};
@@ -44,12 +44,20 @@ const RCU_READ_IS_BARRIER: bool = cfg!(not(any(
     CONFIG_RCU_STRICT_GRACE_PERIOD
 )));
 
+/// C's `barrier()`: an empty `asm` the compiler must assume reads and writes
+/// any memory.
+#[inline(always)]
+fn barrier() {
+    // SAFETY: An empty instruction sequence, which touches nothing.
+    unsafe { core::arch::asm!("", options(nostack, preserves_flags)) };
+}
+
 /// Enters an RCU read-side critical section (`rcu_read_lock`).
 #[inline(always)]
 pub(crate) fn read_lock() -> Guard {
     if RCU_READ_IS_BARRIER {
         // `barrier()`: what the section reads is not hoisted above it.
-        compiler_fence(Ordering::SeqCst);
+        barrier();
     } else {
         // SAFETY: Always allowed; paired with the unlock in `drop`.
         unsafe { bindings::rcu_read_lock() };
@@ -62,7 +70,7 @@ impl Drop for Guard {
     fn drop(&mut self) {
         if RCU_READ_IS_BARRIER {
             // `barrier()`: what the section read is not sunk below it.
-            compiler_fence(Ordering::SeqCst);
+            barrier();
         } else {
             // SAFETY: This guard entered the section it leaves.
             unsafe { bindings::rcu_read_unlock() };

@@ -280,7 +280,9 @@ impl SkBuff {
         unsafe {
             // `skb_orphan_frags_rx`: user pages of a zero-copy sender are
             // copied, so that the packet can wait indefinitely.
+            // `skb_zcopy`: the flag and a `ubuf_info`.
             if u32::from((*shinfo).flags) & bindings::SKBFL_ZEROCOPY_ENABLE != 0
+                && !(*shinfo).destructor_arg.is_null()
                 && bindings::skb_copy_ubufs(skb, bindings::GFP_ATOMIC) != 0
             {
                 return Err(ENOMEM);
@@ -600,11 +602,13 @@ impl<'a> LockedQueue<'a> {
     ///
     /// # Safety
     ///
-    /// `q` must be an initialised queue, valid for `'a`, whose lock no
-    /// hard-interrupt handler takes, and whose skbs it owns.
+    /// `q` must be an initialised queue, valid for `'a`, whose skbs it
+    /// owns, and whose lock nothing takes in hard-interrupt context and
+    /// every process-context user takes with BH (or interrupts) off, so that
+    /// a plain `spin_lock` here cannot deadlock with it.
     pub(crate) unsafe fn lock(q: *mut bindings::sk_buff_head, _bh: &'a BhOff) -> Self {
-        // SAFETY: An initialised queue (the caller); with BH off and no
-        // hard-interrupt user a plain spinlock cannot deadlock here.
+        // SAFETY: An initialised queue whose users all keep BH off or take
+        // it irqsave (the caller): a plain spinlock cannot deadlock here.
         unsafe { bindings::spin_lock(addr_of_mut!((*q).lock)) };
         // INVARIANT: Locked just now; the rest from the caller.
         Self {
@@ -624,14 +628,20 @@ impl<'a> LockedQueue<'a> {
     }
 
     /// `__skb_queue_tail`: the queue takes `skb`.
-    pub(crate) fn push_tail(&mut self, skb: SkBuff) {
+    ///
+    /// # Safety
+    ///
+    /// `skb` must be on no list and used by nobody else (its links are
+    /// rewritten): a fresh skb, as a written packet is.
+    pub(crate) unsafe fn push_tail(&mut self, skb: SkBuff) {
         let skb = skb.into_raw();
         let head = self.q.cast::<bindings::sk_buff>();
         // The new skb goes between the last one (or the head) and the head,
         // as `__skb_insert` links it, with the same `WRITE_ONCE`s for
         // lockless `skb_queue_empty`/`len` readers.
         // SAFETY: Valid and locked (type invariant), so the ring of links
-        // is ours to change; `skb` is ours and on no list.
+        // is ours to change; `skb` is on no list and ours alone (the
+        // caller).
         unsafe {
             let l = Self::link(self.q);
             let prev = (*l).prev;

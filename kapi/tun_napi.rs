@@ -217,9 +217,11 @@ impl Napi {
         // the queue for good before this RCU read section ends, so the
         // invariant holds for the new skb.
         // SAFETY: The write queue of our live sock, initialised by
-        // `sk_alloc`; it is taken in process and softirq context only.
+        // `sock_init_data_uid`, which process context takes only with BH off
+        // (as here) or irqsave.
         let mut q = unsafe { LockedQueue::lock(addr_of_mut!((*self.sk()).sk_write_queue), bh) };
-        q.push_tail(skb);
+        // SAFETY: A fresh written packet, on no list and ours alone.
+        unsafe { q.push_tail(skb) };
         let waiting = q.len();
         drop(q);
         dev.rx_add(len, bh);
@@ -456,18 +458,19 @@ unsafe extern "C" fn poll(napi: *mut bindings::napi_struct, budget: c_int) -> c_
     let sk = sk_of(napi);
     // SAFETY: Poll functions run with BH off.
     let bh = unsafe { BhOff::assume() };
-    // CAST: A budget is at most the weight, `NAPI_POLL_WEIGHT`.
-    let budget_n = (budget.max(0) as usize).min(NAPI_POLL_WEIGHT as usize);
+    // CAST: A negative budget is none.
+    let budget_n = budget.max(0) as usize;
     // As `tun_napi_receive` splices the queue out under its lock once a
     // round, the round's packets are taken under the lock at once, not one
-    // lock and unlock each, and handed to GRO without it.
+    // lock and unlock each, and handed to GRO without it. A round is at
+    // most the weight, which is the budget the core gives.
     // Uninitialised, not `None`s: nothing to set up or drop per round.
     let mut round =
         [const { MaybeUninit::<*mut bindings::sk_buff>::uninit() }; NAPI_POLL_WEIGHT as usize];
     let mut taken = 0;
     {
-        // SAFETY: The write queue of a live sock (see above), taken in
-        // process and softirq context only.
+        // SAFETY: The write queue of a live sock (see above), which process
+        // context takes only with BH off.
         let mut q = unsafe { LockedQueue::lock(addr_of_mut!((*sk).sk_write_queue), &bh) };
         for slot in round.iter_mut().take(budget_n) {
             let Some(skb) = q.pop() else { break };
@@ -481,8 +484,15 @@ unsafe extern "C" fn poll(napi: *mut bindings::napi_struct, budget: c_int) -> c_
         // context's, which the registration holds; BH is off.
         unsafe { bindings::napi_gro_receive(napi, slot.assume_init_read()) };
     }
+    // A full round under a larger budget may leave packets queued: it
+    // reports the budget spent, so the core polls again instead of the
+    // context completing with packets waiting.
     // CAST: At most `budget`.
-    let received = taken as c_int;
+    let received = if taken == round.len() {
+        budget
+    } else {
+        taken as c_int
+    };
     if received < budget {
         // SAFETY: The context is ours to complete: the core called us.
         unsafe { bindings::napi_complete_done(napi, received) };
