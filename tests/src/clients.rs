@@ -286,6 +286,40 @@ fn verdicts(
     s.and(c)
 }
 
+/// Writes `lines` to `dir/name` for `ip -b` (one `ip` run, not one per
+/// command: each exec costs most of a second on the debug kernel).
+fn ip_batch(dir: &Path, name: &str, lines: &str) -> Result<String, String> {
+    let f = dir.join(name);
+    fs::write(&f, lines).map_err(|e| e.to_string())?;
+    Ok(f.to_str().ok_or("temp path")?.to_string())
+}
+
+/// A veth pair, `here` in this namespace as `NET.1/24` and `there` in `ns`
+/// as `NET.2/24`, both up, and `ns`'s loopback up.
+fn veth_to(dir: &Path, ns: &str, here: &str, there: &str, net: &str) -> TestResult {
+    let a = ip_batch(
+        dir,
+        "a.batch",
+        &format!(
+            "link add {here} type veth peer name {there} netns {ns}\n\
+             addr add {net}.1/24 dev {here}\n\
+             link set {here} up\n"
+        ),
+    )?;
+    ip(&["-b", &a])?;
+    let b = ip_batch(
+        dir,
+        "b.batch",
+        &format!(
+            "addr add {net}.2/24 dev {there}\n\
+             link set {there} up\n\
+             link set lo up\n"
+        ),
+    )?;
+    ip(&["-n", ns, "-b", &b])?;
+    Ok(())
+}
+
 /// Child processes, killed on drop.
 #[derive(Default)]
 struct Children(Vec<Child>);
@@ -495,25 +529,7 @@ fn wireguard_go_tunnel(_: &Ctx) -> TestResult {
     ip(&["netns", "add", "rtwgb"])?;
     let mut kids = Children::default();
     let result = (|| -> TestResult {
-        let batch = |name: &str, lines: &str| -> Result<String, String> {
-            let f = dir.join(name);
-            fs::write(&f, lines).map_err(|e| e.to_string())?;
-            Ok(f.to_str().ok_or("temp path")?.to_string())
-        };
-        let a = batch(
-            "a.batch",
-            "link add rtwg0 type veth peer name rtwg1 netns rtwgb\n\
-             addr add 10.214.0.1/24 dev rtwg0\n\
-             link set rtwg0 up\n",
-        )?;
-        ip(&["-b", &a])?;
-        let b = batch(
-            "b.batch",
-            "addr add 10.214.0.2/24 dev rtwg1\n\
-             link set rtwg1 up\n\
-             link set lo up\n",
-        )?;
-        ip(&["-n", "rtwgb", "-b", &b])?;
+        veth_to(&dir, "rtwgb", "rtwg0", "rtwg1", "10.214.0")?;
         for (ns, dev) in [(None, "rtwga"), (Some("rtwgb"), "rtwgb")] {
             let sock = Path::new("/var/run/wireguard").join(format!("{dev}.sock"));
             let _ = fs::remove_file(&sock);
@@ -575,12 +591,14 @@ fn wireguard_go_tunnel(_: &Ctx) -> TestResult {
                 run("ip", &args)?;
             }
         }
-        let a = batch(
+        let a = ip_batch(
+            &dir,
             "a2.batch",
             "addr add 10.215.0.1/24 dev rtwga\nlink set rtwga up\n",
         )?;
         ip(&["-b", &a])?;
-        let b = batch(
+        let b = ip_batch(
+            &dir,
             "b2.batch",
             "addr add 10.215.0.2/24 dev rtwgb\nlink set rtwgb up\n",
         )?;
@@ -621,25 +639,7 @@ fn socat_vpn(kind: &str) -> TestResult {
     ip(&["netns", "add", "rtsocb"])?;
     let mut kids = Children::default();
     let result = (|| -> TestResult {
-        let batch = |name: &str, lines: &str| -> Result<String, String> {
-            let f = dir.join(name);
-            fs::write(&f, lines).map_err(|e| e.to_string())?;
-            Ok(f.to_str().ok_or("temp path")?.to_string())
-        };
-        let a = batch(
-            "a.batch",
-            "link add rtsoc0 type veth peer name rtsoc1 netns rtsocb\n\
-             addr add 10.216.0.1/24 dev rtsoc0\n\
-             link set rtsoc0 up\n",
-        )?;
-        ip(&["-b", &a])?;
-        let b = batch(
-            "b.batch",
-            "addr add 10.216.0.2/24 dev rtsoc1\n\
-             link set rtsoc1 up\n\
-             link set lo up\n",
-        )?;
-        ip(&["-n", "rtsocb", "-b", &b])?;
+        veth_to(&dir, "rtsocb", "rtsoc0", "rtsoc1", "10.216.0")?;
         for (ns, peer, me) in [
             (None, "10.216.0.2", "10.217.0.1/24"),
             (Some("rtsocb"), "10.216.0.1", "10.217.0.2/24"),
