@@ -144,57 +144,82 @@ unsafe fn refcnt(dev: *mut bindings::net_device, hold: bool) {
 }
 
 /// Which pair of `struct pcpu_sw_netstats` counters a packet counts in.
-#[cfg(all(target_arch = "x86_64", CONFIG_SMP))]
 #[derive(Clone, Copy)]
 enum SwStat {
     Rx,
     Tx,
 }
 
-/// `dev_sw_netstats_{rx,tx}_add` of one packet, as two `this_cpu_add`s:
-/// each counter is a `u64_stats_t`, on 64-bit a `local64_t` that C adds to
-/// with one instruction on `this_cpu_ptr(dev->tstats)`, and needs no
-/// sequence count. Adding `%gs`-relative does the same to this CPU's
-/// counter in one instruction each, which no interrupt can tear and which
-/// needs neither preemption nor BH disabled around it; the two counters may
-/// land on different CPUs if the task migrates in between, which readers,
-/// summing every CPU's, cannot tell.
+/// `dev_sw_netstats_{rx,tx}_add` of one packet. On x86-64 SMP as two
+/// `this_cpu_add`s: each counter is a `u64_stats_t`, on 64-bit a
+/// `local64_t` that C adds to with one instruction on
+/// `this_cpu_ptr(dev->tstats)`, and needs no sequence count. Adding
+/// `%gs`-relative does the same to this CPU's counter in one instruction
+/// each, which no interrupt can tear and which needs neither preemption nor
+/// BH disabled around it; the two counters may land on different CPUs if
+/// the task migrates in between, which readers, summing every CPU's,
+/// cannot tell. Elsewhere through the helpers.
 ///
 /// # Safety
 ///
 /// `dev` must point to a valid device whose `tstats` is allocated
-/// (`NETDEV_PCPU_STAT_TSTATS`, set by `NewNetDevice::new`).
-#[cfg(all(target_arch = "x86_64", CONFIG_SMP))]
+/// (`NETDEV_PCPU_STAT_TSTATS`, set by `NewNetDevice::new`); for
+/// [`SwStat::Rx`], BH must be off.
 #[inline(always)]
 unsafe fn sw_stats_add(dev: *mut bindings::net_device, which: SwStat, len: u32) {
-    use core::mem::offset_of;
-    let (packets, bytes) = match which {
-        SwStat::Rx => (
-            offset_of!(bindings::pcpu_sw_netstats, rx_packets),
-            offset_of!(bindings::pcpu_sw_netstats, rx_bytes),
-        ),
-        SwStat::Tx => (
-            offset_of!(bindings::pcpu_sw_netstats, tx_packets),
-            offset_of!(bindings::pcpu_sw_netstats, tx_bytes),
-        ),
-    };
-    // Layouts checked by `kernel/check-layout.py`; each `u64_stats_t` is
-    // its 64-bit counter at offset 0.
-    // SAFETY: `tstats` of a valid device (the caller) is the per-CPU
-    // address of its counters, which `%gs` turns into this CPU's copy;
-    // nothing is dereferenced outside the two instructions.
-    unsafe {
-        let base = ptr::addr_of!((*dev).__bindgen_anon_2.tstats)
-            .read()
-            .cast::<u8>();
-        core::arch::asm!(
-            "addq {len}, %gs:({bytes})",
-            "incq %gs:({packets})",
-            len = in(reg) u64::from(len),
-            bytes = in(reg) base.wrapping_add(bytes),
-            packets = in(reg) base.wrapping_add(packets),
-            options(att_syntax, nostack),
-        );
+    #[cfg(all(target_arch = "x86_64", CONFIG_SMP))]
+    {
+        use core::mem::offset_of;
+        let (packets, bytes) = match which {
+            SwStat::Rx => (
+                offset_of!(bindings::pcpu_sw_netstats, rx_packets),
+                offset_of!(bindings::pcpu_sw_netstats, rx_bytes),
+            ),
+            SwStat::Tx => (
+                offset_of!(bindings::pcpu_sw_netstats, tx_packets),
+                offset_of!(bindings::pcpu_sw_netstats, tx_bytes),
+            ),
+        };
+        // Layouts checked by `kernel/check-layout.py`; each `u64_stats_t` is
+        // its 64-bit counter at offset 0.
+        // SAFETY: `tstats` of a valid device (the caller) is the per-CPU
+        // address of its counters, which `%gs` turns into this CPU's copy;
+        // nothing is dereferenced outside the two instructions.
+        unsafe {
+            let base = ptr::addr_of!((*dev).__bindgen_anon_2.tstats)
+                .read()
+                .cast::<u8>();
+            core::arch::asm!(
+                "addq {len}, %gs:({bytes})",
+                "incq %gs:({packets})",
+                len = in(reg) u64::from(len),
+                bytes = in(reg) base.wrapping_add(bytes),
+                packets = in(reg) base.wrapping_add(packets),
+                options(att_syntax, nostack),
+            );
+        }
+    }
+    #[cfg(not(all(target_arch = "x86_64", CONFIG_SMP)))]
+    match which {
+        // SAFETY: From the caller; BH off keeps us on this CPU.
+        SwStat::Rx => unsafe { bindings::dev_sw_netstats_rx_add(dev, len) },
+        SwStat::Tx => {
+            // The per-CPU update must not migrate mid-way. Without
+            // CONFIG_PREEMPTION process context is never preempted; with
+            // it, disabling BH also disables preemption.
+            #[cfg(CONFIG_PREEMPTION)]
+            // SAFETY: Paired with the enable below.
+            unsafe {
+                bindings::local_bh_disable()
+            };
+            // SAFETY: From the caller.
+            unsafe { bindings::dev_sw_netstats_tx_add(dev, 1, len) };
+            #[cfg(CONFIG_PREEMPTION)]
+            // SAFETY: Disabled above.
+            unsafe {
+                bindings::local_bh_enable()
+            };
+        }
     }
 }
 
@@ -376,46 +401,18 @@ impl NetDevice {
     /// Counts a received packet of `len` bytes (`dev_sw_netstats_rx_add`).
     #[inline]
     pub(crate) fn rx_add(&self, len: u32, _bh: &BhOff) {
-        #[cfg(all(target_arch = "x86_64", CONFIG_SMP))]
-        // SAFETY: As for `sw_stats_add`; the device is valid.
-        unsafe {
-            sw_stats_add(self.as_raw(), SwStat::Rx, len)
-        };
-        #[cfg(not(all(target_arch = "x86_64", CONFIG_SMP)))]
-        // SAFETY: As for `tx_add`; BH disabled (`_bh`) keeps us on this CPU.
-        unsafe {
-            bindings::dev_sw_netstats_rx_add(self.as_raw(), len)
-        };
+        // SAFETY: The device is valid and uses `NETDEV_PCPU_STAT_TSTATS`
+        // (set by `NewNetDevice::new`), so `tstats` is allocated; BH is off
+        // (`_bh`).
+        unsafe { sw_stats_add(self.as_raw(), SwStat::Rx, len) };
     }
 
     /// Counts a packet of `len` bytes handed to a reader
     /// (`dev_sw_netstats_tx_add`).
     #[inline]
     pub(crate) fn tx_add(&self, len: u32) {
-        #[cfg(all(target_arch = "x86_64", CONFIG_SMP))]
-        // SAFETY: As for `sw_stats_add`; the device is valid.
-        unsafe {
-            sw_stats_add(self.as_raw(), SwStat::Tx, len)
-        };
-        #[cfg(not(all(target_arch = "x86_64", CONFIG_SMP)))]
-        {
-            // The per-CPU update must not migrate mid-way. Without
-            // CONFIG_PREEMPTION process context is never preempted; with
-            // it, disabling BH also disables preemption.
-            #[cfg(CONFIG_PREEMPTION)]
-            // SAFETY: Paired with the enable below.
-            unsafe {
-                bindings::local_bh_disable()
-            };
-            // SAFETY: The device is valid and uses `NETDEV_PCPU_STAT_TSTATS`
-            // (set by `NewNetDevice::new`), so `tstats` is allocated.
-            unsafe { bindings::dev_sw_netstats_tx_add(self.as_raw(), 1, len) };
-            #[cfg(CONFIG_PREEMPTION)]
-            // SAFETY: Disabled above.
-            unsafe {
-                bindings::local_bh_enable()
-            };
-        }
+        // SAFETY: As in `rx_add`; the counters of `Tx` need no BH off.
+        unsafe { sw_stats_add(self.as_raw(), SwStat::Tx, len) };
     }
 
     /// Whether the calling task has `cap` over the device's network
