@@ -286,6 +286,30 @@ fn verdicts(
     s.and(c)
 }
 
+/// One exchange, the server at `addr` here and the client in the named
+/// namespace `ns`, each given a minute.
+fn exchange_from(ns: &str, addr: &str) -> TestResult {
+    let server = serve_once(addr, Duration::from_secs(60))?;
+    let client = client_from(
+        PathBuf::from(format!("/var/run/netns/{ns}")),
+        addr.parse().map_err(|_| "address")?,
+        Duration::from_secs(60),
+    );
+    verdicts(server, client)
+}
+
+/// `prog` to run here, or in the named namespace `ns` (`ip netns exec`).
+fn command_in(ns: Option<&str>, prog: &str) -> Command {
+    match ns {
+        None => Command::new(prog),
+        Some(ns) => {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", ns, prog]);
+            c
+        }
+    }
+}
+
 /// Writes `lines` to `dir/name` for `ip -b` (one `ip` run, not one per
 /// command: each exec costs most of a second on the debug kernel).
 fn ip_batch(dir: &Path, name: &str, lines: &str) -> Result<String, String> {
@@ -533,14 +557,7 @@ fn wireguard_go_tunnel(_: &Ctx) -> TestResult {
         for (ns, dev) in [(None, "rtwga"), (Some("rtwgb"), "rtwgb")] {
             let sock = Path::new("/var/run/wireguard").join(format!("{dev}.sock"));
             let _ = fs::remove_file(&sock);
-            let mut cmd = match ns {
-                None => Command::new("wireguard-go"),
-                Some(ns) => {
-                    let mut c = Command::new("ip");
-                    c.args(["netns", "exec", ns, "wireguard-go"]);
-                    c
-                }
-            };
+            let mut cmd = command_in(ns, "wireguard-go");
             kids.spawn(
                 cmd.args(["-f", dev])
                     .stdout(Stdio::null())
@@ -603,13 +620,7 @@ fn wireguard_go_tunnel(_: &Ctx) -> TestResult {
             "addr add 10.215.0.2/24 dev rtwgb\nlink set rtwgb up\n",
         )?;
         ip(&["-n", "rtwgb", "-b", &b])?;
-        let server = serve_once("10.215.0.1:5803", Duration::from_secs(60))?;
-        let client = client_from(
-            PathBuf::from("/var/run/netns/rtwgb"),
-            "10.215.0.1:5803".parse().map_err(|_| "address")?,
-            Duration::from_secs(60),
-        );
-        verdicts(server, client)
+        exchange_from("rtwgb", "10.215.0.1:5803")
     })();
     drop(kids);
     let _ = ip(&["netns", "del", "rtwgb"]);
@@ -644,14 +655,7 @@ fn socat_vpn(kind: &str) -> TestResult {
             (None, "10.216.0.2", "10.217.0.1/24"),
             (Some("rtsocb"), "10.216.0.1", "10.217.0.2/24"),
         ] {
-            let mut cmd = match ns {
-                None => Command::new("socat"),
-                Some(ns) => {
-                    let mut c = Command::new("ip");
-                    c.args(["netns", "exec", ns, "socat"]);
-                    c
-                }
-            };
+            let mut cmd = command_in(ns, "socat");
             kids.spawn(
                 cmd.arg(format!("UDP-DATAGRAM:{peer}:5804,bind=:5804"))
                     .arg(format!("TUN:{me},tun-name=rtsocat,tun-type={kind},iff-up"))
@@ -673,13 +677,7 @@ fn socat_vpn(kind: &str) -> TestResult {
         let flags = sysfs("rtsocat", "tun_flags")?;
         let want = if kind == "tun" { "0x1" } else { "0x2" };
         ensure!(flags == want, "rtsocat tun_flags {flags}, not {want}");
-        let server = serve_once("10.217.0.1:5805", Duration::from_secs(60))?;
-        let client = client_from(
-            PathBuf::from("/var/run/netns/rtsocb"),
-            "10.217.0.1:5805".parse().map_err(|_| "address")?,
-            Duration::from_secs(60),
-        );
-        verdicts(server, client)
+        exchange_from("rtsocb", "10.217.0.1:5805")
     })();
     drop(kids);
     let _ = ip(&["netns", "del", "rtsocb"]);
