@@ -163,25 +163,12 @@ impl SkBuff {
 
     /// `skb->protocol`, in network byte order as stored.
     pub(crate) fn protocol_be(&self) -> u16 {
-        // SAFETY: The skb is valid and ours; `protocol` lives in the
-        // `headers` group, a plain field of the union's struct view.
-        unsafe {
-            (*self.as_raw())
-                .__bindgen_anon_4
-                .__bindgen_anon_1
-                .as_ref()
-                .protocol
-        }
+        self.headers().protocol
     }
 
     /// Sets `skb->protocol` (network byte order).
     pub(crate) fn set_protocol_be(&mut self, proto: u16) {
-        // SAFETY: As for `protocol_be`; we own the skb exclusively.
-        unsafe {
-            (*addr_of_mut!((*self.as_raw()).__bindgen_anon_4.__bindgen_anon_1))
-                .as_mut()
-                .protocol = proto
-        };
+        self.headers_mut().protocol = proto;
     }
 
     /// Makes this a packet received on `dev` (`skb->dev = dev`, no
@@ -246,7 +233,7 @@ impl SkBuff {
     /// starts at `data`, which is where an L3 packet's header is too.
     pub(crate) fn reset_headers(&mut self) {
         let at = self.data_offset();
-        let hdr = self.headers();
+        let hdr = self.headers_mut();
         hdr.mac_header = at;
         hdr.network_header = at;
     }
@@ -329,16 +316,11 @@ impl SkBuff {
         // `vlan_all` overlays `vlan_proto` and `vlan_tci`: the tag is present
         // when either is non-zero (`skb_vlan_tag_present`), and `vlan_tci`
         // is `skb_vlan_tag_get`.
-        // SAFETY: The skb is valid; all three are plain fields at the
-        // offsets C gives them (checked by `kernel/check-layout.py`).
-        let (all, tag) = unsafe {
-            let vlan = &(*self.as_raw())
-                .__bindgen_anon_4
-                .__bindgen_anon_1
-                .as_ref()
-                .__bindgen_anon_2;
-            (vlan.vlan_all, vlan.__bindgen_anon_1)
-        };
+        let vlan = &self.headers().__bindgen_anon_2;
+        // SAFETY: Both views of the union are plain integers, valid for
+        // any bits, and C keeps them initialised (`skb` is zeroed up to
+        // `tail` on allocation).
+        let (all, tag) = unsafe { (vlan.vlan_all, vlan.__bindgen_anon_1) };
         if all == 0 {
             return None;
         }
@@ -423,13 +405,29 @@ impl SkBuff {
         };
     }
 
-    /// The header offsets (`mac_header`, `network_header`, ...), in the
-    /// anonymous half of the `headers` group.
-    fn headers(&mut self) -> &mut bindings::sk_buff__bindgen_ty_4__bindgen_ty_1 {
-        // SAFETY: We own the valid skb (type invariant) and borrow it
-        // mutably; the anonymous member is C's, at the offsets
-        // `kernel/check-layout.py` checks, and holds plain integers.
-        unsafe { (*self.as_raw()).__bindgen_anon_4.__bindgen_anon_1.as_mut() }
+    /// The `headers` group of `struct sk_buff` (`struct_group(headers,
+    /// ...)`): bindgen gives the group as a union of zero-sized views at
+    /// its start, so its struct view is at the union's own address.
+    fn headers_raw(&self) -> *mut bindings::sk_buff__bindgen_ty_4__bindgen_ty_1 {
+        // SAFETY: `as_raw` points to a valid skb (type invariant); taking
+        // a field's address reads nothing.
+        unsafe { addr_of_mut!((*self.as_raw()).__bindgen_anon_4) }.cast()
+    }
+
+    /// The header offsets, `protocol`, the VLAN tag, ...: plain integers.
+    fn headers(&self) -> &bindings::sk_buff__bindgen_ty_4__bindgen_ty_1 {
+        // SAFETY: `headers_raw` points into our valid skb at the group's
+        // struct view, whose members are at the offsets C gives them
+        // (checked by `kernel/check-layout.py`) and valid for any bits;
+        // nothing else writes an skb we hold while we borrow it.
+        unsafe { &*self.headers_raw() }
+    }
+
+    /// [`Self::headers`], to write.
+    fn headers_mut(&mut self) -> &mut bindings::sk_buff__bindgen_ty_4__bindgen_ty_1 {
+        // SAFETY: As for `headers`; we own the skb and borrow it mutably,
+        // so this is the only reference into it.
+        unsafe { &mut *self.headers_raw() }
     }
 
     /// `skb->data - skb->head`, which `skb_reset_*_header` store as a
@@ -475,7 +473,7 @@ impl<'a> RxSkb<'a> {
     /// `skb_record_rx_queue`).
     pub(crate) fn prepare_rx(&mut self, queue: u32) {
         let at = self.skb.data_offset();
-        self.skb.headers().network_header = at;
+        self.skb.headers_mut().network_header = at;
         let skb = self.skb.as_raw();
         // SAFETY: We own a reference to a valid skb (type invariant); the
         // queue mapping is a plain field.
@@ -512,17 +510,7 @@ impl<'a> RxSkb<'a> {
 
     /// Whether its MAC header offset is set (`skb_mac_header_was_set`).
     pub(super) fn has_mac_header(&self) -> bool {
-        // SAFETY: A valid skb (type invariant); `mac_header` is a plain
-        // field of the `headers` group, read as `protocol_be` reads its
-        // neighbour.
-        let mac = unsafe {
-            (*self.skb.as_raw())
-                .__bindgen_anon_4
-                .__bindgen_anon_1
-                .as_ref()
-                .mac_header
-        };
-        mac != u16::MAX
+        self.skb.headers().mac_header != u16::MAX
     }
 
     /// Makes `ubuf` complete when the packet is done with its fragments,

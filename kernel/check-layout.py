@@ -47,6 +47,38 @@ def rust_offset(s, rfl):
         terms.append(f"core::mem::offset_of!(bindings::{ty}, {fl})")
     return " + ".join(terms)
 
+def definition(ty):
+    m = re.search(r"^pub (?:struct|union) %s \{\n(.*?)^\}" % re.escape(ty), gen, re.S | re.M)
+    if not m:
+        sys.exit(f"check-layout: no type {ty} in the bindings")
+    return dict(re.findall(r"^    pub (\w+): (.+),$", m.group(1), re.M)), m.group(0).startswith("pub union")
+
+def leaf_type(s, rfl):
+    """The Rust type of the member a path names, each TYPE in it proved to
+    be what the previous member holds: the member's own type, or a view of
+    the union that type is (bindgen's `__BindgenUnionField<TYPE>`, at the
+    union's start), so that the offsets add up."""
+    container, ty = s, None
+    for t in rfl.split("+"):
+        if "." in t:
+            view, fl = t.split(".", 1)
+            members, union = definition(ty)
+            views = {ty}
+            if union or "bindgen_union_field" in members:
+                for v in members.values():
+                    m = re.fullmatch(r"(?:__BindgenUnionField<)?(\w+)>?", v)
+                    views.add(m.group(1) if m else v)
+            if view not in views:
+                sys.exit(f"check-layout: {view} is not the type of {container}'s member, nor a view of its union")
+            container = view
+        else:
+            fl = t
+        members, _ = definition(container)
+        if fl not in members:
+            sys.exit(f"check-layout: no member {fl} in {container}")
+        ty = members[fl]
+    return ty
+
 work = os.path.join(kdir, ".rtun-layout")
 os.makedirs(work, exist_ok=True)
 with open(os.path.join(work, "Kbuild"), "w") as f:
@@ -60,6 +92,8 @@ with open(os.path.join(work, "layout_c.c"), "w") as f:
             f.write(f"unsigned long oc_{s}__{fl} = offsetof(struct {s}, {cfl});\n")
     for s, cfl, rfl in anon:
         f.write(f"unsigned long oc_{s}__{anon_key(cfl, rfl)} = offsetof(struct {s}, {cfl});\n")
+        if "+" in rfl:
+            f.write(f"unsigned long fs_{s}__{cfl} = sizeof(((struct {s} *)0)->{cfl});\n")
     # Sizes too: rtun places some of these on its stack or in its own
     # allocations, where C writes all of them.
     for s in fields:
@@ -75,6 +109,8 @@ c_off = {m.group(1): int(m.group(2))
          for m in re.finditer(r"^oc_(\w+):\n\s+\.quad\s+(\d+)", asm, re.M)}
 c_size = {m.group(1): int(m.group(2))
           for m in re.finditer(r"^sz_(\w+):\n\s+\.quad\s+(\d+)", asm, re.M)}
+c_fsize = {m.group(1): int(m.group(2))
+           for m in re.finditer(r"^fs_(\w+):\n\s+\.quad\s+(\d+)", asm, re.M)}
 
 with open(os.path.join(work, "layout_rs.rs"), "w") as f:
     f.write("//! Layout check.\nuse kernel::{bindings, prelude::*};\n"
@@ -88,6 +124,15 @@ with open(os.path.join(work, "layout_rs.rs"), "w") as f:
         f.write(f'const _: () = assert!({expr} == {off}, "MISMATCH {s}.{fl} C={off}");\n')
     for s, size in c_size.items():
         f.write(f'const _: () = assert!(core::mem::size_of::<bindings::{s}>() == {size}, "MISMATCH sizeof({s}) C={size}");\n')
+    # A nested member's size as well as its offset: the path's types are
+    # proved by `leaf_type`, and the member it ends in must be as wide as C's.
+    f.write("#[allow(unused_imports)]\nmod nested {\n    use kernel::bindings::*;\n")
+    for s, cfl, rfl in anon:
+        if "+" in rfl:
+            size = c_fsize[f"{s}__{cfl}"]
+            f.write(f'    const _: () = assert!(core::mem::size_of::<{leaf_type(s, rfl)}>() == {size}, '
+                    f'"MISMATCH sizeof({s}.{cfl}) C={size}");\n')
+    f.write("}\n")
 r = subprocess.run(make + ["modules"], capture_output=True, text=True)
 bad = sorted(set(re.findall(r"MISMATCH (\S+ C=\d+)", r.stderr)))
 if bad:

@@ -10,7 +10,7 @@ use std::{
     fs,
     io::{Read, Write},
     net::{Shutdown, SocketAddr, TcpListener, TcpStream},
-    os::{fd::AsRawFd, unix::fs::PermissionsExt},
+    os::unix::fs::PermissionsExt,
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     thread::{self, sleep},
@@ -246,15 +246,7 @@ fn client_from(
     timeout: Duration,
 ) -> thread::JoinHandle<TestResult> {
     thread::spawn(move || {
-        let f = fs::File::open(&netns).map_err(|e| format!("{}: {e}", netns.display()))?;
-        // SAFETY: A valid namespace descriptor; affects only this thread.
-        if unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-            return Err(format!(
-                "setns {}: {}",
-                netns.display(),
-                std::io::Error::last_os_error()
-            ));
-        }
+        enter_netns(&netns)?;
         let deadline = Instant::now() + timeout;
         let mut s = loop {
             match TcpStream::connect_timeout(&to, Duration::from_secs(5)) {
@@ -310,37 +302,25 @@ fn command_in(ns: Option<&str>, prog: &str) -> Command {
     }
 }
 
-/// Writes `lines` to `dir/name` for `ip -b` (one `ip` run, not one per
-/// command: each exec costs most of a second on the debug kernel).
-fn ip_batch(dir: &Path, name: &str, lines: &str) -> Result<String, String> {
-    let f = dir.join(name);
-    fs::write(&f, lines).map_err(|e| e.to_string())?;
-    Ok(f.to_str().ok_or("temp path")?.to_string())
-}
-
 /// A veth pair, `here` in this namespace as `NET.1/24` and `there` in `ns`
 /// as `NET.2/24`, both up, and `ns`'s loopback up.
-fn veth_to(dir: &Path, ns: &str, here: &str, there: &str, net: &str) -> TestResult {
-    let a = ip_batch(
-        dir,
-        "a.batch",
+fn veth_to(ns: &str, here: &str, there: &str, net: &str) -> TestResult {
+    ip_script(
+        None,
         &format!(
             "link add {here} type veth peer name {there} netns {ns}\n\
              addr add {net}.1/24 dev {here}\n\
              link set {here} up\n"
         ),
     )?;
-    ip(&["-b", &a])?;
-    let b = ip_batch(
-        dir,
-        "b.batch",
+    ip_script(
+        Some(ns),
         &format!(
             "addr add {net}.2/24 dev {there}\n\
              link set {there} up\n\
              link set lo up\n"
         ),
     )?;
-    ip(&["-n", ns, "-b", &b])?;
     Ok(())
 }
 
@@ -463,17 +443,14 @@ fn pasta_rootless(_: &Ctx) -> TestResult {
     fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     fs::set_permissions(&dir, fs::Permissions::from_mode(0o777)).map_err(|e| e.to_string())?;
     // What pasta copies: an interface with an address and a default route.
-    let batch = dir.join("ip.batch");
-    fs::write(
-        &batch,
+    ip_script(
+        None,
         "link add rtpasta0 type veth peer name rtpasta1\n\
          link set rtpasta1 up\n\
          addr add 10.212.0.1/24 dev rtpasta0\n\
          link set rtpasta0 up\n\
          route add default via 10.212.0.254\n",
-    )
-    .map_err(|e| e.to_string())?;
-    ip(&["-b", batch.to_str().ok_or("temp path")?])?;
+    )?;
     let up = dir.join("up");
     let down = dir.join("down");
     fs::write(&up, patterned(true)).map_err(|e| e.to_string())?;
@@ -553,7 +530,7 @@ fn wireguard_go_tunnel(_: &Ctx) -> TestResult {
     ip(&["netns", "add", "rtwgb"])?;
     let mut kids = Children::default();
     let result = (|| -> TestResult {
-        veth_to(&dir, "rtwgb", "rtwg0", "rtwg1", "10.214.0")?;
+        veth_to("rtwgb", "rtwg0", "rtwg1", "10.214.0")?;
         for (ns, dev) in [(None, "rtwga"), (Some("rtwgb"), "rtwgb")] {
             let sock = Path::new("/var/run/wireguard").join(format!("{dev}.sock"));
             let _ = fs::remove_file(&sock);
@@ -608,18 +585,14 @@ fn wireguard_go_tunnel(_: &Ctx) -> TestResult {
                 run("ip", &args)?;
             }
         }
-        let a = ip_batch(
-            &dir,
-            "a2.batch",
+        ip_script(
+            None,
             "addr add 10.215.0.1/24 dev rtwga\nlink set rtwga up\n",
         )?;
-        ip(&["-b", &a])?;
-        let b = ip_batch(
-            &dir,
-            "b2.batch",
+        ip_script(
+            Some("rtwgb"),
             "addr add 10.215.0.2/24 dev rtwgb\nlink set rtwgb up\n",
         )?;
-        ip(&["-n", "rtwgb", "-b", &b])?;
         exchange_from("rtwgb", "10.215.0.1:5803")
     })();
     drop(kids);
@@ -644,13 +617,11 @@ fn socat_tap_vpn(_: &Ctx) -> TestResult {
 
 fn socat_vpn(kind: &str) -> TestResult {
     need_tool("socat")?;
-    let dir = std::env::temp_dir().join("rtun-socat");
-    let _ = fs::create_dir_all(&dir);
     let _ = ip(&["netns", "del", "rtsocb"]);
     ip(&["netns", "add", "rtsocb"])?;
     let mut kids = Children::default();
     let result = (|| -> TestResult {
-        veth_to(&dir, "rtsocb", "rtsoc0", "rtsoc1", "10.216.0")?;
+        veth_to("rtsocb", "rtsoc0", "rtsoc1", "10.216.0")?;
         for (ns, peer, me) in [
             (None, "10.216.0.2", "10.217.0.1/24"),
             (Some("rtsocb"), "10.216.0.1", "10.217.0.2/24"),

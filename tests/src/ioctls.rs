@@ -20,13 +20,6 @@ pub const TESTS: &[Test] = tests![
 ];
 
 const TUNSETDEBUG_ARG: u64 = 0x3f;
-const TUN_F_CSUM: u64 = 1;
-const TUN_F_TSO4: u64 = 2;
-const TUN_F_TSO6: u64 = 4;
-const TUN_F_TSO_ECN: u64 = 8;
-const TUN_F_UFO: u64 = 16;
-const TUN_F_USO4: u64 = 32;
-const TUN_F_USO6: u64 = 64;
 
 fn sysfs(name: &str, attr: &str) -> Result<String, String> {
     fs::read_to_string(format!("/sys/class/net/{name}/{attr}"))

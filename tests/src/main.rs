@@ -24,6 +24,7 @@
 mod clients;
 mod conformance;
 mod datapath;
+mod forward;
 mod foundation;
 mod fuzz;
 mod ioctls;

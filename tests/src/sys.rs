@@ -83,6 +83,15 @@ pub const IFF_NO_PI: u32 = 0x1000;
 pub const IFF_ONE_QUEUE: u32 = 0x2000;
 pub const IFF_VNET_HDR: u32 = 0x4000;
 
+/// `TUNSETOFFLOAD`'s flags.
+pub const TUN_F_CSUM: u64 = 1;
+pub const TUN_F_TSO4: u64 = 2;
+pub const TUN_F_TSO6: u64 = 4;
+pub const TUN_F_TSO_ECN: u64 = 8;
+pub const TUN_F_UFO: u64 = 16;
+pub const TUN_F_USO4: u64 = 32;
+pub const TUN_F_USO6: u64 = 64;
+
 /// `struct ifreq`: a name and a 24-byte union, 40 bytes on 64-bit.
 #[repr(C)]
 #[derive(Clone, Copy, Default)]
@@ -307,6 +316,52 @@ pub struct Ran {
     pub ok: bool,
     pub stdout: String,
     pub stderr: String,
+}
+
+/// Runs the `ip` commands in `lines`, one per line, in one `ip -b -` (one
+/// exec, not one per command: each costs most of a second on the debug
+/// kernel), in the named namespace `ns` or here.
+pub fn ip_script(ns: Option<&str>, lines: &str) -> Result<String, String> {
+    let mut args = vec!["-b", "-"];
+    if let Some(ns) = ns {
+        args.splice(0..0, ["-n", ns]);
+    }
+    let mut child = std::process::Command::new("ip")
+        .args(&args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("ip: {e}"))?;
+    let fed = child
+        .stdin
+        .take()
+        .map(|mut i| io::Write::write_all(&mut i, lines.as_bytes()));
+    let out = child.wait_with_output().map_err(|e| format!("ip: {e}"))?;
+    if out.status.success() && matches!(fed, Some(Ok(()))) {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(format!(
+            "ip -b: {}{}",
+            lines.replace('\n', "; "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+/// Runs the calling thread in the network namespace at `path` (a
+/// `/proc/PID/ns/net` or `/run/netns/NAME`).
+pub fn enter_netns(path: &std::path::Path) -> Result<(), String> {
+    let f = File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    // SAFETY: A valid namespace descriptor; setns affects only this thread.
+    if unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+        return Err(format!(
+            "setns {}: {}",
+            path.display(),
+            io::Error::last_os_error()
+        ));
+    }
+    Ok(())
 }
 
 /// Runs `cmd ARGS...` to completion.

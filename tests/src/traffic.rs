@@ -5,10 +5,8 @@
 //! with `IFF_NAPI` too, softirq and threaded.
 
 use std::{
-    fs::File,
     io::{Read, Write},
     net::{TcpListener, TcpStream},
-    os::fd::AsRawFd,
     sync::{
         atomic::{AtomicBool, Ordering},
         Arc,
@@ -17,7 +15,12 @@ use std::{
     time::Duration,
 };
 
-use crate::{ensure, sys::*, tests, Ctx, Test, TestResult};
+use crate::{
+    ensure,
+    forward::{enter, forward, pattern, Namespaces},
+    sys::*,
+    tests, Ctx, Test, TestResult,
+};
 
 pub const TESTS: &[Test] = tests![
     tcp_across_taps,
@@ -26,59 +29,6 @@ pub const TESTS: &[Test] = tests![
 ];
 
 const BYTES: usize = 2 << 20;
-
-/// Runs the calling thread in network namespace `name` (`ip netns`).
-fn enter_netns(name: &str) -> Result<(), String> {
-    let f =
-        File::open(format!("/var/run/netns/{name}")).map_err(|e| format!("netns {name}: {e}"))?;
-    // SAFETY: A valid namespace descriptor; affects only this thread.
-    if unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-        return Err(format!("setns {name}: {}", std::io::Error::last_os_error()));
-    }
-    Ok(())
-}
-
-/// A stream of bytes both ends can check: position-dependent, not
-/// periodic at any small stride.
-fn pattern(i: usize) -> u8 {
-    (i.wrapping_mul(2_654_435_761) >> 13) as u8
-}
-
-/// Copies frames between two TAP files until `stop`.
-fn forward(a: File, b: File, stop: Arc<AtomicBool>) -> thread::JoinHandle<u64> {
-    thread::spawn(move || {
-        let mut fds = [
-            libc::pollfd {
-                fd: a.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-            libc::pollfd {
-                fd: b.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-        ];
-        let mut buf = vec![0u8; 65536];
-        let mut frames = 0;
-        while !stop.load(Ordering::Relaxed) {
-            // SAFETY: Two valid pollfds.
-            if unsafe { libc::poll(fds.as_mut_ptr(), 2, 50) } <= 0 {
-                continue;
-            }
-            for (i, (from, to)) in [(&a, &b), (&b, &a)].into_iter().enumerate() {
-                if fds[i].revents & libc::POLLIN != 0 {
-                    if let Ok(n) = (&*from).read(&mut buf) {
-                        if (&*to).write(&buf[..n]).is_ok() {
-                            frames += 1;
-                        }
-                    }
-                }
-            }
-        }
-        frames
-    })
-}
 
 /// 2 MiB over TCP from namespace `rta` to `rtb`, every byte checked at the
 /// far end, through two TAP devices and a forwarder.
@@ -106,20 +56,8 @@ fn tcp_across(flags: u32, threaded: bool) -> TestResult {
                 .map_err(|e| format!("{dev} threaded=1: {e}"))?;
         }
     }
-    let _ = ip(&["netns", "del", "rta"]);
-    let _ = ip(&["netns", "del", "rtb"]);
-    ip(&["netns", "add", "rta"])?;
-    ip(&["netns", "add", "rtb"])?;
+    let _ns = Namespaces::new(["rttcpa", "rttcpb"], ["rta", "rtb"], "10.70.0")?;
     let result = (|| -> TestResult {
-        for (dev, ns, addr) in [
-            ("rttcpa", "rta", "10.70.0.1/24"),
-            ("rttcpb", "rtb", "10.70.0.2/24"),
-        ] {
-            ip(&["link", "set", dev, "netns", ns])?;
-            ip(&["-n", ns, "addr", "add", addr, "dev", dev])?;
-            ip(&["-n", ns, "link", "set", dev, "up"])?;
-            ip(&["-n", ns, "link", "set", "lo", "up"])?;
-        }
         let stop = Arc::new(AtomicBool::new(false));
         let fwd = forward(
             a.try_clone().map_err(|e| e.to_string())?,
@@ -127,7 +65,7 @@ fn tcp_across(flags: u32, threaded: bool) -> TestResult {
             stop.clone(),
         );
         let server = thread::spawn(|| -> Result<usize, String> {
-            enter_netns("rtb")?;
+            enter("rtb")?;
             let l = TcpListener::bind("10.70.0.2:5001").map_err(|e| e.to_string())?;
             let (mut s, _) = l.accept().map_err(|e| e.to_string())?;
             let mut buf = vec![0u8; 65536];
@@ -148,7 +86,7 @@ fn tcp_across(flags: u32, threaded: bool) -> TestResult {
         });
         thread::sleep(Duration::from_millis(300));
         let client = thread::spawn(|| -> TestResult {
-            enter_netns("rta")?;
+            enter("rta")?;
             let mut s = None;
             for _ in 0..50 {
                 if let Ok(c) = TcpStream::connect("10.70.0.2:5001") {
@@ -172,7 +110,5 @@ fn tcp_across(flags: u32, threaded: bool) -> TestResult {
         ensure!(frames > 100, "only {frames} frames forwarded");
         Ok(())
     })();
-    let _ = ip(&["netns", "del", "rta"]);
-    let _ = ip(&["netns", "del", "rtb"]);
     result
 }

@@ -12,9 +12,19 @@
 //! Cases: `write-64`/`write-1500`: packets written into a TUN device and
 //! dropped by the stack (not for this host, forwarding off);
 //! `read-64`/`read-1500`: packets the stack sends through the device, read
-//! back, in bursts of 256 (below the 500-packet ring); `vhost-rx`/`vhost-tx`
-//! (buffers per second, not packets): the kernel's `vhost_net_test` driving
-//! a tap queue through vhost-net each way.
+//! back, in bursts of 256 (below the 500-packet ring); `napi-write-64`:
+//! write-64 through an `IFF_NAPI` device; `mq1-`/`mq4-write-64` and
+//! `mq4-read-64`: a thread per queue of a multi-queue device;
+//! `read-64-lossless`: read-64 in rtun's lossless mode; `tcp-tso-64k`,
+//! `tcp8`, `tcp8-lossless` (payload in 1448-byte segments per second):
+//! TCP between two namespaces through two TAPs and a forwarder, one
+//! stream in 64 KiB TSO super-packets, or 8 streams of plain frames, by
+//! default and lossless; `create-destroy`, `mq4-create-destroy` (cycles
+//! per second): a device's life from open to last close;
+//! `netns-teardown` (teardowns per second): a namespace holding 8
+//! devices of 4 attached queues each exits; `vhost-rx`/`vhost-tx`
+//! (buffers per second, not packets): the kernel's `vhost_net_test`
+//! driving a tap queue through vhost-net each way.
 //!
 //! Each case's measured part is a window marked for the icount QEMU plugin
 //! (`qemu/icount/`, loaded by `./dev bench`), which counts the instructions
@@ -28,6 +38,9 @@
 //! `/proc/kallsyms`, module symbols included, as `DIR/kallsyms.SEQ` after
 //! each driver's last window SEQ, for the host to name profiled addresses.
 
+#[path = "../forward.rs"]
+#[allow(dead_code)]
+mod forward;
 #[path = "../icount.rs"]
 mod icount;
 #[path = "../packet.rs"]
@@ -40,8 +53,12 @@ mod sys;
 use std::{
     fs::File,
     io::{Read, Write},
-    net::UdpSocket,
-    sync::atomic::{AtomicBool, Ordering},
+    net::{Shutdown, TcpListener, TcpStream, UdpSocket},
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        mpsc, Arc,
+    },
+    thread,
     time::{Duration, Instant},
 };
 
@@ -173,7 +190,7 @@ fn read_pps(f: &mut File, len: usize) -> Result<Run, String> {
     Ok(w.stop(n))
 }
 
-const CASES: [&str; 12] = [
+const CASES: [&str; 17] = [
     "write-64",
     "write-1500",
     "read-64",
@@ -181,9 +198,14 @@ const CASES: [&str; 12] = [
     "napi-write-64",
     "mq1-write-64",
     "mq4-write-64",
+    "mq4-read-64",
     "read-64-lossless",
+    "tcp-tso-64k",
+    "tcp8",
+    "tcp8-lossless",
     "create-destroy",
     "mq4-create-destroy",
+    "netns-teardown",
     "vhost-rx",
     "vhost-tx",
 ];
@@ -307,8 +329,246 @@ fn create_destroy(queues: usize) -> Result<Run, String> {
     Ok(w.stop(n))
 }
 
+/// Packets sent by the stack through a `queues`-queue device and read
+/// from every queue at once, each queue by its own thread with its own
+/// UDP flow: flows are steered to queues by their hash, so each thread
+/// first finds a source port whose flow lands on its queue.
+fn mq_read_pps(queues: usize) -> Result<Run, String> {
+    let flags = sys::IFF_TUN | sys::IFF_NO_PI | sys::IFF_MULTI_QUEUE;
+    let files: Vec<File> = (0..queues)
+        .map(|_| sys::tun_create("rtbenchmqr", flags).map(|(f, _)| f))
+        .collect::<Result<_, _>>()?;
+    std::fs::write("/proc/sys/net/ipv6/conf/rtbenchmqr/disable_ipv6", "1")
+        .map_err(|e| format!("disable_ipv6: {e}"))?;
+    sys::ip_script(
+        None,
+        "addr add 10.97.1.1 peer 10.97.1.2 dev rtbenchmqr\nlink set rtbenchmqr up\n",
+    )?;
+    let mut socks: Vec<Option<UdpSocket>> = (0..queues).map(|_| None).collect();
+    let mut buf = [0u8; 2048];
+    for _ in 0..64 * queues {
+        if socks.iter().all(Option::is_some) {
+            break;
+        }
+        let sock = UdpSocket::bind("10.97.1.1:0").map_err(|e| format!("bind: {e}"))?;
+        sock.connect("10.97.1.2:9")
+            .map_err(|e| format!("connect: {e}"))?;
+        let _ = sock.send(&[0x5a; 36]);
+        for (q, f) in files.iter().enumerate() {
+            if sys::poll1(f, libc::POLLIN, 0) & libc::POLLIN != 0 {
+                let _ = (&*f).read(&mut buf);
+                socks[q].get_or_insert(sock);
+                break;
+            }
+        }
+    }
+    let socks: Vec<UdpSocket> = socks
+        .into_iter()
+        .collect::<Option<_>>()
+        .ok_or("no flow found for some queue")?;
+    let w = Window::start();
+    let start = w.0;
+    let threads: Vec<_> = files
+        .into_iter()
+        .zip(socks)
+        .map(|(mut f, sock)| {
+            thread::spawn(move || {
+                let payload = [0x5au8; 36];
+                let mut buf = [0u8; 2048];
+                let mut n = 0u64;
+                while start.elapsed() < CASE_TIME {
+                    for _ in 0..256 {
+                        let _ = sock.send(&payload);
+                    }
+                    for _ in 0..256 {
+                        if sys::poll1(&f, libc::POLLIN, 0) & libc::POLLIN == 0 {
+                            break;
+                        }
+                        if f.read(&mut buf).is_ok() {
+                            n += 1;
+                        }
+                    }
+                }
+                (n, f)
+            })
+        })
+        .collect();
+    let mut total = 0;
+    let mut files = Vec::new();
+    for t in threads {
+        let (n, f) = t.join().map_err(|_| "a reader thread panicked")?;
+        total += n;
+        files.push(f);
+    }
+    let run = w.stop(total);
+    drop(files);
+    Ok(run)
+}
+
+/// The payload the TCP cases count in: one segment's worth at MTU 1500
+/// with timestamps, whatever sizes the stack and the devices moved it in.
+const MSS: u64 = 1448;
+
+/// TCP from namespace `rtbencha` to `rtbenchb` through two TAP devices
+/// and a userspace forwarder (`forward.rs`): `streams` connections
+/// sending as fast as they can for the case's time. With `tso` the
+/// devices have `IFF_VNET_HDR` and the checksum and TSO offloads, so the
+/// stack hands the forwarder 64 KiB super-packets, which it writes on as
+/// they are, as wireguard-go and Tailscale do; with `lossless` rtun's
+/// lossless mode is on (tun.ko has none: there this repeats the default).
+/// The window opens with the connections established and closes when the
+/// receivers have read everything: its "packets" are the payload
+/// delivered, in [`MSS`]-byte segments.
+fn tcp_segments(streams: usize, tso: bool, lossless: bool) -> Result<Run, String> {
+    let flags = sys::IFF_TAP | sys::IFF_NO_PI | if tso { sys::IFF_VNET_HDR } else { 0 };
+    let devs = ["rtbencha", "rtbenchb"];
+    let mut taps = Vec::new();
+    for dev in devs {
+        let (f, _) = sys::tun_create(dev, flags)?;
+        if tso {
+            let offloads = sys::TUN_F_CSUM | sys::TUN_F_TSO4 | sys::TUN_F_TSO6;
+            sys::ioctl_val(&f, sys::TUNSETOFFLOAD, offloads)
+                .map_err(|e| format!("TUNSETOFFLOAD: {}", sys::errno_name(e)))?;
+        }
+        if lossless {
+            let _ = std::fs::write(format!("/sys/class/net/{dev}/rtun_lossless"), "1");
+        }
+        taps.push(f);
+    }
+    let _ns = forward::Namespaces::new(devs, ["rtbencha", "rtbenchb"], "10.96.0")?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let b = taps.pop().ok_or("no tap")?;
+    let a = taps.pop().ok_or("no tap")?;
+    let fwd = forward::forward(a, b, stop.clone());
+    let result = (|| {
+        let listener = thread::spawn(|| {
+            forward::enter("rtbenchb")?;
+            TcpListener::bind("10.96.0.2:5001").map_err(|e| format!("bind: {e}"))
+        })
+        .join()
+        .map_err(|_| "listener thread panicked")??;
+        let clients = thread::spawn(move || {
+            forward::enter("rtbencha")?;
+            (0..streams)
+                .map(|_| TcpStream::connect("10.96.0.2:5001").map_err(|e| format!("connect: {e}")))
+                .collect::<Result<Vec<_>, _>>()
+        });
+        let servers: Vec<TcpStream> = (0..streams)
+            .map(|_| {
+                listener
+                    .accept()
+                    .map(|(s, _)| s)
+                    .map_err(|e| format!("accept: {e}"))
+            })
+            .collect::<Result<_, _>>()?;
+        let clients = clients.join().map_err(|_| "connect thread panicked")??;
+        let w = Window::start();
+        let start = w.0;
+        let readers: Vec<_> = servers
+            .into_iter()
+            .map(|mut s| {
+                thread::spawn(move || {
+                    let mut buf = vec![0u8; 1 << 16];
+                    let mut got = 0u64;
+                    while let Ok(n) = s.read(&mut buf) {
+                        if n == 0 {
+                            break;
+                        }
+                        got += n as u64;
+                    }
+                    got
+                })
+            })
+            .collect();
+        let writers: Vec<_> = clients
+            .into_iter()
+            .map(|mut c| {
+                thread::spawn(move || {
+                    let chunk = vec![0x5au8; 1 << 16];
+                    while start.elapsed() < CASE_TIME {
+                        if c.write_all(&chunk).is_err() {
+                            break;
+                        }
+                    }
+                    let _ = c.shutdown(Shutdown::Write);
+                })
+            })
+            .collect();
+        for t in writers {
+            t.join().map_err(|_| "a writer thread panicked")?;
+        }
+        let mut got = 0;
+        for t in readers {
+            got += t.join().map_err(|_| "a reader thread panicked")?;
+        }
+        Ok(w.stop(got / MSS))
+    })();
+    stop.store(true, Ordering::Relaxed);
+    let _ = fwd.join();
+    result
+}
+
+/// Control plane: the teardown of a network namespace holding `devices`
+/// persistent multi-queue TAP devices with `queues` queues each attached.
+/// The files stay open here, so each device must detach its queues as
+/// the namespace's exit unregisters it. The namespace is a thread's own,
+/// which it leaves in the window; the window closes when the driver's
+/// module count has dropped by the devices' references (`TUNSETPERSIST`
+/// holds one per device, released once its queues are detached). One
+/// teardown per window.
+fn netns_teardown(driver: &str, devices: usize, queues: usize) -> Result<Run, String> {
+    let flags = sys::IFF_TAP | sys::IFF_NO_PI | sys::IFF_MULTI_QUEUE;
+    let mut files = Vec::new();
+    let mut moves = String::new();
+    let (tid_tx, tid_rx) = mpsc::channel();
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    let holder = thread::spawn(move || {
+        // SAFETY: unshare(2) affects only this thread's namespaces.
+        let ok = unsafe { libc::unshare(libc::CLONE_NEWNET) } == 0;
+        // SAFETY: Plain gettid(2).
+        let _ = tid_tx.send(ok.then(|| unsafe { libc::gettid() }));
+        let _ = go_rx.recv();
+    });
+    let tid = tid_rx
+        .recv()
+        .ok()
+        .flatten()
+        .ok_or("unshare(CLONE_NEWNET) failed")?;
+    for d in 0..devices {
+        let name = format!("rtbenchns{d}");
+        for _ in 0..queues {
+            files.push(sys::tun_create(&name, flags)?.0);
+        }
+        if let Some(f) = files.last() {
+            sys::ioctl_val(f, sys::TUNSETPERSIST, 1)
+                .map_err(|e| format!("TUNSETPERSIST: {}", sys::errno_name(e)))?;
+        }
+        moves.push_str(&format!("link set {name} netns {tid}\n"));
+    }
+    sys::ip_script(None, &moves)?;
+    let refcnt = || {
+        std::fs::read_to_string(format!("/sys/module/{driver}/refcnt"))
+            .ok()
+            .and_then(|r| r.trim().parse::<usize>().ok())
+    };
+    let w = Window::start();
+    let _ = go_tx.send(());
+    holder
+        .join()
+        .map_err(|_| "the namespace's thread panicked")?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while refcnt() != Some(files.len()) {
+        if Instant::now() > deadline {
+            return Err(format!("{driver}'s count still {:?} after 30 s", refcnt()));
+        }
+        thread::sleep(Duration::from_micros(500));
+    }
+    Ok(w.stop(1))
+}
+
 /// Every case (or `only`), in window order.
 fn measure(
+    driver: &str,
     only: Option<&str>,
     vhost: Option<&VhostBench>,
 ) -> Result<Vec<(&'static str, Run)>, String> {
@@ -343,6 +603,9 @@ fn measure(
             runs.push((case, mq_write_pps(queues)?));
         }
     }
+    if want("mq4-read-64") {
+        runs.push(("mq4-read-64", mq_read_pps(4)?));
+    }
     // rtun's lossless mode, where the driver has it (tun.ko does not: there
     // this repeats read-64).
     if want("read-64-lossless") {
@@ -350,10 +613,22 @@ fn measure(
         let _ = std::fs::write("/sys/class/net/rtbench/rtun_lossless", "1");
         runs.push(("read-64-lossless", read_pps(&mut f, 64)?));
     }
+    for (case, streams, tso, lossless) in [
+        ("tcp-tso-64k", 1, true, false),
+        ("tcp8", 8, false, false),
+        ("tcp8-lossless", 8, false, true),
+    ] {
+        if want(case) {
+            runs.push((case, tcp_segments(streams, tso, lossless)?));
+        }
+    }
     for (case, queues) in [("create-destroy", 1), ("mq4-create-destroy", 4)] {
         if want(case) {
             runs.push((case, create_destroy(queues)?));
         }
+    }
+    if want("netns-teardown") {
+        runs.push(("netns-teardown", netns_teardown(driver, 8, 4)?));
     }
     if let Some(v) = vhost.filter(|_| want("vhost-rx") || want("vhost-tx")) {
         let (rx, tx) = vhost_bps(v)?;
@@ -410,7 +685,7 @@ fn main() {
                 eprintln!("bench: insmod {ko}: {}", sys::errno_name(e));
                 std::process::exit(1);
             }
-            match measure(only.as_deref(), vhost.as_ref()) {
+            match measure(name, only.as_deref(), vhost.as_ref()) {
                 Ok(_) if s == 0 => {}
                 Ok(runs) => {
                     for (case, run) in runs {
@@ -458,9 +733,15 @@ fn main() {
         let r = median(&mut results[1][c]);
         println!("{case:<12} {t:>14.0} {r:>14.0} {:>10.3}", r / t);
     }
-    let lossless = median(&mut results[1][6]) / median(&mut results[1][2]);
-    if !lossless.is_nan() {
-        println!("rtun read-64 lossless/default: {lossless:.3}");
+    let rtun = |case: &str| {
+        let c = CASES.iter().position(|&n| n == case).unwrap_or(0);
+        median(&mut results[1][c].clone())
+    };
+    for (lossless, default) in [("read-64-lossless", "read-64"), ("tcp8-lossless", "tcp8")] {
+        let ratio = rtun(lossless) / rtun(default);
+        if !ratio.is_nan() {
+            println!("rtun {default} lossless/default: {ratio:.3}");
+        }
     }
     println!("({samples} samples per driver, medians, alternating loads in one boot)");
 }
