@@ -512,7 +512,7 @@ fn tcp_segments(streams: usize, tso: bool, lossless: bool) -> Result<Run, String
 /// persistent multi-queue TAP devices with `queues` queues each attached.
 /// The files stay open here, so each device must detach its queues as
 /// the namespace's exit unregisters it. The namespace is a thread's own,
-/// which it leaves in the window; the window closes when the driver's
+/// which it leaves (exits) in the window; the window closes when the driver's
 /// module count has dropped by the devices' references (`TUNSETPERSIST`
 /// holds one per device, released once its queues are detached). One
 /// teardown per window.
@@ -551,13 +551,18 @@ fn netns_teardown(driver: &str, devices: usize, queues: usize) -> Result<Run, St
             .ok()
             .and_then(|r| r.trim().parse::<usize>().ok())
     };
+    // The files hold references of their own (the file and its socket):
+    // wait for the count to drop by the devices', whatever that is.
+    let after = refcnt()
+        .and_then(|n| n.checked_sub(devices))
+        .ok_or("no module count")?;
     let w = Window::start();
     let _ = go_tx.send(());
     holder
         .join()
         .map_err(|_| "the namespace's thread panicked")?;
     let deadline = Instant::now() + Duration::from_secs(30);
-    while refcnt() != Some(files.len()) {
+    while refcnt() != Some(after) {
         if Instant::now() > deadline {
             return Err(format!("{driver}'s count still {:?} after 30 s", refcnt()));
         }
