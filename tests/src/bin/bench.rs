@@ -272,36 +272,19 @@ fn mq_write_pps(queues: usize) -> Result<Run, String> {
         .map(|_| sys::tun_create("rtbenchmq", flags).map(|(f, _)| f))
         .collect::<Result<_, _>>()?;
     sys::ip(&["link", "set", "rtbenchmq", "up"])?;
-    let w = Window::start();
-    let start = w.0;
-    let threads: Vec<_> = files
-        .into_iter()
-        .enumerate()
-        .map(|(i, mut f)| {
-            std::thread::spawn(move || {
-                let pkt = udp_packet([10, 97, 0, i as u8 + 2], [10, 99, 99, 99], 64);
-                let mut n = 0u64;
-                while start.elapsed() < CASE_TIME {
-                    for _ in 0..64 {
-                        if f.write(&pkt).is_ok() {
-                            n += 1;
-                        }
-                    }
+    let work: Vec<_> = files.into_iter().enumerate().collect();
+    per_queue(Window::start(), work, |(i, mut f), start| {
+        let pkt = udp_packet([10, 97, 0, i as u8 + 2], [10, 99, 99, 99], 64);
+        let mut n = 0u64;
+        while start.elapsed() < CASE_TIME {
+            for _ in 0..64 {
+                if f.write(&pkt).is_ok() {
+                    n += 1;
                 }
-                (n, f)
-            })
-        })
-        .collect();
-    let mut total = 0;
-    let mut files = Vec::new();
-    for t in threads {
-        let (n, f) = t.join().map_err(|_| "a writer thread panicked")?;
-        total += n;
-        files.push(f);
-    }
-    let run = w.stop(total);
-    drop(files);
-    Ok(run)
+            }
+        }
+        (n, f)
+    })
 }
 
 /// Control plane: device lifetimes per second, each `queues` files
@@ -366,37 +349,46 @@ fn mq_read_pps(queues: usize) -> Result<Run, String> {
         .into_iter()
         .collect::<Option<_>>()
         .ok_or("no flow found for some queue")?;
-    let w = Window::start();
-    let start = w.0;
-    let threads: Vec<_> = files
-        .into_iter()
-        .zip(socks)
-        .map(|(mut f, sock)| {
-            thread::spawn(move || {
-                let payload = [0x5au8; 36];
-                let mut buf = [0u8; 2048];
-                let mut n = 0u64;
-                while start.elapsed() < CASE_TIME {
-                    for _ in 0..256 {
-                        let _ = sock.send(&payload);
-                    }
-                    for _ in 0..256 {
-                        if sys::poll1(&f, libc::POLLIN, 0) & libc::POLLIN == 0 {
-                            break;
-                        }
-                        if f.read(&mut buf).is_ok() {
-                            n += 1;
-                        }
-                    }
+    let work: Vec<_> = files.into_iter().zip(socks).collect();
+    per_queue(Window::start(), work, |(mut f, sock), start| {
+        let payload = [0x5au8; 36];
+        let mut buf = [0u8; 2048];
+        let mut n = 0u64;
+        while start.elapsed() < CASE_TIME {
+            for _ in 0..256 {
+                let _ = sock.send(&payload);
+            }
+            for _ in 0..256 {
+                if sys::poll1(&f, libc::POLLIN, 0) & libc::POLLIN == 0 {
+                    break;
                 }
-                (n, f)
-            })
-        })
+                if f.read(&mut buf).is_ok() {
+                    n += 1;
+                }
+            }
+        }
+        (n, f)
+    })
+}
+
+/// Runs `each` on a thread of its own for every item of `work` (one per
+/// queue), in window `w`, each until the case's time from `w`'s start is
+/// up; their packets together. The threads hand their files back: the
+/// last close tears the device down, which is not the window's work.
+fn per_queue<T: Send + 'static>(
+    w: Window,
+    work: Vec<T>,
+    each: fn(T, Instant) -> (u64, File),
+) -> Result<Run, String> {
+    let start = w.0;
+    let threads: Vec<_> = work
+        .into_iter()
+        .map(|t| thread::spawn(move || each(t, start)))
         .collect();
     let mut total = 0;
     let mut files = Vec::new();
     for t in threads {
-        let (n, f) = t.join().map_err(|_| "a reader thread panicked")?;
+        let (n, f) = t.join().map_err(|_| "a queue's thread panicked")?;
         total += n;
         files.push(f);
     }
