@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """The icount plugin's report for `./dev bench`.
 
-Joins the guest's `ICOUNT SEQ CASE DRIVER PACKETS SECONDS` lines with the
-plugin's `mark SEQ ...` lines by SEQ and prints instructions per packet; with
+Joins the guest's `ICOUNT SEQ CASE DRIVER PACKETS SECONDS [FRAMES]` lines
+with the plugin's `mark SEQ ...` lines by SEQ and prints instructions per
+packet (per frame where the line has FRAMES: the TCP cases, whose packets
+are segments that TCP packs into frames as its timing has it); with
 an OUT prefix, also writes every window to OUT.csv and charts each case's
 rtun/tun ratios (packets per second and kernel instructions per packet: median,
 lowest and highest sample) in OUT.png with gnuplot. With a CASE and a DIR,
@@ -19,12 +21,16 @@ case = sys.argv[3] if len(sys.argv) == 5 else None
 out = sys.argv[3] if len(sys.argv) == 4 else None
 windows, marks, prof = {}, {}, collections.defaultdict(list)
 secs = {}
+# What instructions are counted per, where it is not the packet.
+units = {}
 for line in open(guest, errors="replace"):
     f = line.split()
-    if len(f) in (5, 6) and f[0] == "ICOUNT" and int(f[4]) > 0:
+    if len(f) in (5, 6, 7) and f[0] == "ICOUNT" and int(f[4]) > 0:
         windows[int(f[1])] = (f[2], f[3], int(f[4]))
-        if len(f) == 6:
+        if len(f) >= 6:
             secs[int(f[1])] = float(f[5])
+        if len(f) == 7:
+            units[int(f[1])] = int(f[6])
 for line in open(plugin):
     f = line.split()
     if f[0] == "mark":
@@ -40,18 +46,20 @@ per = collections.defaultdict(list)
 for seq, (c, driver, packets) in sorted(windows.items()):
     total, kernel = marks[seq]
     t = secs.get(seq)
-    per[c, driver].append((packets / t if t else float("nan"), total / packets, kernel / packets))
+    u = units.get(seq, packets)
+    per[c, driver].append((packets / t if t else float("nan"), total / u, kernel / u))
 
 
 def chart(out):
     """OUT.csv, every window; OUT.png, each case's ratios by sample."""
     with open(out + ".csv", "w") as csv:
-        csv.write("seq,case,driver,packets,seconds,pps,insn_total,insn_kernel\n")
+        csv.write("seq,case,driver,packets,seconds,pps,insn_total,insn_kernel,insn_per\n")
         for seq, (c, driver, packets) in sorted(windows.items()):
             total, kernel = marks[seq]
             t = secs.get(seq, float("nan"))
+            u = units.get(seq, packets)
             csv.write(f"{seq},{c},{driver},{packets},{t},{packets / t if t else 0:.1f},"
-                      f"{total / packets:.1f},{kernel / packets:.1f}\n")
+                      f"{total / u:.1f},{kernel / u:.1f},{u}\n")
     # The i-th rtun sample of a case against the i-th tun sample: the
     # drivers alternate in one boot, so those saw the same machine state.
     rows = []
@@ -102,7 +110,8 @@ if case is None:
         t, r, tk, rk = med(c, "tun", 1), med(c, "rtun", 1), med(c, "tun", 2), med(c, "rtun", 2)
         print(f"{c:<17} {t:>10.0f} {r:>10.0f} {r / t:>8.3f} {tk:>10.0f} {rk:>11.0f} {rk / tk:>8.3f}")
     print("(instructions per packet, all vCPUs, medians; kernel: at kernel addresses;"
-          " vhost's totals are mostly vhost_net_test's own polling and checking)")
+          " vhost's totals are mostly vhost_net_test's own polling and checking;"
+          " tcp*: per forwarded frame)")
     if out:
         chart(out)
     sys.exit(0)
@@ -128,7 +137,7 @@ for seq, (c, driver, n) in windows.items():
     if c != case:
         continue
     addrs, names = symbols(saved[bisect.bisect_left(saved, seq)])
-    packets[driver] += n
+    packets[driver] += units.get(seq, n)
     for pc, count in prof[seq]:
         i = bisect.bisect_right(addrs, pc) - 1
         counts[driver][names[i] if i >= 0 else f"{pc:x}"] += count
