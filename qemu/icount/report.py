@@ -21,16 +21,14 @@ case = sys.argv[3] if len(sys.argv) == 5 else None
 out = sys.argv[3] if len(sys.argv) == 4 else None
 windows, marks, prof = {}, {}, collections.defaultdict(list)
 secs = {}
-# What instructions are counted per, where it is not the packet.
-units = {}
 for line in open(guest, errors="replace"):
     f = line.split()
     if len(f) in (5, 6, 7) and f[0] == "ICOUNT" and int(f[4]) > 0:
-        windows[int(f[1])] = (f[2], f[3], int(f[4]))
+        # Case, driver, packets, and what instructions are counted per:
+        # FRAMES where given, else the packets.
+        windows[int(f[1])] = (f[2], f[3], int(f[4]), int(f[6]) if len(f) == 7 else int(f[4]))
         if len(f) >= 6:
             secs[int(f[1])] = float(f[5])
-        if len(f) == 7:
-            units[int(f[1])] = int(f[6])
 for line in open(plugin):
     f = line.split()
     if f[0] == "mark":
@@ -43,10 +41,9 @@ if not set(windows) <= set(marks):
 # Each case's and driver's windows in order: packets per second (NaN
 # without the seconds), instructions per packet in all and in the kernel.
 per = collections.defaultdict(list)
-for seq, (c, driver, packets) in sorted(windows.items()):
+for seq, (c, driver, packets, u) in sorted(windows.items()):
     total, kernel = marks[seq]
     t = secs.get(seq)
-    u = units.get(seq, packets)
     per[c, driver].append((packets / t if t else float("nan"), total / u, kernel / u))
 
 
@@ -54,10 +51,9 @@ def chart(out):
     """OUT.csv, every window; OUT.png, each case's ratios by sample."""
     with open(out + ".csv", "w") as csv:
         csv.write("seq,case,driver,packets,seconds,pps,insn_total,insn_kernel,insn_per\n")
-        for seq, (c, driver, packets) in sorted(windows.items()):
+        for seq, (c, driver, packets, u) in sorted(windows.items()):
             total, kernel = marks[seq]
             t = secs.get(seq, float("nan"))
-            u = units.get(seq, packets)
             csv.write(f"{seq},{c},{driver},{packets},{t},{packets / t if t else 0:.1f},"
                       f"{total / u:.1f},{kernel / u:.1f},{u}\n")
     # The i-th rtun sample of a case against the i-th tun sample: the
@@ -133,11 +129,11 @@ def symbols(k):
 
 counts = {d: collections.Counter() for d in ("tun", "rtun")}
 packets = collections.Counter()
-for seq, (c, driver, n) in windows.items():
+for seq, (c, driver, _, u) in windows.items():
     if c != case:
         continue
     addrs, names = symbols(saved[bisect.bisect_left(saved, seq)])
-    packets[driver] += units.get(seq, n)
+    packets[driver] += u
     for pc, count in prof[seq]:
         i = bisect.bisect_right(addrs, pc) - 1
         counts[driver][names[i] if i >= 0 else f"{pc:x}"] += count

@@ -512,7 +512,9 @@ fn tcp_segments(streams: usize, tso: bool, lossless: bool) -> Result<Run, String
     // How many segments ride in a frame (a super-packet, an ACK) is TCP's
     // choice, from its pacing and timing: within one driver it ranged from
     // 7 to 18 a frame from one window to the next. The drivers' work is per
-    // frame, so that is what instructions are counted against.
+    // frame, so that is what instructions are counted against. The count
+    // also holds the few frames of the handshakes before the window
+    // (three a stream), for both drivers alike.
     let frames = fwd.join().unwrap_or(0);
     result.map(|run| Run {
         frames: Some(frames).filter(|&f| f > 0),
