@@ -6,6 +6,8 @@
 set -u
 ko=$1
 shift
+# vm.sh tells a kernel that died while booting from a failed run by this.
+echo "RTUN-VM-GUEST-START"
 export PATH=/usr/sbin:/sbin:$PATH
 mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug
 
