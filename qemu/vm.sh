@@ -59,11 +59,11 @@ mkdir -p "$cache/logs"
 [ -n "$log" ] || log=$cache/logs/vm-$driver.log
 
 boot() { # boot ACCEL TIMEOUT GUEST-COMMAND
-	local accel=() fg=(--foreground) extra=()
-	# A hung KVM guest outlives a --foreground timeout (only vng is
-	# signalled, qemu keeps the pipe open): the probe kills the whole
-	# process group instead.
-	[ "$1" = kvm ] && fg=() || accel=(--disable-kvm)
+	local accel=() extra=()
+	# timeout signals its whole process group, qemu included: with
+	# --foreground it signalled only vng, and a hung guest's qemu ran on,
+	# holding the log's pipe open, past any timeout.
+	[ "$1" = kvm ] || accel=(--disable-kvm)
 	# vng joins --qemu-opts into a shell command line: no spaces in paths.
 	[ -z "${RTUN_VM_PLUGIN:-}" ] || extra+=(--qemu-opts="-plugin $RTUN_VM_PLUGIN")
 	[ -z "${RTUN_VM_RWDIR:-}" ] || extra+=(--rwdir="$RTUN_VM_RWDIR")
@@ -76,7 +76,7 @@ boot() { # boot ACCEL TIMEOUT GUEST-COMMAND
 	# --verbose puts the kernel's console in the log, so a crash is visible
 	# there; the guest's own output is told apart by its lack of a
 	# timestamp.
-	timeout "${fg[@]}" -k 10 "$2" "$vng" --verbose --run "$kernel" "${accel[@]}" "${extra[@]}" \
+	timeout -k 10 "$2" "$vng" --verbose --run "$kernel" "${accel[@]}" "${extra[@]}" \
 		--force-9p --cpus 2 --memory 2G --cwd "$repo" \
 		--append "loglevel=4 kmemleak=on no5lvl ${RTUN_VM_APPEND:-}" \
 		--exec "$3" </dev/null
@@ -109,11 +109,12 @@ for attempt in 1 2; do
 	# driver's: boot once more. Seen in CI, 1-2 s into boot: a KASAN
 	# report from an interrupt in identify_cpu() (see no5lvl above), and
 	# a panic from an interrupt that found an IO-APIC pin's chip data not
-	# yet set during setup_IO_APIC().
+	# yet set during setup_IO_APIC(). A guest that timed out is not booted
+	# again: its time is spent.
 	[ $attempt = 1 ] || break
 	if grep -q '^RTUN-VM-BOOT-REPORT' "$log"; then
 		why="kernel report while booting, before any driver was loaded"
-	elif ! grep -q '^RTUN-VM-GUEST-START' "$log"; then
+	elif [ "$status" != 124 ] && ! grep -q '^RTUN-VM-GUEST-START' "$log"; then
 		why="the kernel died while booting (qemu status $status), before any driver was loaded"
 	else
 		break
