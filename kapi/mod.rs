@@ -29,6 +29,7 @@ pub(crate) mod netdev;
 pub(crate) mod ptr_ring;
 pub(crate) mod rcu;
 pub(crate) mod skbuff;
+pub(crate) mod spinlock;
 pub(crate) mod sysfs;
 pub(crate) mod time;
 pub(crate) mod tun_security;

@@ -3,8 +3,9 @@
 //! `struct ptr_ring`: the fixed-size, lock-per-end FIFO of pointers that tun
 //! queues packets on and vhost-net consumes from.
 //!
-//! Lock order: the ring's `producer_lock` and `consumer_lock` are leaves;
-//! the C helpers take them internally and never hold both.
+//! Lock order: the ring's `producer_lock` and `consumer_lock` are leaves,
+//! never held together. Produce, consume and the emptiness checks are done
+//! here, as C inlines them; resizing and cleanup call the C helpers.
 //!
 //! C header: [`include/linux/ptr_ring.h`](srctree/include/linux/ptr_ring.h)
 
@@ -13,6 +14,7 @@ use core::{
     marker::PhantomData,
     mem::ManuallyDrop,
     ptr::{addr_of, addr_of_mut},
+    sync::atomic::{fence, Ordering},
 };
 
 use super::error::to_result;
@@ -85,8 +87,8 @@ impl<T: RingItem> PtrRing<T> {
     /// Queues `item`, or gives it back when the ring is full.
     pub(crate) fn produce(&self, item: T) -> core::result::Result<(), T> {
         let ptr = item.into_ptr();
-        // SAFETY: The ring is initialised (type invariant); `ptr` is non-NULL.
-        if unsafe { bindings::ptr_ring_produce(self.ring.get(), ptr) } == 0 {
+        // SAFETY: `ptr` comes from `into_ptr`.
+        if unsafe { self.produce_raw(ptr) } {
             Ok(())
         } else {
             // SAFETY: The ring did not take `ptr`; it is still ours.
@@ -94,10 +96,89 @@ impl<T: RingItem> PtrRing<T> {
         }
     }
 
-    /// Dequeues the oldest item.
+    /// `ptr_ring_produce`, in place (`__ptr_ring_produce` under the
+    /// producer lock): whether the ring took `ptr`.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must be a pointer [`RingItem::into_ptr`] of `T` returned;
+    /// when this returns `true` the ring owns it.
+    pub(crate) unsafe fn produce_raw(&self, ptr: *mut c_void) -> bool {
+        let r = self.ring.get();
+        // Under the producer lock `producer`, `size` and `queue` are stable
+        // and belong together (`__ptr_ring_swap_queue` also holds it), and
+        // `producer < size` whenever `size` is non-zero. Slots are shared
+        // with the consumer, which clears them under its own lock: they are
+        // read and written as `READ_ONCE`/`WRITE_ONCE`.
+        // SAFETY: The ring is initialised (type invariant); under its lock,
+        // as above, the slot is in bounds; the caller's `ptr` keeps the
+        // type invariant.
+        unsafe {
+            super::spinlock::lock(addr_of_mut!((*r).producer_lock));
+            let size = (*r).size;
+            let producer = (*r).producer;
+            // CAST: `producer` is below `size`, a non-negative int.
+            let slot = (*r).queue.wrapping_add(producer as usize);
+            let took = size != 0 && slot.read_volatile().is_null();
+            if took {
+                // `smp_wmb()`: what `ptr` points to is written before the
+                // consumer can see `ptr`.
+                fence(Ordering::Release);
+                slot.write_volatile(ptr);
+                let next = producer.wrapping_add(1);
+                (*r).producer = if next >= size { 0 } else { next };
+            }
+            super::spinlock::unlock(addr_of_mut!((*r).producer_lock));
+            took
+        }
+    }
+
+    /// Dequeues the oldest item (`ptr_ring_consume`, in place:
+    /// `__ptr_ring_consume` under the consumer lock).
     pub(crate) fn consume(&self) -> Option<T> {
-        // SAFETY: The ring is initialised (type invariant).
-        let ptr = unsafe { bindings::ptr_ring_consume(self.ring.get()) };
+        let r = self.ring.get();
+        // Under the consumer lock the consumer indices, `size`, `batch` and
+        // `queue` are stable and belong together, with `consumer_tail <=
+        // consumer_head < size` whenever `size` is non-zero. Slots are
+        // shared with the producer: read and written as `READ_ONCE`/
+        // `WRITE_ONCE`; so is `consumer_head`, which `__ptr_ring_empty`
+        // reads without the lock.
+        // SAFETY: The ring is initialised (type invariant); under its lock,
+        // as above, every slot touched is in bounds.
+        let ptr = unsafe {
+            super::spinlock::lock(addr_of_mut!((*r).consumer_lock));
+            let size = (*r).size;
+            let head = (*r).consumer_head;
+            let mut ptr = core::ptr::null_mut();
+            if size != 0 {
+                // CAST: `head` is below `size`, a non-negative int.
+                ptr = (*r).queue.wrapping_add(head as usize).read_volatile();
+            }
+            if !ptr.is_null() {
+                // `__ptr_ring_discard_one`: slots are cleared (for the
+                // producer) a batch at a time, newest first.
+                let mut next = head.wrapping_add(1);
+                let tail = (*r).consumer_tail;
+                if next.wrapping_sub(tail) >= (*r).batch || next >= size {
+                    let mut i = head;
+                    while i >= tail {
+                        // CAST: `tail <= i <= head`, all below `size`.
+                        (*r).queue
+                            .wrapping_add(i as usize)
+                            .write_volatile(core::ptr::null_mut());
+                        i = i.wrapping_sub(1);
+                    }
+                    (*r).consumer_tail = next;
+                }
+                if next >= size {
+                    next = 0;
+                    (*r).consumer_tail = 0;
+                }
+                addr_of_mut!((*r).consumer_head).write_volatile(next);
+            }
+            super::spinlock::unlock(addr_of_mut!((*r).consumer_lock));
+            ptr
+        };
         if ptr.is_null() {
             None
         } else {
@@ -154,11 +235,15 @@ impl<T: RingItem> PtrRing<T> {
         // `queue` belong together, and `producer < size` whenever `size` is
         // non-zero, so the slot read is in bounds.
         unsafe {
-            bindings::spin_lock(addr_of_mut!((*ring).producer_lock));
+            super::spinlock::lock(addr_of_mut!((*ring).producer_lock));
             // CAST: `producer` is below `size`, a non-negative int.
-            let full =
-                (*ring).size == 0 || !(*(*ring).queue.add((*ring).producer as usize)).is_null();
-            bindings::spin_unlock(addr_of_mut!((*ring).producer_lock));
+            let full = (*ring).size == 0
+                || !(*ring)
+                    .queue
+                    .add((*ring).producer as usize)
+                    .read_volatile()
+                    .is_null();
+            super::spinlock::unlock(addr_of_mut!((*ring).producer_lock));
             full
         }
     }
@@ -179,10 +264,10 @@ impl<T: RingItem> PtrRing<T> {
         // slot from being consumed while `f` looks at the item, and
         // `ManuallyDrop` leaves the ring its owner.
         unsafe {
-            bindings::spin_lock(addr_of_mut!((*ring).consumer_lock));
+            super::spinlock::lock(addr_of_mut!((*ring).consumer_lock));
             let ptr = bindings::__ptr_ring_peek(ring);
             let ret = (!ptr.is_null()).then(|| f(&ManuallyDrop::new(T::from_ptr(ptr))));
-            bindings::spin_unlock(addr_of_mut!((*ring).consumer_lock));
+            super::spinlock::unlock(addr_of_mut!((*ring).consumer_lock));
             ret
         }
     }
@@ -194,10 +279,24 @@ impl<T: RingItem> PtrRing<T> {
         self.ring.get()
     }
 
-    /// Whether the ring holds no item.
+    /// Whether the ring holds no item (`ptr_ring_empty`, in place).
     pub(crate) fn is_empty(&self) -> bool {
-        // SAFETY: The ring is initialised (type invariant).
-        unsafe { bindings::ptr_ring_empty(self.ring.get()) }
+        let r = self.ring.get();
+        // SAFETY: The ring is initialised (type invariant); under the
+        // consumer lock `consumer_head < size` whenever `size` is non-zero,
+        // and the slot, shared with the producer, is read as `READ_ONCE`.
+        unsafe {
+            super::spinlock::lock(addr_of_mut!((*r).consumer_lock));
+            // CAST: `consumer_head` is below `size`, a non-negative int.
+            let empty = (*r).size == 0
+                || (*r)
+                    .queue
+                    .add((*r).consumer_head as usize)
+                    .read_volatile()
+                    .is_null();
+            super::spinlock::unlock(addr_of_mut!((*r).consumer_lock));
+            empty
+        }
     }
 }
 

@@ -1017,11 +1017,11 @@ impl PtrRing<RingEntry> {
     /// Queues `frame`, or gives it back when the ring is full.
     pub(crate) fn produce_frame(&self, frame: XdpFrame) -> Result<(), XdpFrame> {
         let raw = frame.into_raw();
-        // SAFETY: An initialised ring (type invariant of `PtrRing`), given
-        // what `RingEntry::into_ptr` makes of a frame, as that invariant
-        // asks; a full ring did not take it and it is ours again.
+        // SAFETY: What `RingEntry::into_ptr` makes of a frame, as
+        // `produce_raw` asks; a full ring did not take it and it is ours
+        // again.
         unsafe {
-            if bindings::ptr_ring_produce(self.as_raw(), frame_ptr(raw)) == 0 {
+            if self.produce_raw(frame_ptr(raw)) {
                 Ok(())
             } else {
                 Err(XdpFrame::from_raw(raw))
