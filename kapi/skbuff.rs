@@ -74,14 +74,56 @@ impl BhOff {
     }
 }
 
+/// Whether `local_bh_disable` is `preempt_count_add(SOFTIRQ_DISABLE_OFFSET)`
+/// alone, one `%gs`-relative add to this CPU's `pcpu_hot.preempt_count`:
+/// x86-64 SMP without IRQ-flag tracing, PREEMPT_RT or preemption
+/// debugging/tracing, all of which make it a call.
+const BH_DISABLE_IS_ADD: bool = cfg!(all(
+    target_arch = "x86_64",
+    CONFIG_SMP,
+    not(any(
+        CONFIG_TRACE_IRQFLAGS,
+        CONFIG_PREEMPT_RT,
+        CONFIG_DEBUG_PREEMPT,
+        CONFIG_TRACE_PREEMPT_TOGGLE
+    ))
+));
+
 /// Bottom halves disabled on this CPU until drop (`local_bh_disable`).
 pub(crate) struct BhDisabled(BhOff);
 
 impl BhDisabled {
     pub(crate) fn new() -> Self {
-        // SAFETY: Always allowed in process context; paired with the enable
-        // in `drop`.
-        unsafe { bindings::local_bh_disable() };
+        if BH_DISABLE_IS_ADD {
+            // `pcpu_hot`'s anonymous union and struct are at its offset 0
+            // (`kernel/check-layout.py` proves `preempt_count`'s offset).
+            let at = core::mem::offset_of!(
+                bindings::pcpu_hot__bindgen_ty_1__bindgen_ty_1,
+                preempt_count
+            );
+            // The `asm!` may touch memory: it is `barrier()` too, as C's
+            // `__local_bh_disable_ip` ends with one.
+            // One read-modify-write instruction cannot be torn by an
+            // interrupt or a migration; disabling BH is always allowed in
+            // process context, and `drop` enables it again.
+            // SAFETY: `pcpu_hot` is a per-CPU variable: its address is the
+            // offset `%gs` adds this CPU's base to.
+            unsafe {
+                let count = addr_of_mut!(bindings::pcpu_hot)
+                    .cast::<u8>()
+                    .wrapping_add(at);
+                core::arch::asm!(
+                    "addl ${cnt}, %gs:({count})",
+                    cnt = const bindings::SOFTIRQ_DISABLE_OFFSET,
+                    count = in(reg) count,
+                    options(att_syntax, nostack),
+                );
+            }
+        } else {
+            // SAFETY: Always allowed in process context; paired with the
+            // enable in `drop`.
+            unsafe { bindings::local_bh_disable() };
+        }
         // SAFETY: Disabled from here until `drop`, which outlives the field.
         Self(unsafe { BhOff::assume() })
     }
@@ -97,8 +139,13 @@ impl core::ops::Deref for BhDisabled {
 
 impl Drop for BhDisabled {
     fn drop(&mut self) {
+        // `local_bh_enable` is `__local_bh_enable_ip(_THIS_IP_,
+        // SOFTIRQ_DISABLE_OFFSET)`, called here directly rather than
+        // through its helper; the address only feeds IRQ-flag tracing.
+        // CAST: A function's address, as `_THIS_IP_` is a code address.
+        let ip = Self::new as *const () as usize;
         // SAFETY: This guard disabled BH.
-        unsafe { bindings::local_bh_enable() };
+        unsafe { bindings::__local_bh_enable_ip(ip, bindings::SOFTIRQ_DISABLE_OFFSET) };
     }
 }
 

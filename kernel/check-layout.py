@@ -126,7 +126,9 @@ with open(os.path.join(work, "layout_rs.rs"), "w") as f:
         f.write(f'const _: () = assert!(core::mem::size_of::<bindings::{s}>() == {size}, "MISMATCH sizeof({s}) C={size}");\n')
     # A nested member's size as well as its offset: the path's types are
     # proved by `leaf_type`, and the member it ends in must be as wide as C's.
-    f.write("#[allow(unused_imports)]\nmod nested {\n    use kernel::bindings::*;\n")
+    # `core::ffi` for bindgen's `ffi::c_int` and kin: the bindings' own
+    # `ffi` crate is not one the scratch module names.
+    f.write("#[allow(unused_imports)]\nmod nested {\n    use kernel::bindings::*;\n    use core::ffi;\n")
     for s, cfl, rfl in anon:
         if "+" in rfl:
             size = c_fsize[f"{s}__{cfl}"]
