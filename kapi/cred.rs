@@ -12,7 +12,7 @@ pub(crate) const INVALID_ID: u32 = u32::MAX;
 fn current_cred() -> *const bindings::cred {
     // SAFETY: `current` is valid in process context, and its `cred` stays
     // valid while the task runs (it is replaced only by the task itself).
-    unsafe { (*bindings::get_current()).cred }
+    unsafe { (*super::current::task()).cred }
 }
 
 /// Maps `uid` from the caller's user namespace to a kernel uid

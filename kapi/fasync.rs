@@ -55,7 +55,7 @@ impl FasyncList {
             unsafe {
                 bindings::__f_setown(
                     file.as_raw(),
-                    bindings::task_pid(bindings::get_current()),
+                    bindings::task_pid(super::current::task()),
                     bindings::pid_type_PIDTYPE_TGID,
                     0,
                 )

@@ -16,6 +16,7 @@
 
 pub(crate) mod bpf;
 pub(crate) mod cred;
+pub(crate) mod current;
 pub(crate) mod error;
 pub(crate) mod ether;
 pub(crate) mod ethtool;

@@ -122,7 +122,7 @@ impl NetRef {
         // non-NULL `nsproxy` (it is cleared only when the task exits), which
         // keeps its `net_ns` alive while we take our own reference.
         let net = unsafe {
-            let nsproxy = (*bindings::get_current()).nsproxy;
+            let nsproxy = (*super::current::task()).nsproxy;
             bindings::get_net((*nsproxy).net_ns)
         };
         // SAFETY: `get_net` returns its non-NULL argument.

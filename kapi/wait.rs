@@ -148,7 +148,7 @@ impl WaitQueue {
                 break Ok(());
             }
             // SAFETY: `current` is valid in process context.
-            if unsafe { bindings::signal_pending(bindings::get_current()) } != 0 {
+            if unsafe { bindings::signal_pending(super::current::task()) } != 0 {
                 break Err(ERESTARTSYS);
             }
             // SAFETY: We are in process context and may sleep.
