@@ -691,7 +691,7 @@ impl<'a> LockedQueue<'a> {
     pub(crate) unsafe fn lock(q: *mut bindings::sk_buff_head, _bh: &'a BhOff) -> Self {
         // SAFETY: An initialised queue whose users all keep BH off or take
         // it irqsave (the caller): a plain spinlock cannot deadlock here.
-        unsafe { bindings::spin_lock(addr_of_mut!((*q).lock)) };
+        unsafe { super::spinlock::lock(addr_of_mut!((*q).lock)) };
         // INVARIANT: Locked just now; the rest from the caller.
         Self {
             q,
@@ -762,6 +762,6 @@ impl<'a> LockedQueue<'a> {
 impl Drop for LockedQueue<'_> {
     fn drop(&mut self) {
         // SAFETY: We hold the lock (type invariant).
-        unsafe { bindings::spin_unlock(addr_of_mut!((*self.q).lock)) };
+        unsafe { super::spinlock::unlock(addr_of_mut!((*self.q).lock)) };
     }
 }
