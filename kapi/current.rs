@@ -14,19 +14,15 @@ use kernel::bindings;
 pub(crate) fn task() -> *mut bindings::task_struct {
     #[cfg(all(target_arch = "x86_64", CONFIG_SMP))]
     {
-        // `pcpu_hot`'s anonymous union and struct are at its offset 0
-        // (`kernel/check-layout.py` proves `current_task`'s offset).
-        let at =
-            core::mem::offset_of!(bindings::pcpu_hot__bindgen_ty_1__bindgen_ty_1, current_task);
+        let slot = pcpu_hot_field(core::mem::offset_of!(
+            bindings::pcpu_hot__bindgen_ty_1__bindgen_ty_1,
+            current_task
+        ));
         let task: *mut bindings::task_struct;
-        // SAFETY: `pcpu_hot` is a per-CPU variable: its address is the
-        // offset `%gs` adds this CPU's base to. Reading this CPU's
-        // `current_task` is `this_cpu_read_stable`, which a migration cannot
+        // SAFETY: `slot` is this CPU's `current_task` once `%gs` is added.
+        // Reading it is `this_cpu_read_stable`, which a migration cannot
         // make stale: the task that reads it is the one it names.
         unsafe {
-            let slot = core::ptr::addr_of!(bindings::pcpu_hot)
-                .cast::<u8>()
-                .wrapping_add(at);
             core::arch::asm!(
                 "movq %gs:({slot}), {task}",
                 slot = in(reg) slot,
@@ -41,4 +37,16 @@ pub(crate) fn task() -> *mut bindings::task_struct {
     unsafe {
         bindings::get_current()
     }
+}
+
+/// The per-CPU address of the member `at` bytes into `pcpu_hot`'s
+/// anonymous struct: what `%gs` turns into this CPU's copy of it. The
+/// anonymous union and struct are at `pcpu_hot`'s offset 0
+/// (`kernel/check-layout.py` proves each member's offset used here).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+pub(super) fn pcpu_hot_field(at: usize) -> *mut u8 {
+    core::ptr::addr_of_mut!(bindings::pcpu_hot)
+        .cast::<u8>()
+        .wrapping_add(at)
 }

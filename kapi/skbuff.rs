@@ -95,23 +95,18 @@ pub(crate) struct BhDisabled(BhOff);
 impl BhDisabled {
     pub(crate) fn new() -> Self {
         if BH_DISABLE_IS_ADD {
-            // `pcpu_hot`'s anonymous union and struct are at its offset 0
-            // (`kernel/check-layout.py` proves `preempt_count`'s offset).
-            let at = core::mem::offset_of!(
+            let count = super::current::pcpu_hot_field(core::mem::offset_of!(
                 bindings::pcpu_hot__bindgen_ty_1__bindgen_ty_1,
                 preempt_count
-            );
+            ));
             // The `asm!` may touch memory: it is `barrier()` too, as C's
             // `__local_bh_disable_ip` ends with one.
             // One read-modify-write instruction cannot be torn by an
             // interrupt or a migration; disabling BH is always allowed in
             // process context, and `drop` enables it again.
-            // SAFETY: `pcpu_hot` is a per-CPU variable: its address is the
-            // offset `%gs` adds this CPU's base to.
+            // SAFETY: `count` is this CPU's `preempt_count` once `%gs` is
+            // added.
             unsafe {
-                let count = addr_of_mut!(bindings::pcpu_hot)
-                    .cast::<u8>()
-                    .wrapping_add(at);
                 core::arch::asm!(
                     "addl ${cnt}, %gs:({count})",
                     cnt = const bindings::SOFTIRQ_DISABLE_OFFSET,
