@@ -6,7 +6,8 @@
 # The guest is a virtme-ng guest: it sees the host's root filesystem (read
 # only, with tmpfs overlays), so host-built binaries run in it unchanged, and
 # starts in the repository. The driver is tun.ko from the kernel build or
-# rtun.ko from the repository. The exit status is the command's, unless the
+# rtun.ko: the repository's for the debug kernel, $RTUN_CACHE/rtun-perf's
+# (./dev's module_perf) for the perf kernel. The exit status is the command's, unless the
 # guest's dmesg shows an oops, BUG, WARNING, KASAN, lockdep, kmemleak or RCU
 # stall report, or the guest dies: then it is non-zero whatever the command
 # said, and the offending lines are printed.
@@ -47,7 +48,7 @@ export PATH=$cache/venv/bin:$PATH
 command -v qemu-system-x86_64 >/dev/null || die "no qemu-system-x86_64: run ./dev setup"
 case $driver in
 tun) ko=$kdir/drivers/net/tun.ko ;;
-rtun) ko=$repo/rtun.ko ;;
+rtun) ko=$repo/rtun.ko; [ "$flavour" = debug ] || ko=$cache/rtun-$flavour/rtun.ko ;;
 none) ko= ;;
 *) die "--driver must be tun, rtun or none" ;;
 esac

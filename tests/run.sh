@@ -4,7 +4,8 @@
 #
 #   tests/run.sh [FILTER]
 #
-# Expects the debug kernel and rtun.ko built (./dev test does both). Prints
+# Expects the debug and perf kernels and rtun.ko for each built (./dev test
+# does all). Prints
 # each guest's per-test lines, then `tun: N passed, M failed`,
 # `rtun: N passed, M failed`, `bpf-tun`/`bpf-rtun` (the kernel's BPF
 # selftests that open tun devices, see tests/bpf), `fuzz: N passed, M failed`
@@ -55,7 +56,7 @@ total_pass=0 total_fail=0
 guest() {
 	local name=$1 driver=$2 res=$cache/logs/tests-$1.out vm line pass fail
 	shift 2
-	"$repo/qemu/vm.sh" --driver "$driver" --log "$cache/logs/vm-$name.log" -- "$@" | tee "$res"
+	"$repo/qemu/vm.sh" --flavour "${RTUN_VM_FLAVOUR:-debug}" --driver "$driver" --log "$cache/logs/vm-$name.log" -- "$@" | tee "$res"
 	vm=${PIPESTATUS[0]}
 	# The KTAP summary names the driver: `tun-own` reports as `tun`.
 	line=$(grep -E "^${name%%-*}: [0-9]+ passed, [0-9]+ failed$" "$res" | tail -1)
@@ -83,6 +84,17 @@ for driver in tun rtun; do
 	if [ $# -eq 0 ] || "$bin" --list-own-boot | grep -qE "${1:-.}"; then
 		guest "$driver-own" "$driver" "$bin" --module "$ko" --own-boot \
 			--vhost-modules "$cache/build-debug/drivers/vhost" "$@"
+	fi
+	# Tests that run on the perf kernel (tests/src/main.rs PERF_BOOT): a
+	# QEMU guest on taps, whose kernel is the perf kernel too.
+	if [ $# -eq 0 ] || "$bin" --list-perf-boot | grep -qE "${1:-.}"; then
+		case $driver in
+		tun) pko=$cache/build-perf/drivers/net/tun.ko ;;
+		rtun) pko=$cache/rtun-perf/rtun.ko ;;
+		esac
+		RTUN_VM_FLAVOUR=perf guest "$driver-perf" "$driver" "$bin" --module "$pko" --perf-boot \
+			--vhost-modules "$cache/build-perf/drivers/vhost" \
+			--inner-kernel "$cache/build-perf/arch/x86/boot/bzImage" "$@"
 	fi
 	# The kernel's own BPF selftests that open tun devices (tests/bpf).
 	if [ -n "$bpf" ]; then

@@ -492,3 +492,11 @@ pub fn set_up(sock: &OwnedFd, name: &str, up: bool) -> SysResult {
     r[16..18].copy_from_slice(&fl.to_ne_bytes());
     ioctl_ptr(sock, libc::SIOCSIFFLAGS as u64, r.as_mut_ptr())
 }
+
+/// Clears `FD_CLOEXEC` on `fd`, so that a program this process starts
+/// inherits it at the same number (as libvirt hands QEMU a tap).
+pub fn set_inheritable(fd: &impl AsRawFd) -> SysResult {
+    // SAFETY: fcntl(2) on a descriptor the caller owns, with an integer
+    // argument.
+    check(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFD, 0) } as i64)
+}

@@ -57,7 +57,7 @@ const BUFS: &str = "4000";
 pub(crate) struct VhostModules;
 
 impl VhostModules {
-    fn load(ctx: &Ctx) -> Result<Self, String> {
+    pub(crate) fn load(ctx: &Ctx) -> Result<Self, String> {
         Self::load_with(ctx, "")
     }
 
