@@ -250,6 +250,24 @@ fn serve() -> Result<Served, String> {
     Ok(Served { uploads, downloads })
 }
 
+/// Checks that the checksum the inner guest printed (`inner`, as `md5sum`
+/// prints it) is that of the flow the outer side's server saw next.
+fn same_sum(
+    label: &str,
+    inner: &str,
+    served: &Receiver<(u8, usize, String)>,
+    limit: Duration,
+) -> TestResult {
+    let (_, _, outer) = served
+        .recv_timeout(limit)
+        .map_err(|_| format!("{label}: the outer side saw no such flow"))?;
+    ensure!(
+        inner.split_whitespace().next() == Some(outer.as_str()),
+        "{label}: {outer} on the outer side, {inner} on the inner"
+    );
+    Ok(())
+}
+
 /// The inner guest: QEMU, killed on drop, and its console's lines.
 struct Inner {
     qemu: Child,
@@ -447,31 +465,19 @@ fn qemu_guest_on_taps(ctx: &Ctx) -> TestResult {
             "NIC {n} ({what}): ping of the inner guest failed: {}",
             back.stdout
         );
+        // Each flow: the inner guest's line, then the outer server's view
+        // (an upload is whole on the outer side only after the inner
+        // guest's line; a download before it).
         for c in 0..FLOWS {
-            let sent = inner.expect(
-                &format!("RTUN-INNER-SENT {n} {c} "),
-                Duration::from_secs(120),
-            )?;
-            let (_, _, got) = served
-                .uploads
-                .recv_timeout(Duration::from_secs(180))
-                .map_err(|_| format!("NIC {n} ({what}): upload {c} did not arrive"))?;
-            ensure!(
-                sent.split_whitespace().next() == Some(got.as_str()),
-                "NIC {n} ({what}): upload {c} arrived as {got}, sent as {sent}"
-            );
-            let got = inner.expect(
-                &format!("RTUN-INNER-GOT {n} {c} "),
-                Duration::from_secs(180),
-            )?;
-            let (_, _, sent) = served
-                .downloads
-                .recv_timeout(Duration::from_secs(10))
-                .map_err(|_| format!("NIC {n} ({what}): download {c} was not served"))?;
-            ensure!(
-                got.split_whitespace().next() == Some(sent.as_str()),
-                "NIC {n} ({what}): download {c} arrived as {got}, sent as {sent}"
-            );
+            for (way, marker, served, line_limit, served_limit) in [
+                ("upload", "SENT", &served.uploads, 120, 180),
+                ("download", "GOT", &served.downloads, 180, 10),
+            ] {
+                let label = format!("NIC {n} ({what}): {way} {c}");
+                let marker = format!("RTUN-INNER-{marker} {n} {c} ");
+                let sum = inner.expect(&marker, Duration::from_secs(line_limit))?;
+                same_sum(&label, &sum, served, Duration::from_secs(served_limit))?;
+            }
         }
     }
     for q in 0..2 {
