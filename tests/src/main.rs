@@ -63,7 +63,7 @@ pub struct Ctx {
     pub vhost_net_test: Option<String>,
     /// Where `vhost_net.ko` and the modules it needs are.
     pub vhost_modules: Option<String>,
-    /// The nested guest's kernel (`kernel/build.sh inner`), a bzImage.
+    /// The nested guest's kernel, a bzImage (the perf kernel's).
     pub inner_kernel: Option<String>,
 }
 

@@ -2,8 +2,7 @@
 
 //! A QEMU guest on taps of the driver under test, which is what tun exists
 //! for. Inside the test VM, the same `qemu-system-x86_64` boots a second,
-//! tiny guest (the kernel of `kernel/config/inner.config` and a busybox
-//! initramfs made here) with one virtio-net NIC per way QEMU and libvirt
+//! small guest (the perf kernel and a busybox initramfs made here) with one virtio-net NIC per way QEMU and libvirt
 //! attach a tap:
 //!
 //! 1. `ifname=`, `vhost=on`: QEMU opens the tap, vhost-net moves its packets;
@@ -17,8 +16,8 @@
 //! outer side and the outer side pings it back, and two TCP flows each way
 //! (one from each inner CPU, so that on the multi-queue NIC they leave by
 //! both queues) carry random data whose MD5 both ends compare. One boot
-//! serves all four: nested software emulation takes about a minute to boot
-//! the inner kernel.
+//! serves all four: nested software emulation takes two to three minutes
+//! to boot the inner kernel.
 
 use std::{
     fs,
@@ -332,7 +331,7 @@ fn qemu_guest_on_taps(ctx: &Ctx) -> TestResult {
         .inner_kernel
         .as_deref()
         .filter(|k| Path::new(k).is_file())
-        .ok_or_else(|| skip("no --inner-kernel (kernel/build.sh inner) given"))?;
+        .ok_or_else(|| skip("no --inner-kernel (the perf kernel's bzImage) given"))?;
     ensure!(
         Path::new("/usr/bin/busybox").is_file(),
         "no /usr/bin/busybox (busybox-static)"
