@@ -113,9 +113,12 @@ boot_limit=${RTUN_VM_BOOT_TIMEOUT:-300}
 pidfile=$log.pid
 for attempt in 1 2; do
 	rm -f "$pidfile" "$log.rc"
-	# The serial console ends lines with CR LF.
+	# The serial console ends lines with CR LF. sed -u, not tr: tr's
+	# output to a file is block-buffered, so the watchdog below did not
+	# see the start marker until 4 KiB more had come and killed guests
+	# that were running (every guest of a CI run, each boot).
 	{ BOOT_PIDFILE=$pidfile boot "$accel" "${RTUN_VM_TIMEOUT:-1200}" "$guest"; echo $? >"$log.rc"; } 2>&1 |
-		tr -d '\r' >"$log" &
+		sed -u 's/\r//g' >"$log" &
 	job=$! hung=0 start=$SECONDS
 	while kill -0 "$job" 2>/dev/null && ! grep -qa '^RTUN-VM-GUEST-START' "$log"; do
 		if [ $((SECONDS - start)) -ge "$boot_limit" ]; then
