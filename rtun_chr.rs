@@ -474,17 +474,18 @@ impl TunFile {
         let tun = dev.priv_();
         let has_prog = tun.xdp_prog(&rcu::read_lock()).is_some();
         let pad = TUN_RX_PAD + if has_prog { XDP_PACKET_HEADROOM } else { 0 };
-        let rxq = XdpRxq::new(dev, self.rx_queue());
-        let mut pkt = XdpPacket::from_iter(&rxq, pad, len, from)?;
+        let mut pkt = XdpPacket::from_iter(pad, len, from)?;
         let generic = gso || !has_prog;
+        let rxq;
         if !generic {
+            rxq = XdpRxq::new(dev, self.rx_queue());
             let bh = BhDisabled::new();
             let guard = rcu::read_lock();
             // A program removed since the first look lets the packet pass.
             let acted = xdp::with_net_ctx(&bh, |ctx| match tun.xdp_prog(&guard) {
                 None => Acted::Pass(pkt),
                 Some(prog) => {
-                    let verdict = pkt.run(prog, ctx);
+                    let verdict = pkt.run(prog, &rxq, ctx);
                     let acted = act(dev, prog, pkt, verdict, ctx, &guard, &bh);
                     if let Acted::Redirected = acted {
                         ctx.flush();
@@ -505,7 +506,9 @@ impl TunFile {
     /// The stack's view of a packet written to this queue (network header
     /// at `data`, transport header probed, the queue recorded), then, if
     /// `generic_xdp`, the device's XDP program on it (`do_xdp_generic`):
-    /// the packet if it passes.
+    /// the packet if it passes. Inlined: it runs once per packet, on the
+    /// write and the vhost path.
+    #[inline]
     pub(crate) fn prepare_rx<'d>(
         &self,
         tun: &TunStruct,

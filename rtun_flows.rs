@@ -11,48 +11,56 @@
 //! replaces the older one; the intent, steering replies to the queue of the
 //! last writer of the flow, is the same.
 
-use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use kernel::prelude::*;
 
-use crate::kapi::time::{jiffies32, HZ};
+use crate::kapi::{
+    time::{jiffies32, HZ},
+    zeroed::zeroed_table,
+};
 
 /// `TUN_NUM_FLOW_ENTRIES`.
 const ENTRIES: usize = 1024;
 /// `TUN_FLOW_EXPIRE`: 3 seconds.
 const EXPIRE: u32 = (3 * HZ) as u32;
 
-/// One bucket: the flow hash in the high half, the queue in bits 0..16,
-/// bit 16 set when valid.
-struct Entry {
-    flow: AtomicU64,
-    updated: AtomicU32,
-}
-
+/// A bucket's `flow`: the flow hash in the high half, the queue in bits
+/// 0..16, bit 16 set when valid.
 const VALID: u64 = 1 << 16;
 
-/// The flow table of one device.
+/// The flow table of one device: bucket `i` is `flow[i]`, last written at
+/// `updated[i]` (jiffies). Both start zeroed (no valid flow), allocated so
+/// rather than filled in: a device is created for every `TUNSETIFF`.
 pub(crate) struct Flows {
-    entries: KVec<Entry>,
+    flow: KVVec<AtomicU64>,
+    updated: KVVec<AtomicU32>,
+    /// Whether any flow was ever recorded: a device with one queue records
+    /// none, and its detach need not look through the table.
+    used: AtomicBool,
+}
+
+/// One bucket of [`Flows`].
+struct Entry<'a> {
+    flow: &'a AtomicU64,
+    updated: &'a AtomicU32,
 }
 
 impl Flows {
     pub(crate) fn new() -> Result<Self> {
-        let mut entries = KVec::with_capacity(ENTRIES, GFP_KERNEL)?;
-        for _ in 0..ENTRIES {
-            entries.push(
-                Entry {
-                    flow: AtomicU64::new(0),
-                    updated: AtomicU32::new(0),
-                },
-                GFP_KERNEL,
-            )?;
-        }
-        Ok(Self { entries })
+        Ok(Self {
+            flow: zeroed_table(ENTRIES, GFP_KERNEL)?,
+            updated: zeroed_table(ENTRIES, GFP_KERNEL)?,
+            used: AtomicBool::new(false),
+        })
     }
 
-    fn bucket(&self, hash: u32) -> Option<&Entry> {
-        self.entries.get(hash as usize & (ENTRIES - 1))
+    fn bucket(&self, hash: u32) -> Option<Entry<'_>> {
+        let i = hash as usize & (ENTRIES - 1);
+        Some(Entry {
+            flow: self.flow.get(i)?,
+            updated: self.updated.get(i)?,
+        })
     }
 
     /// `tun_flow_update`: flow `hash` was written on queue `queue`.
@@ -60,6 +68,11 @@ impl Flows {
         let Some(e) = self.bucket(hash) else { return };
         let v = (u64::from(hash) << 32) | VALID | u64::from(queue & 0xffff);
         if e.flow.load(Ordering::Relaxed) != v {
+            // Set first: a `forget_from` that misses it misses the flow
+            // too, as one that had passed its bucket already would.
+            if !self.used.load(Ordering::Relaxed) {
+                self.used.store(true, Ordering::Relaxed);
+            }
             e.flow.store(v, Ordering::Relaxed);
         }
         let now = jiffies32();
@@ -85,11 +98,14 @@ impl Flows {
     /// `tun_flow_delete_by_queue`: forget flows steered to queues at or
     /// beyond `first` (they left, or moved to another slot).
     pub(crate) fn forget_from(&self, first: u32) {
-        for e in self.entries.iter() {
-            let v = e.flow.load(Ordering::Relaxed);
+        if !self.used.load(Ordering::Relaxed) {
+            return;
+        }
+        for flow in self.flow.iter() {
+            let v = flow.load(Ordering::Relaxed);
             // CAST: The low 16 bits hold the queue.
             if v & VALID != 0 && (v & 0xffff) as u32 >= first {
-                e.flow.store(0, Ordering::Relaxed);
+                flow.store(0, Ordering::Relaxed);
             }
         }
     }

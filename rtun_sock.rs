@@ -150,23 +150,23 @@ fn xdp_one(
         return Err(EINVAL);
     }
     let gso = buf.vnet_hdr();
-    let rxq = XdpRxq::new(dev, tfile.rx_queue());
-    let mut pkt = XdpPacket::from_vhost(buf, &rxq);
     let guard = rcu::read_lock();
-    let generic = match tun.xdp_prog(&guard) {
+    // Each arm makes its own packet: one that meets no program is never
+    // built in memory for a program to see.
+    let (mut skb, generic) = match tun.xdp_prog(&guard) {
         Some(prog) if gso[VNET_GSO_TYPE] == 0 => {
-            let verdict = pkt.run(prog, ctx);
-            match xdp::act(dev, prog, pkt, verdict, ctx, &guard, bh) {
-                Acted::Pass(passed) => pkt = passed,
+            let rxq = XdpRxq::new(dev, tfile.rx_queue());
+            let mut pkt = XdpPacket::from_vhost(buf);
+            let verdict = pkt.run(prog, &rxq, ctx);
+            let passed = match xdp::act(dev, prog, pkt, verdict, ctx, &guard, bh) {
+                Acted::Pass(passed) => passed.into_skb()?,
                 Acted::Redirected => return Ok(Sent::Redirected),
                 Acted::Done => return Ok(Sent::Done),
-            }
-            false
+            };
+            (passed, false)
         }
-        Some(_) => true,
-        None => false,
+        prog => (XdpPacket::from_vhost(buf).into_skb()?, prog.is_some()),
     };
-    let mut skb = pkt.into_skb()?;
     if let Err(e) = skb.apply_vnet_hdr(&gso, tun.little_endian()) {
         tun.frame_error();
         return Err(e);

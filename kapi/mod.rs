@@ -38,3 +38,4 @@ pub(crate) mod tun_socket;
 pub(crate) mod user;
 pub(crate) mod wait;
 pub(crate) mod xdp;
+pub(crate) mod zeroed;

@@ -237,8 +237,9 @@ pub(crate) fn with_net_ctx<R>(_bh: &BhOff, f: impl FnOnce(&NetCtx<'_>) -> R) -> 
 /// tun.c keeps one per queue, registered with the device on attach and
 /// unregistered on detach, while a writer that raced the detach may still
 /// run a program that reads it. rtun builds one for each packet from the
-/// device the writer holds: the program sees the same, and it can neither
-/// outlive the device nor name one the queue has left. (Registering one for
+/// device the writer holds when, and only when, a program runs on the
+/// packet: the program sees the same, and it can neither outlive the device
+/// nor name one the queue has left. (Registering one for
 /// `MEM_TYPE_PAGE_SHARED` only fills in these fields:
 /// `xdp_rxq_info_reg_mem_model` keeps no allocator for that type.)
 pub(crate) struct XdpRxq<'d> {
@@ -351,7 +352,9 @@ impl<'a> XmitFrames<'a> {
 /// page fragment on which we own one page reference, with the packet at
 /// `data..data_end` after the headroom and the buffer's last
 /// `SKB_DATA_ALIGN(sizeof(struct skb_shared_info))` bytes free for
-/// `build_skb`. `xdp.rxq` points to an [`XdpRxq`] that lives for `'r`.
+/// `build_skb`. `xdp.rxq` is NULL until a program runs on the packet, then
+/// points to an [`XdpRxq`] that lives for `'r`: a packet that meets no
+/// program (most of them) becomes an skb without one being built.
 pub(crate) struct XdpPacket<'r> {
     xdp: bindings::xdp_buff,
     _rxq: PhantomData<&'r XdpRxq<'r>>,
@@ -369,12 +372,7 @@ impl<'r> XdpPacket<'r> {
     /// Copies `len` bytes from `from` into a buffer carved from the task's
     /// page fragment (`current->task_frag`, as `tun_build_skb`), after
     /// `headroom` bytes: `ENOMEM` or `EFAULT`.
-    pub(crate) fn from_iter(
-        rxq: &'r XdpRxq<'_>,
-        headroom: u32,
-        len: usize,
-        from: &mut IovIter,
-    ) -> Result<Self> {
+    pub(crate) fn from_iter(headroom: u32, len: usize, from: &mut IovIter) -> Result<Self> {
         // `skb_page_frag_refill` would hand out a smaller buffer than asked
         // for above a page.
         if !Self::fits_page(headroom, len) {
@@ -415,9 +413,9 @@ impl<'r> XdpPacket<'r> {
                 .add(offset as usize)
         };
         // CAST: Below a page.
-        let xdp = new_xdp_buff(hard_start, headroom as usize, len, buflen as u32, rxq);
+        let xdp = new_xdp_buff(hard_start, headroom as usize, len, buflen as u32);
         // INVARIANT: One page reference, a buffer of `buflen` bytes with
-        // the shared info room at its end, and `rxq`, borrowed for `'r`.
+        // the shared info room at its end, no `rxq` yet.
         let packet = Self {
             xdp,
             _rxq: PhantomData,
@@ -439,13 +437,12 @@ impl<'r> XdpPacket<'r> {
 
     /// A buffer vhost-net built (`tun_xdp_one`); vhost's buffers carry no
     /// XDP metadata.
-    pub(crate) fn from_vhost(buf: super::tun_socket::XdpBuff, rxq: &'r XdpRxq<'_>) -> Self {
+    pub(crate) fn from_vhost(buf: super::tun_socket::XdpBuff) -> Self {
         let (hard_start, headroom, len, buflen) = buf.into_parts();
         // CAST: vhost lays buffers out within a page, at non-negative
         // offsets.
-        let xdp = new_xdp_buff(hard_start, headroom as usize, len as usize, buflen, rxq);
-        // INVARIANT: The page reference came with `buf`; `rxq` is borrowed
-        // for `'r`.
+        let xdp = new_xdp_buff(hard_start, headroom as usize, len as usize, buflen);
+        // INVARIANT: The page reference came with `buf`; no `rxq` yet.
         Self {
             xdp,
             _rxq: PhantomData,
@@ -459,11 +456,19 @@ impl<'r> XdpPacket<'r> {
     }
 
     /// Runs `prog` on the packet, which it may change
-    /// (`bpf_prog_run_xdp`).
-    pub(crate) fn run(&mut self, prog: XdpProgRef<'_>, _ctx: &NetCtx<'_>) -> Verdict {
+    /// (`bpf_prog_run_xdp`), as come in on `rxq`.
+    pub(crate) fn run(
+        &mut self,
+        prog: XdpProgRef<'_>,
+        rxq: &'r XdpRxq<'_>,
+        _ctx: &NetCtx<'_>,
+    ) -> Verdict {
+        // INVARIANT: `rxq` is borrowed for `'r`.
+        self.xdp.rxq = rxq.as_raw();
         // SAFETY: A valid program, in an RCU read section (its `'a`) with
         // BH disabled and a network context (`_ctx`); the buffer is ours
-        // and laid out as the program may expect (type invariant).
+        // and laid out as the program may expect (type invariant), with
+        // its `rxq`.
         Verdict::from_raw(unsafe { bindings::bpf_prog_run_xdp(prog.as_raw(), &mut self.xdp) })
     }
 
@@ -475,9 +480,13 @@ impl<'r> XdpPacket<'r> {
         prog: XdpProgRef<'_>,
         _ctx: &NetCtx<'_>,
     ) -> Result<(), Self> {
-        // SAFETY: Valid device, buffer and program, in the context the
-        // program ran in; on success the packet (and our page reference)
-        // belong to the redirect target.
+        // Redirect targets read the queue's memory model.
+        if self.xdp.rxq.is_null() {
+            return Err(self);
+        }
+        // SAFETY: Valid device, buffer (with its `rxq`, checked) and
+        // program, in the context the program ran in; on success the
+        // packet (and our page reference) belong to the redirect target.
         let ret = unsafe { bindings::xdp_do_redirect(dev.as_raw(), &mut self.xdp, prog.as_raw()) };
         if ret == 0 {
             core::mem::forget(self);
@@ -488,10 +497,16 @@ impl<'r> XdpPacket<'r> {
     }
 
     /// The packet as a frame for a ring (`xdp_convert_buff_to_frame`):
-    /// `None`, the packet freed, if its headroom cannot hold the frame.
+    /// `None`, the packet freed, if its headroom cannot hold the frame (or
+    /// no program ran on it).
     pub(crate) fn into_frame(mut self) -> Option<XdpFrame> {
-        // SAFETY: A valid buffer (type invariant); the frame is written into
-        // its headroom and takes over our page reference.
+        // A frame keeps the queue's memory model.
+        if self.xdp.rxq.is_null() {
+            return None;
+        }
+        // SAFETY: A valid buffer (type invariant) with its `rxq` (checked);
+        // the frame is written into its headroom and takes over our page
+        // reference.
         let frame = NonNull::new(unsafe { bindings::xdp_convert_buff_to_frame(&mut self.xdp) })?;
         core::mem::forget(self);
         // SAFETY: A new frame, ours.
@@ -566,7 +581,6 @@ fn new_xdp_buff(
     headroom: usize,
     len: usize,
     frame_sz: u32,
-    rxq: &XdpRxq<'_>,
 ) -> bindings::xdp_buff {
     // Address arithmetic only; whoever reads the buffer answers for it.
     let data = hard_start.wrapping_add(headroom);
@@ -576,7 +590,7 @@ fn new_xdp_buff(
         // `xdp_set_data_meta_invalid`: one past `data`.
         data_meta: data.wrapping_add(1).cast(),
         data_hard_start: hard_start.cast(),
-        rxq: rxq.as_raw(),
+        rxq: core::ptr::null_mut(),
         txq: core::ptr::null_mut(),
         frame_sz,
         flags: 0,

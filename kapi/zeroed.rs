@@ -1,0 +1,35 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Tables allocated zeroed: `kvzalloc`, where filling a table one element
+//! at a time would run a loop the allocator's `memset` does not.
+
+use core::sync::atomic::{AtomicU32, AtomicU64};
+
+use kernel::{
+    alloc::{flags::__GFP_ZERO, Flags},
+    prelude::*,
+};
+
+/// Types whose all-zero bit pattern is a valid value (6.12's
+/// `kernel::init::Zeroable` lists no atomics, and another crate's trait
+/// cannot be implemented for core's types here).
+///
+/// # Safety
+///
+/// All-zero bytes must be a valid value of the type.
+pub(crate) unsafe trait ZeroValid {}
+
+// SAFETY: An atomic integer has the layout of its integer, for which zero is
+// a value.
+unsafe impl ZeroValid for AtomicU64 {}
+// SAFETY: As above.
+unsafe impl ZeroValid for AtomicU32 {}
+
+/// `n` zeroed elements (`kvcalloc`).
+pub(crate) fn zeroed_table<T: ZeroValid>(n: usize, flags: Flags) -> Result<KVVec<T>> {
+    let mut table = KVVec::with_capacity(n, flags | __GFP_ZERO)?;
+    // SAFETY: The capacity is at least `n` elements, allocated zeroed, and
+    // zero is a valid `T` (`ZeroValid`).
+    unsafe { table.set_len(n) };
+    Ok(table)
+}
