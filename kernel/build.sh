@@ -2,12 +2,17 @@
 # Build (or reuse) the patched Linux 6.12 that rtun is built and tested against.
 #
 #   kernel/build.sh [debug|perf]     prints the build directory (KDIR) last
+#   kernel/build.sh package CONFIG   the same kernel as Debian packages
 #
 # Source: Debian's linux-source-6.12, whatever 6.12.y it serves. It is
 # unpacked once into $RTUN_CACHE/linux (default ~/.cache/rtun) and our patches
 # from kernel/patches/series are applied. Each flavour builds out of tree into
 # $RTUN_CACHE/build-<flavour> from tinyconfig + kvm_guest.config +
-# kernel/config/base.config + kernel/config/<flavour>.config.
+# kernel/config/base.config + kernel/config/<flavour>.config. The package
+# flavour (./dev package) starts from CONFIG instead, a machine's own kernel
+# config, merges kernel/config/package.config over it and builds with
+# `make bindeb-pkg` into $RTUN_CACHE/package-<key>/build, the .debs landing
+# beside it (no debug-symbols package).
 #
 # Both paths are stable and carry a stamp of what they were made from
 # (package version, patches, config). A changed stamp re-unpacks or
@@ -16,14 +21,16 @@
 set -euo pipefail
 
 flavour=${1:-debug}
-case $flavour in debug|perf) ;; *) echo "kernel/build.sh: flavour must be debug or perf, not '$flavour'" >&2; exit 2 ;; esac
+case $flavour in
+debug|perf) ;;
+package) [ $# -ge 2 ] && [ -r "$2" ] || { echo "kernel/build.sh: package needs a readable kernel config, not '${2:-}'" >&2; exit 2; } ;;
+*) echo "kernel/build.sh: flavour must be debug, perf or package, not '$flavour'" >&2; exit 2 ;;
+esac
 
 here=$(cd "$(dirname "$0")" && pwd)
 cache=${RTUN_CACHE:-$HOME/.cache/rtun}
 tarball=/usr/src/linux-source-6.12.tar.xz
 src=$cache/linux
-out=$cache/build-$flavour
-log=$cache/build-$flavour.log
 mkdir -p "$cache"
 
 die() { echo "kernel/build.sh: $*" >&2; exit 1; }
@@ -33,7 +40,22 @@ command -v bindgen >/dev/null || die "no bindgen on PATH: run ./dev setup (cargo
 
 pkgver=$(dpkg-query -W -f '${Version}' linux-source-6.12)
 src_key=$( { echo "$pkgver"; cd "$here/patches"; for p in $(cat series); do echo "$p"; cat "$p"; done; } | sha256sum | cut -c1-16)
-cfg_key=$( { echo "$src_key"; cat "$here/config/base.config" "$here/config/$flavour.config"; /usr/bin/rustc --version; } | sha256sum | cut -c1-16)
+if [ "$flavour" = package ]; then
+	fragments=("$here/config/package.config")
+	cfg_key=$( { echo "$src_key"; cat "$2" "${fragments[@]}"; /usr/bin/rustc --version; } | sha256sum | cut -c1-16)
+	out=$cache/package-$cfg_key/build
+	log=$cache/package-$cfg_key/build.log
+	# What rtun needs; the rest of the fragment only helps a config get there.
+	required=$(printf '%s\n' CONFIG_RUST=y CONFIG_MODULES=y CONFIG_MODVERSIONS=n CONFIG_TUN=m \
+		CONFIG_VHOST_NET=m 'CONFIG_LOCALVERSION="-rtun"')
+else
+	fragments=("$src/kernel/configs/kvm_guest.config" "$here/config/base.config" "$here/config/$flavour.config")
+	cfg_key=$( { echo "$src_key"; cat "$here/config/base.config" "$here/config/$flavour.config"; /usr/bin/rustc --version; } | sha256sum | cut -c1-16)
+	out=$cache/build-$flavour
+	log=$cache/build-$flavour.log
+	# Every option we asked for.
+	required=$(grep -hE '^CONFIG_[A-Z0-9_]+=' "$here/config/base.config" "$here/config/$flavour.config")
+fi
 
 if [ "$(cat "$src/.rtun-stamp" 2>/dev/null)" != "$src_key" ]; then
 	echo "kernel: unpacking linux-source-6.12 $pkgver and applying kernel/patches" >&2
@@ -60,15 +82,13 @@ if [ "$(cat "$out/.rtun-config-stamp" 2>/dev/null)" != "$cfg_key" ]; then
 	mkdir -p "$out"
 	rm -f "$out/.rtun-stamp"
 	{
-		mk tinyconfig
-		"$src/scripts/kconfig/merge_config.sh" -m -O "$out" \
-			"$out/.config" "$src/kernel/configs/kvm_guest.config" \
-			"$here/config/base.config" "$here/config/$flavour.config"
+		if [ "$flavour" = package ]; then cp "$2" "$out/.config"; else mk tinyconfig; fi
+		"$src/scripts/kconfig/merge_config.sh" -m -O "$out" "$out/.config" "${fragments[@]}"
 		mk olddefconfig
 	} > "$log" 2>&1 || die "configuring failed, see $log"
 	mk rustavailable >> "$log" 2>&1 || die "Rust is not available to the kernel build (make rustavailable), see $log"
-	# Every option we asked for must have survived olddefconfig.
-	missing=$(grep -hE '^CONFIG_[A-Z0-9_]+=' "$here/config/base.config" "$here/config/$flavour.config" |
+	# The options required must have survived olddefconfig.
+	missing=$(echo "$required" |
 		while IFS= read -r line; do
 			opt=${line%%=*} val=${line#*=}
 			if [ "$val" = n ]; then
@@ -84,7 +104,14 @@ fi
 if [ "$(cat "$out/.rtun-stamp" 2>/dev/null)" != "$cfg_key" ] || [ ! -f "$out/arch/x86/boot/bzImage" ]; then
 	echo "kernel: building $flavour in $out (log: $log; ~6-8 min cold on 2 cores)" >&2
 	start=$SECONDS
-	mk -j"$(nproc)" bzImage modules >> "$log" 2>&1 || { tail -30 "$log" >&2; die "kernel build failed, see $log"; }
+	if [ "$flavour" = package ]; then
+		# -d: the build dependencies are what ./dev setup installs (the
+		# kernel's own list names gcc, which an LLVM=1 build does not use).
+		targets=(bindeb-pkg "DPKG_FLAGS=-d -Ppkg.linux-upstream.nokerneldbg")
+	else
+		targets=(bzImage modules)
+	fi
+	mk -j"$(nproc)" "${targets[@]}" >> "$log" 2>&1 || { tail -30 "$log" >&2; die "kernel build failed, see $log"; }
 	# bindgen's view of the C structs rtun touches must be C's.
 	"$here/check-layout.py" "$out" "$src" $(cat "$here/layout-structs") >> "$log" 2>&1 ||
 		{ tail -25 "$log" >&2; die "Rust bindings disagree with C on a struct layout, see $log"; }

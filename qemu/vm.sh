@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Boot the cached kernel in QEMU, load a tun driver, run a command, report.
 #
-#   qemu/vm.sh [--flavour debug|perf] [--driver tun|rtun|none] [--log FILE] -- CMD [ARGS...]
+#   qemu/vm.sh [--flavour debug|perf] [--kernel IMAGE] [--driver tun|rtun|none] [--log FILE] -- CMD [ARGS...]
 #
 # The guest is a virtme-ng guest: it sees the host's root filesystem (read
 # only, with tmpfs overlays), so host-built binaries run in it unchanged, and
-# starts in the repository. The driver is tun.ko from the kernel build or
+# starts in the repository. --kernel boots IMAGE instead of the flavour's
+# kernel (the package test's, with --driver none). The driver is tun.ko from the kernel build or
 # rtun.ko: the repository's for the debug kernel, $RTUN_CACHE/rtun-perf's
 # (./dev's module_perf) for the perf kernel. The exit status is the command's, unless the
 # guest's dmesg shows an oops, BUG, WARNING, KASAN, lockdep, kmemleak or RCU
@@ -26,21 +27,22 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$here")
 cache=${RTUN_CACHE:-$HOME/.cache/rtun}
-flavour=debug driver=none log=
+flavour=debug driver=none log= kernel=
 while [ $# -gt 0 ]; do
 	case $1 in
 	--flavour) flavour=$2; shift 2 ;;
+	--kernel) kernel=$2; shift 2 ;;
 	--driver) driver=$2; shift 2 ;;
 	--log) log=$2; shift 2 ;;
 	--) shift; break ;;
 	*) break ;;
 	esac
 done
-[ $# -gt 0 ] || { echo "usage: qemu/vm.sh [--flavour debug|perf] [--driver tun|rtun|none] [--log FILE] -- CMD..." >&2; exit 2; }
+[ $# -gt 0 ] || { echo "usage: qemu/vm.sh [--flavour debug|perf] [--kernel IMAGE] [--driver tun|rtun|none] [--log FILE] -- CMD..." >&2; exit 2; }
 
 die() { echo "qemu/vm.sh: $*" >&2; exit 1; }
 kdir=$cache/build-$flavour
-kernel=$kdir/arch/x86/boot/bzImage
+kernel=${kernel:-$kdir/arch/x86/boot/bzImage}
 [ -f "$kernel" ] || die "no kernel at $kernel: run ./dev kernel"
 vng=$cache/venv/bin/vng
 [ -x "$vng" ] || die "no virtme-ng at $vng: run ./dev setup"
@@ -120,7 +122,7 @@ for attempt in 1 2; do
 	{ BOOT_PIDFILE=$pidfile boot "$accel" "${RTUN_VM_TIMEOUT:-1200}" "$guest"; echo $? >"$log.rc"; } 2>&1 |
 		sed -u 's/\r//g' >"$log" &
 	job=$! hung=0 start=$SECONDS
-	while kill -0 "$job" 2>/dev/null && ! grep -qa '^RTUN-VM-GUEST-START' "$log"; do
+	while kill -0 "$job" 2>/dev/null && ! grep -qas '^RTUN-VM-GUEST-START' "$log"; do
 		if [ $((SECONDS - start)) -ge "$boot_limit" ]; then
 			hung=1
 			# timeout passes the signal on to its process group, qemu too.

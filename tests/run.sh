@@ -9,7 +9,8 @@
 # each guest's per-test lines, then `tun: N passed, M failed`,
 # `rtun: N passed, M failed`, `bpf-tun`/`bpf-rtun` (the kernel's BPF
 # selftests that open tun devices, see tests/bpf), `fuzz: N passed, M failed`
-# (the differential fuzzer, see tests/src/fuzz.rs) and exits non-zero if any failed. A guest
+# (the differential fuzzer, see tests/src/fuzz.rs), `stress`, `package` (the
+# Debian packages, see tests/package) and exits non-zero if any failed. A guest
 # whose dmesg shows a kernel report counts as one more failure for that
 # driver, as does a guest that does not finish.
 set -uo pipefail
@@ -56,7 +57,8 @@ total_pass=0 total_fail=0
 guest() {
 	local name=$1 driver=$2 res=$cache/logs/tests-$1.out vm line pass fail
 	shift 2
-	"$repo/qemu/vm.sh" --flavour "${RTUN_VM_FLAVOUR:-debug}" --driver "$driver" --log "$cache/logs/vm-$name.log" -- "$@" | tee "$res"
+	"$repo/qemu/vm.sh" --flavour "${RTUN_VM_FLAVOUR:-debug}" ${RTUN_VM_KERNEL:+--kernel "$RTUN_VM_KERNEL"} \
+		--driver "$driver" --log "$cache/logs/vm-$name.log" -- "$@" | tee "$res"
 	vm=${PIPESTATUS[0]}
 	# The KTAP summary names the driver: `tun-own` reports as `tun`.
 	line=$(grep -E "^${name%%-*}: [0-9]+ passed, [0-9]+ failed$" "$res" | tail -1)
@@ -115,6 +117,18 @@ if [ $# -eq 0 ] || [[ stress == *"$1"* ]]; then
 	echo "== stress (rtun, ${RTUN_STRESS_SECONDS}s with vhost, $RTUN_STRESS_CYCLES create/destroy cycles, $RTUN_STRESS_RELOADS reloads)"
 	RTUN_VM_APPEND=rcupdate.rcu_expedited=1 RTUN_VM_TIMEOUT=${RTUN_VM_TIMEOUT:-2400} guest stress none "$bin" --stress "$repo/rtun.ko" "$RTUN_STRESS_SECONDS" "$RTUN_STRESS_CYCLES" \
 		"$RTUN_STRESS_RELOADS" "$cache/build-debug/drivers/vhost"
+fi
+# `./dev package` from the perf kernel's small config, installed into a
+# throwaway root whose kernel then boots (tests/package).
+if [ $# -eq 0 ] || [[ package == *"$1"* ]]; then
+	echo "== package (./dev package from the perf kernel's config, its kernel booted)"
+	if root=$("$here/package/prepare.sh" | tail -1); then
+		RTUN_VM_KERNEL=$(echo "$root"/boot/vmlinuz-*) guest package none "$here/package/guest.sh" "$root"
+	else
+		echo "FAIL package: building or installing the packages failed"
+		summary+=("package: 0 passed, 1 failed")
+		total_fail=$((total_fail + 1))
+	fi
 fi
 printf '%s\n' "${summary[@]}"
 echo "$total_pass $total_fail" >"$cache/logs/suite-counts"
