@@ -645,12 +645,18 @@ fn put_skb(dev: &TunDev, tun: &TunStruct, to: &mut IovIter, skb: SkBuff) -> Resu
     } else {
         0
     };
-    let mut total = skb.len() as usize + vlan_hlen + vnet_hdr_sz;
+    // Wrapping, so that a read has no panic path: these sums of a packet's
+    // length (below 4 GiB) and header sizes (an `int` at most) cannot wrap
+    // a `usize`, nor can the `u32` byte count at the end, an skb's length
+    // and a tag.
+    let mut total = (skb.len() as usize)
+        .wrapping_add(vlan_hlen)
+        .wrapping_add(vnet_hdr_sz);
     if flags & IFF_NO_PI == 0 {
         if to.count() < TUN_PI_LEN {
             return Err(EINVAL);
         }
-        total += TUN_PI_LEN;
+        total = total.wrapping_add(TUN_PI_LEN);
         let pi_flags = if to.count() < total { TUN_PKT_STRIP } else { 0 };
         let mut pi = [0u8; TUN_PI_LEN];
         pi[..2].copy_from_slice(&pi_flags.to_ne_bytes());
@@ -673,10 +679,12 @@ fn put_skb(dev: &TunDev, tun: &TunStruct, to: &mut IovIter, skb: SkBuff) -> Resu
     }
     if !done {
         // tun.c returns the length even if this copy faults.
-        let _ = skb.copy_to_iter(offset, to, skb.len() - offset);
+        // The copy of the first `offset` bytes succeeded, so the packet
+        // holds them; saturating all the same, as no read may panic.
+        let _ = skb.copy_to_iter(offset, to, skb.len().saturating_sub(offset));
     }
     // CAST: VLAN_HLEN is 4.
-    dev.tx_add(skb.len() + vlan_hlen as u32);
+    dev.tx_add(skb.len().wrapping_add(vlan_hlen as u32));
     skb.consume();
     Ok(total)
 }

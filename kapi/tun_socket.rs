@@ -711,8 +711,9 @@ impl XdpBuff {
     /// Packet bytes, after the headroom.
     pub(crate) fn len(&self) -> usize {
         let b = self.raw();
-        // CAST: `data_end` follows `data` within one buffer.
-        b.data_end as usize - b.data as usize
+        // `data_end` follows `data` within one buffer (type invariant: vhost's
+        // layout), so this does not wrap.
+        (b.data_end as usize).wrapping_sub(b.data as usize)
     }
 
     /// The virtio-net header vhost copied from the guest.
@@ -731,8 +732,8 @@ impl XdpBuff {
         let b = self.raw();
         // SAFETY: `data_hard_start` holds vhost's `tun_xdp_hdr`.
         let buflen = unsafe { (*b.data_hard_start.cast::<bindings::tun_xdp_hdr>()).buflen };
-        // CAST: Within one page.
-        let headroom = (b.data as usize - b.data_hard_start as usize) as i32;
+        // CAST: Within one page, `data` after `data_hard_start` (as above).
+        let headroom = (b.data as usize).wrapping_sub(b.data_hard_start as usize) as i32;
         // CAST: Within one page.
         let len = self.len() as i32;
         let start = b.data_hard_start.cast::<u8>();

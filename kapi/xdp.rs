@@ -451,8 +451,9 @@ impl<'r> XdpPacket<'r> {
 
     /// The packet's length.
     pub(crate) fn len(&self) -> u32 {
-        // CAST: `data_end` follows `data` within one buffer.
-        (self.xdp.data_end as usize - self.xdp.data as usize) as u32
+        // CAST: `data_end` follows `data` within one buffer (type invariant;
+        // a program may move either, within it), so no wrap, below a page.
+        (self.xdp.data_end as usize).wrapping_sub(self.xdp.data as usize) as u32
     }
 
     /// Runs `prog` on the packet, which it may change

@@ -101,13 +101,19 @@ if [ "$(cat "$out/.rtun-config-stamp" 2>/dev/null)" != "$cfg_key" ]; then
 	echo "$cfg_key" > "$out/.rtun-config-stamp"
 fi
 
-if [ "$(cat "$out/.rtun-stamp" 2>/dev/null)" != "$cfg_key" ] || [ ! -f "$out/arch/x86/boot/bzImage" ]; then
+built() {
+	[ "$(cat "$out/.rtun-stamp" 2>/dev/null)" = "$cfg_key" ] && [ -f "$out/arch/x86/boot/bzImage" ] &&
+		{ [ "$flavour" != package ] || compgen -G "$out/../linux-image-*.deb" >/dev/null; }
+}
+if ! built; then
 	echo "kernel: building $flavour in $out (log: $log; ~6-8 min cold on 2 cores)" >&2
 	start=$SECONDS
 	if [ "$flavour" = package ]; then
 		# -d: the build dependencies are what ./dev setup installs (the
 		# kernel's own list names gcc, which an LLVM=1 build does not use).
 		targets=(bindeb-pkg "DPKG_FLAGS=-d -Ppkg.linux-upstream.nokerneldbg")
+		# One set of packages: each build numbers its own.
+		rm -f "$out"/../linux-*.deb "$out"/../linux-upstream_*
 	else
 		targets=(bzImage modules)
 	fi
