@@ -2,7 +2,8 @@
 # Build (or reuse) the patched Linux 6.12 that rtun is built and tested against.
 #
 #   kernel/build.sh [debug|perf]     prints the build directory (KDIR) last
-#   kernel/build.sh package CONFIG   the same kernel as Debian packages
+#   kernel/build.sh package CONFIG [SUFFIX]   the same kernel as Debian
+#                                    packages, release KVER+SUFFIX (-rtun)
 #
 # Source: Debian's linux-source-6.12, whatever 6.12.y it serves. It is
 # unpacked once into $RTUN_CACHE/linux (default ~/.cache/rtun) and our patches
@@ -23,7 +24,11 @@ set -euo pipefail
 flavour=${1:-debug}
 case $flavour in
 debug|perf) ;;
-package) [ $# -ge 2 ] && [ -r "$2" ] || { echo "kernel/build.sh: package needs a readable kernel config, not '${2:-}'" >&2; exit 2; } ;;
+package)
+	[ $# -ge 2 ] && [ -r "$2" ] || { echo "kernel/build.sh: package needs a readable kernel config, not '${2:-}'" >&2; exit 2; }
+	suffix=${3:--rtun}
+	[[ $suffix =~ ^-[a-z0-9.+-]+$ ]] || { echo "kernel/build.sh: a release suffix is - and [a-z0-9.+-], not '$suffix'" >&2; exit 2; }
+	;;
 *) echo "kernel/build.sh: flavour must be debug, perf or package, not '$flavour'" >&2; exit 2 ;;
 esac
 
@@ -41,13 +46,15 @@ command -v bindgen >/dev/null || die "no bindgen on PATH: run ./dev setup (cargo
 pkgver=$(dpkg-query -W -f '${Version}' linux-source-6.12)
 src_key=$( { echo "$pkgver"; cd "$here/patches"; for p in $(cat series); do echo "$p"; cat "$p"; done; } | sha256sum | cut -c1-16)
 if [ "$flavour" = package ]; then
-	fragments=("$here/config/package.config")
-	cfg_key=$( { echo "$src_key"; cat "$2" "${fragments[@]}"; /usr/bin/rustc --version; } | sha256sum | cut -c1-16)
+	cfg_key=$( { echo "$src_key $suffix"; cat "$2" "$here/config/package.config"; /usr/bin/rustc --version; } | sha256sum | cut -c1-16)
 	out=$cache/package-$cfg_key/build
 	log=$cache/package-$cfg_key/build.log
+	mkdir -p "$out"
+	echo "CONFIG_LOCALVERSION=\"$suffix\"" >"$out/../localversion.config"
+	fragments=("$here/config/package.config" "$out/../localversion.config")
 	# What rtun needs; the rest of the fragment only helps a config get there.
 	required=$(printf '%s\n' CONFIG_RUST=y CONFIG_MODULES=y CONFIG_MODVERSIONS=n CONFIG_TUN=m \
-		CONFIG_VHOST_NET=m 'CONFIG_LOCALVERSION="-rtun"')
+		CONFIG_VHOST_NET=m "CONFIG_LOCALVERSION=\"$suffix\"")
 else
 	fragments=("$src/kernel/configs/kvm_guest.config" "$here/config/base.config" "$here/config/$flavour.config")
 	cfg_key=$( { echo "$src_key"; cat "$here/config/base.config" "$here/config/$flavour.config"; /usr/bin/rustc --version; } | sha256sum | cut -c1-16)

@@ -16,8 +16,12 @@ die() { echo "package/build.sh: $*" >&2; exit 1; }
 [ -f "$kdir/include/config/kernel.release" ] || die "$kdir is not a built kernel"
 [ -f "$ko" ] || die "no $ko"
 krel=$(cat "$kdir/include/config/kernel.release")
-# A Debian version must start with a digit.
-version=0+$(git -C "$here/.." rev-parse --short HEAD 2>/dev/null || echo 0)
+# A Debian version must start with a digit, and later builds sort after
+# earlier ones: the commit's time, then its hash.
+version=0+$(git -C "$here/.." log -1 --format=%cd.g%h --date=format:%Y%m%d%H%M%S 2>/dev/null || echo 0)
+# The kernel package this module was built against, exactly: MODVERSIONS is
+# off, so nothing else would stop it loading into another build's kernel.
+kver=$(dpkg-parsechangelog -l "$kdir/debian/changelog" -S Version)
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 
@@ -27,11 +31,16 @@ deb() { # NAME DIR: DIR/DEBIAN/control written by the caller
 }
 
 m=$stage/modules
-install -D -m644 "$ko" "$m/lib/modules/$krel/updates/rtun.ko"
+mod=$m/lib/modules/$krel/updates/rtun.ko
+install -D -m644 "$ko" "$mod"
+# As `modules_install` does: debug info off (a distribution config has it
+# on), then the build's signature when the kernel checks them.
+llvm-strip --strip-debug "$mod"
 if grep -qx CONFIG_MODULE_SIG=y "$kdir/.config"; then
 	hash=$(sed -n 's/^CONFIG_MODULE_SIG_HASH="\(.*\)"$/\1/p' "$kdir/.config")
-	"$kdir/scripts/sign-file" "$hash" "$kdir/certs/signing_key.pem" "$kdir/certs/signing_key.x509" \
-		"$m/lib/modules/$krel/updates/rtun.ko"
+	key=$(sed -n 's/^CONFIG_MODULE_SIG_KEY="\(.*\)"$/\1/p' "$kdir/.config")
+	case $key in /*) ;; *) key=$kdir/$key ;; esac
+	"$kdir/scripts/sign-file" "$hash" "$key" "$kdir/certs/signing_key.x509" "$mod"
 fi
 mkdir -p "$m/DEBIAN"
 cat >"$m/DEBIAN/control" <<EOC
@@ -39,13 +48,14 @@ Package: rtun-modules-$krel
 Version: $version
 Architecture: amd64
 Maintainer: rtun developers <rtun@localhost>
-Depends: linux-image-$krel, kmod
+Depends: linux-image-$krel (= $kver), kmod
 Recommends: rtun-modprobe
 Section: kernel
 Priority: optional
 Description: rtun, Linux's TUN/TAP driver in Rust, for Linux $krel
  A drop-in for tun.ko: /dev/net/tun, the tun link kind and the queues
- vhost-net drives. With rtun-modprobe it is loaded in tun.ko's place.
+ vhost-net drives. With rtun-modprobe it is loaded in tun.ko's place;
+ purge both to go back (vhost_net depends on it while it is installed).
 EOC
 for script in postinst postrm; do
 	# DPKG_ROOT: dpkg's own, and the package test's throwaway root.
@@ -68,8 +78,8 @@ Depends: kmod
 Section: kernel
 Priority: optional
 Description: load rtun in tun.ko's place
- modprobe configuration: \`modprobe tun\`, opening /dev/net/tun and
- vhost_net load rtun on kernels that have it (rtun-modules-*), tun.ko on
- the others. Remove it to go back to tun.ko.
+ modprobe configuration: \`modprobe tun\` and opening /dev/net/tun load
+ rtun on kernels that have it (rtun-modules-*), tun.ko on the others.
+ Purge it, and rtun-modules-*, to go back to tun.ko.
 EOC
 deb "rtun-modprobe_${version}_all.deb" "$c"

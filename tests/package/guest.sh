@@ -2,7 +2,7 @@
 # The package test's guest half, booted on the kernel of ROOT (see
 # prepare.sh): the root's modules and modprobe configuration stand in for the
 # guest's own, as if installed, and rtun must serve /dev/net/tun, `modprobe
-# tun` and vhost_net; with both rtun packages removed, tun.ko again.
+# tun` and vhost_net; with both rtun packages purged, tun.ko again.
 #
 #   tests/package/guest.sh ROOT      ends with `package: N passed, M failed`
 set -u
@@ -15,7 +15,7 @@ check() { # DESCRIPTION CMD...
 }
 loaded() { [ -d "/sys/module/$1" ]; }
 echo "KTAP version 1"
-echo "1..8"
+echo "1..9"
 krel=$(uname -r)
 # The guest's root is the host's, read only; /lib is /usr/lib there. The
 # overlay's upper layer takes the package removal at the end.
@@ -38,11 +38,14 @@ check "modprobe tun keeps rtun" sh -c 'modprobe tun && [ ! -d /sys/module/tun ]'
 check "ip tuntap makes a device rtun serves" \
 	sh -c 'ip tuntap add dev rtpkg0 mode tap && [ -f /sys/class/net/rtpkg0/tun_flags ] &&
 		[ "$(cat /sys/module/rtun/refcnt)" -gt 0 ]'
+# rtun exports tun's symbols and is no module of the kernel's own
+# (modules.order), so depmod's last word on them is rtun's.
+check "vhost_net depends on rtun itself" sh -c 'modprobe --show-depends vhost_net | grep -q updates/rtun.ko'
 check "modprobe vhost_net binds to rtun" \
 	sh -c 'modprobe vhost_net && [ -e /sys/module/rtun/holders/vhost_net ] && [ -c /dev/vhost-net ]'
 # The way back, as the README gives it: rtun unloaded, both packages
-# removed (their files, then rtun-modules' postrm, whose depmod makes
-# tun.ko vhost_net's provider of the tun symbols again), tun.ko loaded.
+# purged (their files, then rtun-modules' postrm, whose depmod makes tun.ko
+# vhost_net's provider of the tun symbols again), tun.ko loaded.
 ip link del rtpkg0 2>/dev/null
 check "rtun and vhost_net unload" modprobe -r vhost_net rtun
 umount /etc/modprobe.d

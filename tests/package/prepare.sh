@@ -11,7 +11,8 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 cache=${RTUN_CACHE:-$HOME/.cache/rtun}
-debs=$("$repo/dev" package "$cache/build-perf/.config")
+# A release of its own: a machine's real build is `-rtun`.
+debs=$(RTUN_PACKAGE_SUFFIX=-rtun-test "$repo/dev" package "$cache/build-perf/.config")
 pkg=$(dirname "$(echo "$debs" | head -1)")
 root=$pkg/root
 rm -rf "$root" && mkdir -p "$root"
