@@ -45,8 +45,10 @@ command -v bindgen >/dev/null || die "no bindgen on PATH: run ./dev setup (cargo
 
 pkgver=$(dpkg-query -W -f '${Version}' linux-source-6.12)
 src_key=$( { echo "$pkgver"; cd "$here/patches"; for p in $(cat series); do echo "$p"; cat "$p"; done; } | sha256sum | cut -c1-16)
+# config_key LINE FILE...: what a build is made from, as a short hash.
+config_key() { { echo "$1"; shift; cat "$@"; /usr/bin/rustc --version; } | sha256sum | cut -c1-16; }
 if [ "$flavour" = package ]; then
-	cfg_key=$( { echo "$src_key $suffix"; cat "$2" "$here/config/package.config"; /usr/bin/rustc --version; } | sha256sum | cut -c1-16)
+	cfg_key=$(config_key "$src_key $suffix" "$2" "$here/config/package.config")
 	out=$cache/package-$cfg_key/build
 	log=$cache/package-$cfg_key/build.log
 	mkdir -p "$out"
@@ -57,7 +59,7 @@ if [ "$flavour" = package ]; then
 		CONFIG_VHOST_NET=m "CONFIG_LOCALVERSION=\"$suffix\"")
 else
 	fragments=("$src/kernel/configs/kvm_guest.config" "$here/config/base.config" "$here/config/$flavour.config")
-	cfg_key=$( { echo "$src_key"; cat "$here/config/base.config" "$here/config/$flavour.config"; /usr/bin/rustc --version; } | sha256sum | cut -c1-16)
+	cfg_key=$(config_key "$src_key" "$here/config/base.config" "$here/config/$flavour.config")
 	out=$cache/build-$flavour
 	log=$cache/build-$flavour.log
 	# Every option we asked for.
