@@ -537,6 +537,11 @@ impl TunFile {
     /// queues, learns the flow's queue for replies (`tun_flow_update`). A
     /// queue detached with `TUNSETQUEUE` has its NAPI context disabled:
     /// `EBUSY`, not counted as a drop, as tun.c.
+    // Inlined into its two callers, as `tun_xdp_one`'s and `tun_get_user`'s
+    // tails are in tun.c: as a call of its own, once a packet, its
+    // prologue, epilogue and argument moves cost vhost's path ~55
+    // instructions a packet (`--profile vhost-tx`: 190 to 134).
+    #[inline(always)]
     pub(crate) fn deliver(
         &self,
         tun: &TunStruct,

@@ -105,7 +105,8 @@ pub(crate) fn hdr_put(
         return Err(EINVAL);
     }
     // CAST: VLAN_HLEN is 4.
-    let hdr = skb.vnet_hdr(le, vlan_hlen as i32)?;
+    let mut hdr = [0; VNET_HDR_LEN];
+    skb.vnet_hdr(le, vlan_hlen as i32, &mut hdr)?;
     to.write_all(&hdr)?;
     to.advance(sz - hdr.len());
     Ok(())

@@ -55,10 +55,7 @@ impl IovIter {
     /// Copies all of `data` out, or fails with `EFAULT`
     /// (`copy_to_iter`).
     pub(crate) fn write_all(&mut self, data: &[u8]) -> kernel::error::Result {
-        // SAFETY: `data` is valid for reads of its length; the iterator is
-        // valid and ours.
-        let n = unsafe { bindings::copy_to_iter(data.as_ptr().cast(), data.len(), self.as_raw()) };
-        if n == data.len() {
+        if self.write_some(data) == data.len() {
             Ok(())
         } else {
             Err(kernel::error::code::EFAULT)
@@ -68,23 +65,68 @@ impl IovIter {
     /// Copies as much of `data` out as fits or does not fault; returns how
     /// much (`copy_to_iter`).
     pub(crate) fn write_some(&mut self, data: &[u8]) -> usize {
-        // SAFETY: As for `write_all`.
-        unsafe { bindings::copy_to_iter(data.as_ptr().cast(), data.len(), self.as_raw()) }
+        // SAFETY: `data` is valid for reads of its length; the iterator is
+        // valid and ours.
+        unsafe { copy_to_iter(data.as_ptr().cast(), data.len(), self.as_raw()) }
     }
 
     /// Fills all of `buf`, or fails with `EFAULT` (`copy_from_iter_full`).
     pub(crate) fn read_all(&mut self, buf: &mut [u8]) -> kernel::error::Result {
         // SAFETY: `buf` is valid for writes of its length; the iterator is
         // valid and ours.
-        let ok = unsafe {
-            bindings::copy_from_iter_full(buf.as_mut_ptr().cast(), buf.len(), self.as_raw())
-        };
-        if ok {
-            Ok(())
-        } else {
-            Err(kernel::error::code::EFAULT)
+        let n = unsafe { copy_from_iter(buf.as_mut_ptr().cast(), buf.len(), self.as_raw()) };
+        if n == buf.len() {
+            return Ok(());
         }
+        // SAFETY: The iterator is valid and ours, and advanced by `n`.
+        unsafe { bindings::iov_iter_revert(self.as_raw(), n) };
+        Err(kernel::error::code::EFAULT)
     }
+}
+
+// `copy_to_iter` and `copy_from_iter` are C inlines: `check_copy_size`, then
+// the exported `_copy_to_iter`/`_copy_from_iter`. Without
+// `CONFIG_HARDENED_USERCOPY` all that check does at run time is refuse a
+// size beyond `INT_MAX` (with a warning; its object-size checks are the
+// compiler's, and a slice's length is its object's), so that is done here
+// instead of a call into the helper per copy; with it, the helpers.
+#[cfg(CONFIG_HARDENED_USERCOPY)]
+use bindings::{copy_from_iter, copy_to_iter};
+
+/// # Safety
+///
+/// `addr` is valid for reads of `bytes`, `i` a valid iterator.
+#[cfg(not(CONFIG_HARDENED_USERCOPY))]
+#[inline]
+unsafe fn copy_to_iter(
+    addr: *const core::ffi::c_void,
+    bytes: usize,
+    i: *mut bindings::iov_iter,
+) -> usize {
+    // CAST: INT_MAX is positive.
+    if bytes > i32::MAX as usize {
+        return 0;
+    }
+    // SAFETY: From the caller.
+    unsafe { bindings::_copy_to_iter(addr, bytes, i) }
+}
+
+/// # Safety
+///
+/// `addr` is valid for writes of `bytes`, `i` a valid iterator.
+#[cfg(not(CONFIG_HARDENED_USERCOPY))]
+#[inline]
+unsafe fn copy_from_iter(
+    addr: *mut core::ffi::c_void,
+    bytes: usize,
+    i: *mut bindings::iov_iter,
+) -> usize {
+    // CAST: INT_MAX is positive.
+    if bytes > i32::MAX as usize {
+        return 0;
+    }
+    // SAFETY: From the caller.
+    unsafe { bindings::_copy_from_iter(addr, bytes, i) }
 }
 
 impl IovIter {

@@ -18,6 +18,12 @@ kdir, srcdir, args = sys.argv[1], sys.argv[2], sys.argv[3:]
 # `STRUCT:CFIELD:RUSTFIELD` checks a member of an anonymous union or struct,
 # which bindgen names `__bindgen_anon_N`: CFIELD must sit at the offset of
 # the Rust field RUSTFIELD (the anonymous aggregate it begins).
+# `bits:STRUCT:FIELD:AT:MASK` places a bitfield, which `offsetof` cannot
+# name: with FIELD all ones and the rest of STRUCT zero, the byte at member
+# AT must be MASK. Rust reads that byte (AT's offset proved by another form)
+# and masks it with the same MASK, which it names beside the proof's entry.
+bits = [a.split(":")[1:] for a in args if a.startswith("bits:")]
+args = [a for a in args if not a.startswith("bits:")]
 structs = [a for a in args if ":" not in a]
 anon = [a.split(":") for a in args if ":" in a]
 RUST_KEYWORDS = {"as", "box", "crate", "dyn", "fn", "gen", "impl", "in", "let", "loop",
@@ -98,6 +104,13 @@ with open(os.path.join(work, "layout_c.c"), "w") as f:
     # allocations, where C writes all of them.
     for s in fields:
         f.write(f"unsigned long sz_{s} = sizeof(struct {s});\n")
+    # The byte is a constant the compiler folds the function to: the
+    # assembly below shows it as the value loaded into the return register.
+    for s, fl, at, _ in bits:
+        f.write(f"unsigned long bm_{s}__{fl}(void)\n{{\n"
+                f"\tunion {{ struct {s} s; unsigned char b[sizeof(struct {s})]; }} u;\n"
+                f"\t__builtin_memset(&u, 0, sizeof(u));\n\tu.s.{fl}--;\n"
+                f"\treturn u.b[offsetof(struct {s}, {at})];\n}}\n")
     f.write('MODULE_LICENSE("GPL");\n')
 
 make = ["make", "-s", "-C", kdir, f"M={work}", "LLVM=1", "RUSTC=/usr/bin/rustc"]
@@ -105,12 +118,23 @@ r = subprocess.run(make + ["layout_c.s"], capture_output=True, text=True)
 if r.returncode:
     sys.exit("check-layout: compiling the C side failed:\n" + r.stderr[-3000:])
 asm = open(os.path.join(work, "layout_c.s")).read()
-c_off = {m.group(1): int(m.group(2))
-         for m in re.finditer(r"^oc_(\w+):\n\s+\.quad\s+(\d+)", asm, re.M)}
-c_size = {m.group(1): int(m.group(2))
-          for m in re.finditer(r"^sz_(\w+):\n\s+\.quad\s+(\d+)", asm, re.M)}
-c_fsize = {m.group(1): int(m.group(2))
-           for m in re.finditer(r"^fs_(\w+):\n\s+\.quad\s+(\d+)", asm, re.M)}
+def constants(prefix):
+    """The `unsigned long` constants named PREFIX_*: a `.quad`, or for 0 a
+    `.zero` (in .bss; with KASAN, padded by its redzone)."""
+    return {m.group(1): int(m.group(2) or 0)
+            for m in re.finditer(r"^%s_(\w+):\n\s+(?:\.quad\s+(\d+)|\.zero\s+\d+)" % prefix, asm, re.M)}
+c_off, c_size, c_fsize = constants("oc"), constants("sz"), constants("fs")
+bad_bits = []
+for s, fl, at, mask in bits:
+    body = re.search(r"^bm_%s__%s:[^\n]*\n(.*?)^\s+(?:ret|jmp\s+__x86_return_thunk)" % (s, fl), asm, re.S | re.M)
+    if not body:
+        sys.exit(f"check-layout: no function bm_{s}__{fl} in the C side's assembly")
+    m = re.search(r"^\s+mov[lq]?\s+\$(-?\d+), %[er]ax$", body.group(1), re.M)
+    if not m and not re.search(r"^\s+xorl\s+%eax, %eax$", body.group(1), re.M):
+        sys.exit(f"check-layout: the compiler did not fold bm_{s}__{fl} to a constant:\n{body.group(1)}")
+    got = int(m.group(1)) if m else 0
+    if got != int(mask, 0):
+        bad_bits.append(f"{s}.{fl} bits {mask} C={got:#x}")
 
 with open(os.path.join(work, "layout_rs.rs"), "w") as f:
     f.write("//! Layout check.\nuse kernel::{bindings, prelude::*};\n"
@@ -136,7 +160,7 @@ with open(os.path.join(work, "layout_rs.rs"), "w") as f:
                     f'"MISMATCH sizeof({s}.{cfl}) C={size}");\n')
     f.write("}\n")
 r = subprocess.run(make + ["modules"], capture_output=True, text=True)
-bad = sorted(set(re.findall(r"MISMATCH (\S+ C=\d+)", r.stderr)))
+bad = sorted(set(re.findall(r"MISMATCH (\S+ C=\d+)", r.stderr))) + bad_bits
 if bad:
     print("check-layout: bindgen's layout differs from C (first differing fields):")
     for b in bad[:20]:
@@ -144,4 +168,4 @@ if bad:
     sys.exit(1)
 if r.returncode:
     sys.exit("check-layout: building the Rust side failed:\n" + r.stderr[-3000:])
-print(f"check-layout: sizes and {len(c_off)} fields of {len(set(structs) | {s for s, _, _ in anon})} structs agree")
+print(f"check-layout: sizes, {len(bits)} bitfields and {len(c_off)} fields of {len(set(structs) | {s for s, _, _ in anon})} structs agree")

@@ -12,12 +12,17 @@ the plugin's `prof` lines of that case's windows by kernel function instead,
 named from the guest's /proc/kallsyms saved in DIR.
 
     qemu/icount/report.py GUEST-OUTPUT PLUGIN-OUTPUT [OUT]
-    qemu/icount/report.py GUEST-OUTPUT PLUGIN-OUTPUT CASE DIR
+    qemu/icount/report.py GUEST-OUTPUT PLUGIN-OUTPUT CASE DIR [FUNCTION]
+
+With a FUNCTION (parts of demangled names, `|`-separated), each matching function's
+translation blocks too: offset into the function and instructions per
+packet, to read beside its disassembly (`objdump -d` of the module).
 """
 import bisect, collections, glob, os, re, statistics, subprocess, sys
 
 guest, plugin = sys.argv[1:3]
-case = sys.argv[3] if len(sys.argv) == 5 else None
+case = sys.argv[3] if len(sys.argv) in (5, 6) else None
+annotate = sys.argv[5] if len(sys.argv) == 6 else None
 out = sys.argv[3] if len(sys.argv) == 4 else None
 windows, marks, prof = {}, {}, collections.defaultdict(list)
 secs = {}
@@ -128,6 +133,8 @@ def symbols(k):
     return tables[k]
 
 counts = {d: collections.Counter() for d in ("tun", "rtun")}
+# Per translation block: (driver, function, offset) -> instructions.
+blocks = collections.Counter()
 packets = collections.Counter()
 for seq, (c, driver, _, u) in windows.items():
     if c != case:
@@ -137,6 +144,8 @@ for seq, (c, driver, _, u) in windows.items():
     for pc, count in prof[seq]:
         i = bisect.bisect_right(addrs, pc) - 1
         counts[driver][names[i] if i >= 0 else f"{pc:x}"] += count
+        if annotate and i >= 0:
+            blocks[driver, names[i], pc - addrs[i]] += count
 if not packets["tun"] or not packets["rtun"]:
     sys.exit(f"dev: no {case} windows for both drivers")
 # Rust symbols, v0-mangled, through binutils' demangler, crate hashes dropped.
@@ -166,3 +175,11 @@ print(f"\n{case}: where they differ, rtun.ko minus tun.ko, per packet (|diff| >=
 for n, d in sorted(diff.items(), key=lambda kv: -abs(kv[1])):
     if abs(d) >= 1.0:
         print(f"{d:>+8.1f} {n}  (tun {per_pkt['tun'].get(n, 0.0):.1f}, rtun {per_pkt['rtun'].get(n, 0.0):.1f})")
+if annotate:
+    for d in counts:
+        for n in sorted({n for (bd, n, _) in blocks if bd == d and any(a in plain[n] for a in annotate.split("|"))}):
+            total = sum(v for (bd, bn, _), v in blocks.items() if (bd, bn) == (d, n))
+            print(f"\n{d}: {plain[n]}: {total / packets[d]:.1f} per packet, by block (offset: instructions per packet)")
+            for (bd, bn, off), v in sorted(blocks.items(), key=lambda kv: kv[0][2]):
+                if (bd, bn) == (d, n) and v / packets[d] >= 0.05:
+                    print(f"  +{off:#06x} {v / packets[d]:8.2f}")

@@ -36,6 +36,7 @@ pub const TESTS: &[Test] = tests![
     tun_write_errors,
     tap_arp_reply,
     tun_vnet_hdr_ping,
+    tun_vnet_hdr_read_offloads,
     txqueuelen_sizes_ring,
     sigio_on_packet,
     device_has_a_qdisc,
@@ -581,6 +582,76 @@ fn tun_vnet_hdr_ping(_: &Ctx) -> TestResult {
         })?;
         ensure!(got[1] == 0, "gso_type {} for a plain reply", got[1]);
         ensure!(got[0] & !2 == 0, "vnet flags {:#x}", got[0]);
+    }
+    Ok(())
+}
+
+/// The header a reader gets says what the stack left undone: nothing
+/// without offloads, the UDP checksum to complete with `TUN_F_CSUM`, and a
+/// UDP GSO super-packet to segment with `TUN_F_USO4|6` (the three cases of
+/// `virtio_net_hdr_from_skb`: plain, checksum partial, GSO).
+fn tun_vnet_hdr_read_offloads(_: &Ctx) -> TestResult {
+    let (mut f, _name) = tun_up("rtvnetoff", IFF_TUN | IFF_NO_PI | IFF_VNET_HDR, 95)?;
+    let sock = std::net::UdpSocket::bind("10.95.0.1:0").map_err(|e| e.to_string())?;
+    let port = sock.local_addr().map_err(|e| e.to_string())?.port();
+    let u16_at = |h: &[u8], at: usize| u16::from_le_bytes([h[at], h[at + 1]]);
+    let cases: [(u64, u16, usize, [u8; 2], u16); 3] = [
+        // offloads, UDP_SEGMENT, payload, (flags, gso_type), gso_size
+        (0, 0, 100, [0, 0], 0),
+        (TUN_F_CSUM, 0, 100, [VIRTIO_NET_HDR_F_NEEDS_CSUM, 0], 0),
+        (
+            TUN_F_CSUM | TUN_F_USO4 | TUN_F_USO6,
+            1000,
+            3000,
+            [VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_UDP_L4],
+            1000,
+        ),
+    ];
+    for (offloads, segment, payload, flags_type, gso_size) in cases {
+        ioctl_val(&f, TUNSETOFFLOAD, offloads).map_err(errno_name)?;
+        let seg = libc::c_int::from(segment);
+        // SAFETY: A valid socket and option value.
+        let r = unsafe {
+            libc::setsockopt(
+                std::os::fd::AsRawFd::as_raw_fd(&sock),
+                libc::SOL_UDP,
+                libc::UDP_SEGMENT,
+                (&seg as *const libc::c_int).cast(),
+                core::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        ensure!(r == 0, "UDP_SEGMENT: {}", std::io::Error::last_os_error());
+        sock.send_to(&vec![0x5a; payload], "10.95.0.2:9")
+            .map_err(|e| e.to_string())?;
+        // The datagram from our port: IPv4, UDP, source port at 20.
+        let got = read_until(&mut f, |p| {
+            p.len() >= 10 + 28 && p[10] >> 4 == 4 && p[19] == 17 && p[30..32] == port.to_be_bytes()
+        })?;
+        let (h, pkt) = got.split_at(10);
+        ensure!(
+            pkt.len() == 28 + payload,
+            "{offloads:#x}: {} bytes",
+            pkt.len()
+        );
+        ensure!(
+            h[..2] == flags_type && u16_at(h, 4) == gso_size,
+            "{offloads:#x}: header {h:02x?}"
+        );
+        let csum = if flags_type[0] == 0 { (0, 0) } else { (20, 6) };
+        ensure!(
+            (u16_at(h, 6), u16_at(h, 8)) == csum,
+            "{offloads:#x}: csum_start/offset in {h:02x?}"
+        );
+        // `hdr_len` hints how much is linear, for GSO only.
+        let hdr_len = usize::from(u16_at(h, 2));
+        ensure!(
+            if gso_size == 0 {
+                hdr_len == 0
+            } else {
+                (28..=pkt.len()).contains(&hdr_len)
+            },
+            "{offloads:#x}: hdr_len {hdr_len}"
+        );
     }
     Ok(())
 }

@@ -92,6 +92,10 @@ pub const TUN_F_UFO: u64 = 16;
 pub const TUN_F_USO4: u64 = 32;
 pub const TUN_F_USO6: u64 = 64;
 
+/// `struct virtio_net_hdr`'s `flags` and `gso_type` values.
+pub const VIRTIO_NET_HDR_F_NEEDS_CSUM: u8 = 1;
+pub const VIRTIO_NET_HDR_GSO_UDP_L4: u8 = 5;
+
 /// `struct ifreq`: a name and a 24-byte union, 40 bytes on 64-bit.
 #[repr(C)]
 #[derive(Clone, Copy, Default)]

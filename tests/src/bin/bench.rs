@@ -38,7 +38,8 @@
 //! `RTUN_BENCH_CASE=CASE` measures only that case (both vhost cases come
 //! from one run), for profiles; `RTUN_BENCH_KALLSYMS=DIR` saves
 //! `/proc/kallsyms`, module symbols included, as `DIR/kallsyms.SEQ` after
-//! each driver's last window SEQ, for the host to name profiled addresses.
+//! each driver's last window SEQ (the vhost modules' too, read before they
+//! unload), for the host to name profiled addresses.
 
 #[path = "../forward.rs"]
 #[allow(dead_code)]
@@ -98,6 +99,12 @@ struct Run {
 
 /// Off in the warm-up round, whose windows the host must not see.
 static MARKING: AtomicBool = AtomicBool::new(false);
+
+/// `/proc/kallsyms` read while the vhost modules were loaded, for the
+/// profile of the vhost cases: they are unloaded before the driver's
+/// symbols are saved, and their addresses would take the names of the
+/// driver's last functions.
+static VHOST_KALLSYMS: std::sync::Mutex<Option<Vec<u8>>> = std::sync::Mutex::new(None);
 
 /// The measured part of a case: timed, and marked for the icount plugin.
 /// Outside the timed part, a window lets the work left by what came before
@@ -262,6 +269,10 @@ fn vhost_bps(v: &VhostBench) -> Result<(Run, Run), String> {
         }
     }
     let ok = child.wait().map_err(|e| e.to_string())?.success();
+    if std::env::var_os("RTUN_BENCH_KALLSYMS").is_some() {
+        let k = std::fs::read("/proc/kallsyms").map_err(|e| format!("/proc/kallsyms: {e}"))?;
+        *VHOST_KALLSYMS.lock().map_err(|_| "poisoned")? = Some(k);
+    }
     for m in ["vhost_net", "vhost", "vhost_iotlb"] {
         while sys::rmmod(m) == Err(libc::EAGAIN) {
             std::thread::sleep(Duration::from_millis(20));
@@ -725,7 +736,9 @@ fn main() {
             }
             if let Some(dir) = kallsyms.as_ref().filter(|_| s > 0) {
                 // Read, not copied: procfs reports a size of 0.
-                let saved = std::fs::read("/proc/kallsyms")
+                let vhost = VHOST_KALLSYMS.lock().ok().and_then(|mut k| k.take());
+                let saved = vhost
+                    .map_or_else(|| std::fs::read("/proc/kallsyms"), Ok)
                     .and_then(|k| std::fs::write(format!("{dir}/kallsyms.{seq}"), k));
                 if let Err(e) = saved {
                     eprintln!("bench: saving /proc/kallsyms in {dir}: {e}");
