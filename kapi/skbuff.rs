@@ -264,7 +264,7 @@ impl SkBuff {
 
     /// The first byte of packet data, pulled into the head if it is not
     /// there (`pskb_may_pull(skb, 1)`); `None` for an empty packet.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn first_byte(&mut self) -> Option<u8> {
         if !self.may_pull(1) {
             return None;

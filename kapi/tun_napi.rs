@@ -207,6 +207,9 @@ impl Napi {
     /// Queues `skb` for the poll function, counts `len` bytes received on
     /// its device, and returns how many packets wait now; `EBUSY` (the
     /// packet freed) if the context is not registered with that device.
+    // This and `schedule` run once a packet, each from one caller: inlined,
+    // as tun.c's `tun_get_user` has both.
+    #[inline(always)]
     pub(crate) fn queue(&self, skb: RxSkb<'_>, len: u32, bh: &BhOff) -> Result<u32> {
         let _guard = rcu::read_lock();
         let (skb, dev) = skb.into_parts();
@@ -230,6 +233,7 @@ impl Napi {
 
     /// Schedules a poll round (`napi_schedule`); nothing happens for a
     /// context disabled, never registered, or scheduled already.
+    #[inline(always)]
     pub(crate) fn schedule(&self, _bh: &BhOff) {
         let _guard = rcu::read_lock();
         if !self.is_added() {
