@@ -17,7 +17,7 @@ use kernel::prelude::*;
 
 use crate::kapi::{
     time::{jiffies32, HZ},
-    zeroed::zeroed_table,
+    zeroed::zeroed_array,
 };
 
 /// `TUN_NUM_FLOW_ENTRIES`.
@@ -33,8 +33,8 @@ const VALID: u64 = 1 << 16;
 /// `updated[i]` (jiffies). Both start zeroed (no valid flow), allocated so
 /// rather than filled in: a device is created for every `TUNSETIFF`.
 pub(crate) struct Flows {
-    flow: KVVec<AtomicU64>,
-    updated: KVVec<AtomicU32>,
+    flow: KVBox<[AtomicU64; ENTRIES]>,
+    updated: KVBox<[AtomicU32; ENTRIES]>,
     /// Whether any flow was ever recorded: a device with one queue records
     /// none, and its detach need not look through the table.
     used: AtomicBool,
@@ -49,23 +49,24 @@ struct Entry<'a> {
 impl Flows {
     pub(crate) fn new() -> Result<Self> {
         Ok(Self {
-            flow: zeroed_table(ENTRIES, GFP_KERNEL)?,
-            updated: zeroed_table(ENTRIES, GFP_KERNEL)?,
+            flow: zeroed_array(GFP_KERNEL)?,
+            updated: zeroed_array(GFP_KERNEL)?,
             used: AtomicBool::new(false),
         })
     }
 
-    fn bucket(&self, hash: u32) -> Option<Entry<'_>> {
+    fn bucket(&self, hash: u32) -> Entry<'_> {
+        // In bounds: masked below the arrays' length.
         let i = hash as usize & (ENTRIES - 1);
-        Some(Entry {
-            flow: self.flow.get(i)?,
-            updated: self.updated.get(i)?,
-        })
+        Entry {
+            flow: &self.flow[i],
+            updated: &self.updated[i],
+        }
     }
 
     /// `tun_flow_update`: flow `hash` was written on queue `queue`.
     pub(crate) fn update(&self, hash: u32, queue: u32) {
-        let Some(e) = self.bucket(hash) else { return };
+        let e = self.bucket(hash);
         let v = (u64::from(hash) << 32) | VALID | u64::from(queue & 0xffff);
         if e.flow.load(Ordering::Relaxed) != v {
             // Set first: a `forget_from` that misses it misses the flow
@@ -83,7 +84,7 @@ impl Flows {
 
     /// The queue flow `hash` was last written on, if recently.
     pub(crate) fn find(&self, hash: u32) -> Option<u32> {
-        let e = self.bucket(hash)?;
+        let e = self.bucket(hash);
         let v = e.flow.load(Ordering::Relaxed);
         if v & VALID == 0 || (v >> 32) as u32 != hash {
             return None;

@@ -25,11 +25,11 @@ unsafe impl ZeroValid for AtomicU64 {}
 // SAFETY: As above.
 unsafe impl ZeroValid for AtomicU32 {}
 
-/// `n` zeroed elements (`kvcalloc`).
-pub(crate) fn zeroed_table<T: ZeroValid>(n: usize, flags: Flags) -> Result<KVVec<T>> {
-    let mut table = KVVec::with_capacity(n, flags | __GFP_ZERO)?;
-    // SAFETY: The capacity is at least `n` elements, allocated zeroed, and
-    // zero is a valid `T` (`ZeroValid`).
-    unsafe { table.set_len(n) };
-    Ok(table)
+/// A zeroed array of `N` elements (`kvzalloc`): a fixed length, so that
+/// indexing it with an index masked below `N` needs no bounds check.
+pub(crate) fn zeroed_array<T: ZeroValid, const N: usize>(flags: Flags) -> Result<KVBox<[T; N]>> {
+    let table = KVBox::<[T; N]>::new_uninit(flags | __GFP_ZERO)?;
+    // SAFETY: The allocation is zeroed, and zero is a valid `T`
+    // (`ZeroValid`), so a valid `[T; N]`.
+    Ok(unsafe { table.assume_init() })
 }
