@@ -65,6 +65,9 @@ impl IovIter {
     /// Copies as much of `data` out as fits or does not fault; returns how
     /// much (`copy_to_iter`).
     pub(crate) fn write_some(&mut self, data: &[u8]) -> usize {
+        if !copy_size_ok(data.len()) {
+            return 0;
+        }
         // SAFETY: `data` is valid for reads of its length; the iterator is
         // valid and ours.
         unsafe { copy_to_iter(data.as_ptr().cast(), data.len(), self.as_raw()) }
@@ -72,6 +75,9 @@ impl IovIter {
 
     /// Fills all of `buf`, or fails with `EFAULT` (`copy_from_iter_full`).
     pub(crate) fn read_all(&mut self, buf: &mut [u8]) -> kernel::error::Result {
+        if !copy_size_ok(buf.len()) {
+            return Err(kernel::error::code::EFAULT);
+        }
         // SAFETY: `buf` is valid for writes of its length; the iterator is
         // valid and ours.
         let n = unsafe { copy_from_iter(buf.as_mut_ptr().cast(), buf.len(), self.as_raw()) };
@@ -88,45 +94,19 @@ impl IovIter {
 // the exported `_copy_to_iter`/`_copy_from_iter`. Without
 // `CONFIG_HARDENED_USERCOPY` all that check does at run time is refuse a
 // size beyond `INT_MAX` (with a warning; its object-size checks are the
-// compiler's, and a slice's length is its object's), so that is done here
-// instead of a call into the helper per copy; with it, the helpers.
+// compiler's, and a slice's length is its object's), which
+// [`copy_size_ok`] does here instead of a call into the helper per copy;
+// with it, the helpers.
+#[cfg(not(CONFIG_HARDENED_USERCOPY))]
+use bindings::{_copy_from_iter as copy_from_iter, _copy_to_iter as copy_to_iter};
 #[cfg(CONFIG_HARDENED_USERCOPY)]
 use bindings::{copy_from_iter, copy_to_iter};
 
-/// # Safety
-///
-/// `addr` is valid for reads of `bytes`, `i` a valid iterator.
-#[cfg(not(CONFIG_HARDENED_USERCOPY))]
+/// `check_copy_size`'s refusal of sizes beyond `INT_MAX`.
 #[inline]
-unsafe fn copy_to_iter(
-    addr: *const core::ffi::c_void,
-    bytes: usize,
-    i: *mut bindings::iov_iter,
-) -> usize {
+fn copy_size_ok(len: usize) -> bool {
     // CAST: INT_MAX is positive.
-    if bytes > i32::MAX as usize {
-        return 0;
-    }
-    // SAFETY: From the caller.
-    unsafe { bindings::_copy_to_iter(addr, bytes, i) }
-}
-
-/// # Safety
-///
-/// `addr` is valid for writes of `bytes`, `i` a valid iterator.
-#[cfg(not(CONFIG_HARDENED_USERCOPY))]
-#[inline]
-unsafe fn copy_from_iter(
-    addr: *mut core::ffi::c_void,
-    bytes: usize,
-    i: *mut bindings::iov_iter,
-) -> usize {
-    // CAST: INT_MAX is positive.
-    if bytes > i32::MAX as usize {
-        return 0;
-    }
-    // SAFETY: From the caller.
-    unsafe { bindings::_copy_from_iter(addr, bytes, i) }
+    len <= i32::MAX as usize
 }
 
 impl IovIter {
