@@ -63,12 +63,15 @@ const MAX_MTU: u32 = 65535;
 const TUN_READQ_SIZE: u32 = 500;
 
 /// What wakes a reader: `sock_def_readable`'s mask.
-pub(crate) const EPOLL_READABLE: u32 = bindings::EPOLLIN | bindings::EPOLLRDNORM | EPOLLRDBAND;
+pub(crate) const EPOLL_READABLE: u32 =
+    bindings::EPOLLIN | EPOLLPRI | bindings::EPOLLRDNORM | EPOLLRDBAND;
 
-/// `EPOLLRDBAND` (`include/uapi/linux/eventpoll.h`). The bindings have
-/// only the `EPOLL*` constants that `rust/bindings/bindings_helper.h`
-/// exports, and 6.12's list lacks this one; adding it to our bindings
-/// patch would rebuild both kernels for one number.
+/// `EPOLLPRI` and `EPOLLRDBAND` (`include/uapi/linux/eventpoll.h`). The
+/// bindings have only the `EPOLL*` constants that
+/// `rust/bindings/bindings_helper.h` exports, and 6.12's list lacks these;
+/// adding them to our bindings patch would rebuild both kernels for two
+/// numbers.
+const EPOLLPRI: u32 = 0x02;
 const EPOLLRDBAND: u32 = 0x80;
 
 /// A held tun or tap device, with its [`TunStruct`].
