@@ -106,7 +106,7 @@ pub(crate) fn hdr_put(
     }
     // CAST: VLAN_HLEN is 4.
     let mut hdr = [0; VNET_HDR_LEN];
-    skb.vnet_hdr(le, vlan_hlen as i32, &mut hdr)?;
+    skb.vnet_hdr(le, vlan_hlen as u16, &mut hdr)?;
     to.write_all(&hdr)?;
     to.advance(sz - hdr.len());
     Ok(())

@@ -376,50 +376,79 @@ impl SkBuff {
     }
 
     /// Writes into `out` the virtio-net header describing this packet's
-    /// checksum and GSO state (`virtio_net_hdr_from_skb`); `EINVAL` for a
-    /// state it cannot express.
+    /// checksum and GSO state (`virtio_net_hdr_from_skb` with
+    /// `has_data_valid`); `EINVAL` for a GSO type it cannot express.
+    ///
+    /// The C function is a header inline, which tun.c has inlined and a
+    /// helper would call out of line on every read with a header; it is
+    /// done here in place, from the fields `kernel/check-layout.py` proves.
+    /// Written into the caller's buffer rather than returned: returned, LLVM
+    /// merged the ways of making it byte by byte in registers.
     pub(crate) fn vnet_hdr(
         &self,
         little_endian: bool,
-        vlan_hlen: i32,
+        vlan_hlen: u16,
         out: &mut VnetHdr,
     ) -> Result {
-        // A packet neither GSO nor waiting for its checksum, most of what
-        // readers get, has the header of zeros, or with
-        // `VIRTIO_NET_HDR_F_DATA_VALID` (byte 0, `flags`) for a checksum
-        // already checked. tun.c has the C inlined; through a helper it is a
-        // call and ~18 instructions more, this is two loads and a compare.
-        // Written in place, not returned: the two ways of making a header
-        // would otherwise meet in registers, byte by byte.
-        if !self.is_gso() {
-            let flags = match self.ip_summed() {
-                bindings::CHECKSUM_NONE | bindings::CHECKSUM_COMPLETE => Some(0),
-                // CAST: The flag is a bit of the `u8` `flags`.
-                bindings::CHECKSUM_UNNECESSARY => Some(bindings::VIRTIO_NET_HDR_F_DATA_VALID as u8),
-                _ => None,
-            };
-            if let Some(flags) = flags {
-                *out = [0; VNET_HDR_LEN];
-                out[0] = flags;
-                return Ok(());
+        // `__cpu_to_virtio16`.
+        let v16 = |x: u16| {
+            if little_endian {
+                x.to_le_bytes()
+            } else {
+                x.to_be_bytes()
             }
-        }
-        let mut hdr = bindings::virtio_net_hdr::default();
-        // SAFETY: Valid skb and header.
-        let ret = unsafe {
-            bindings::virtio_net_hdr_from_skb(
-                self.as_raw(),
-                &mut hdr,
-                little_endian,
-                true,
-                vlan_hlen,
-            )
         };
-        if ret != 0 {
-            return Err(EINVAL);
+        *out = [0; VNET_HDR_LEN];
+        // SAFETY: The shared info is valid with the valid skb (layout
+        // checked by `kernel/check-layout.py`); nothing writes the GSO
+        // fields of an skb we hold.
+        let (gso_size, gso_type) = unsafe {
+            let shinfo = self.shinfo();
+            ((*shinfo).gso_size, (*shinfo).gso_type)
+        };
+        if gso_size != 0 {
+            // CAST: C converts `skb_headlen` to the 16-bit field the same
+            // way; it is a hint of how much to make linear.
+            out[2..4].copy_from_slice(&v16(self.headlen() as u16));
+            out[4..6].copy_from_slice(&v16(gso_size));
+            let kind = if gso_type & bindings::SKB_GSO_TCPV4 != 0 {
+                bindings::VIRTIO_NET_HDR_GSO_TCPV4
+            } else if gso_type & bindings::SKB_GSO_TCPV6 != 0 {
+                bindings::VIRTIO_NET_HDR_GSO_TCPV6
+            } else if gso_type & bindings::SKB_GSO_UDP_L4 != 0 {
+                bindings::VIRTIO_NET_HDR_GSO_UDP_L4
+            } else {
+                return Err(EINVAL);
+            };
+            let ecn = if gso_type & bindings::SKB_GSO_TCP_ECN != 0 {
+                bindings::VIRTIO_NET_HDR_GSO_ECN
+            } else {
+                0
+            };
+            // CAST: The `gso_type` values are `u8`s.
+            out[1] = (kind | ecn) as u8;
         }
-        // SAFETY: `virtio_net_hdr` is 10 plain bytes.
-        *out = unsafe { core::mem::transmute::<bindings::virtio_net_hdr, VnetHdr>(hdr) };
+        match self.ip_summed() {
+            bindings::CHECKSUM_PARTIAL => {
+                // SAFETY: Both views of the union are plain integers, valid
+                // for any bits; a checksum-partial skb holds the start and
+                // offset (layout checked by `kernel/check-layout.py`).
+                let csum = unsafe { self.headers().__bindgen_anon_1.__bindgen_anon_1 };
+                // `skb_checksum_start_offset` plus the tag put back, which
+                // C converts to the 16-bit field as these wrap.
+                let start = csum
+                    .csum_start
+                    .wrapping_sub(self.data_offset())
+                    .wrapping_add(vlan_hlen);
+                // CAST: The flag is a bit of the `u8` `flags`.
+                out[0] = bindings::VIRTIO_NET_HDR_F_NEEDS_CSUM as u8;
+                out[6..8].copy_from_slice(&v16(start));
+                out[8..10].copy_from_slice(&v16(csum.csum_offset));
+            }
+            // CAST: As above.
+            bindings::CHECKSUM_UNNECESSARY => out[0] = bindings::VIRTIO_NET_HDR_F_DATA_VALID as u8,
+            _ => {}
+        }
         Ok(())
     }
 
@@ -519,13 +548,6 @@ impl SkBuff {
         u32::from((byte & MASK) >> MASK.trailing_zeros())
     }
 
-    /// `skb_is_gso`: a GSO super-packet, to be segmented by its receiver.
-    fn is_gso(&self) -> bool {
-        // SAFETY: The shared info is valid with the valid skb (layout
-        // checked by `kernel/check-layout.py`); nothing writes `gso_size` of
-        // an skb we hold.
-        unsafe { (*self.shinfo()).gso_size != 0 }
-    }
 
     /// [`Self::headers`], to write.
     fn headers_mut(&mut self) -> &mut bindings::sk_buff__bindgen_ty_4__bindgen_ty_1 {

@@ -37,6 +37,7 @@ pub const TESTS: &[Test] = tests![
     tap_arp_reply,
     tun_vnet_hdr_ping,
     tun_vnet_hdr_read_offloads,
+    tap_vnet_hdr_read_vlan_csum,
     txqueuelen_sizes_ring,
     sigio_on_packet,
     device_has_a_qdisc,
@@ -653,6 +654,56 @@ fn tun_vnet_hdr_read_offloads(_: &Ctx) -> TestResult {
             "{offloads:#x}: hdr_len {hdr_len}"
         );
     }
+    Ok(())
+}
+
+/// A checksum-partial packet sent through a VLAN on a TAP leaves with its
+/// tag put back into the frame, and the header's `csum_start` counts the
+/// tag's 4 bytes (`virtio_net_hdr_from_skb`'s `vlan_hlen`).
+fn tap_vnet_hdr_read_vlan_csum(_: &Ctx) -> TestResult {
+    let (mut f, name) = tun_create("rtvnetvlan", IFF_TAP | IFF_NO_PI | IFF_VNET_HDR)?;
+    ioctl_val(&f, TUNSETOFFLOAD, TUN_F_CSUM).map_err(errno_name)?;
+    let vlan = "rtvnetvlan.5";
+    ip(&[
+        "link", "add", "link", &name, "name", vlan, "type", "vlan", "id", "5",
+    ])?;
+    ip(&["addr", "add", "10.85.0.1/24", "dev", vlan])?;
+    ip(&["link", "set", &name, "up"])?;
+    ip(&["link", "set", vlan, "up"])?;
+    ip(&[
+        "neigh",
+        "add",
+        "10.85.0.2",
+        "lladdr",
+        "02:00:00:00:85:02",
+        "dev",
+        vlan,
+    ])?;
+    let sock = std::net::UdpSocket::bind("10.85.0.1:0").map_err(|e| e.to_string())?;
+    let port = sock.local_addr().map_err(|e| e.to_string())?.port();
+    sock.send_to(&[0x5a; 100], "10.85.0.2:9")
+        .map_err(|e| e.to_string())?;
+    // An 802.1Q frame of VLAN 5 holding our IPv4 UDP datagram: after the
+    // 10-byte header, MACs, the tag (0x8100, TCI) and the inner type.
+    let got = read_until(&mut f, |p| {
+        p.len() >= 10 + 18 + 28
+            && p[22..24] == [0x81, 0x00]
+            && p[24..26] == [0x00, 0x05]
+            && p[26..28] == [0x08, 0x00]
+            && p[28 + 9] == 17
+            && p[48..50] == port.to_be_bytes()
+    })?;
+    let h = &got[..10];
+    let u16_at = |at: usize| u16::from_le_bytes([h[at], h[at + 1]]);
+    ensure!(
+        h[0] == VIRTIO_NET_HDR_F_NEEDS_CSUM && h[1] == 0,
+        "header {h:02x?}"
+    );
+    // Ethernet 14 + tag 4 + IPv4 20: the UDP header; its checksum at 6.
+    ensure!(
+        (u16_at(6), u16_at(8)) == (38, 6),
+        "csum_start/offset in {h:02x?}"
+    );
     Ok(())
 }
 
