@@ -548,7 +548,6 @@ impl SkBuff {
         u32::from((byte & MASK) >> MASK.trailing_zeros())
     }
 
-
     /// [`Self::headers`], to write.
     fn headers_mut(&mut self) -> &mut bindings::sk_buff__bindgen_ty_4__bindgen_ty_1 {
         // SAFETY: As for `headers`; we own the skb and borrow it mutably,
