@@ -333,12 +333,14 @@ impl TunFile {
         if linear == 0 {
             linear = len.min(good_linear as usize);
         }
-        if align as usize + len < PAGE_SIZE {
+        // Saturating, so that a write has no panic path (`linear` is at most
+        // `len`, and the headroom below a page).
+        if len < PAGE_SIZE.saturating_sub(align as usize) {
             linear = len;
         }
         let max_frags = MAX_SKB_FRAGS as usize * (PAGE_SIZE << PAGE_ALLOC_COSTLY_ORDER);
-        if len - linear > max_frags {
-            linear = len - max_frags;
+        if len.saturating_sub(linear) > max_frags {
+            linear = len.saturating_sub(max_frags);
         }
         let napi_frags = self.napi_frags.load(Ordering::Relaxed);
         // Zero-copy when the sender offers it, the frags path does not
@@ -708,7 +710,9 @@ fn put_frame(dev: &TunDev, tun: &TunStruct, to: &mut IovIter, frame: XdpFrame) -
         to.write_all(&[0; VNET_HDR_LEN])?;
         to.advance(vnet_hdr_sz.saturating_sub(VNET_HDR_LEN));
     }
-    let n = to.write_some(frame.data()) + vnet_hdr_sz;
+    // Wrapping, so that a read has no panic path: a page's bytes and an
+    // `int` cannot wrap a `usize`.
+    let n = to.write_some(frame.data()).wrapping_add(vnet_hdr_sz);
     // CAST: A frame fits a page.
     dev.tx_add(n as u32);
     Ok(n)

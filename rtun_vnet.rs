@@ -86,7 +86,9 @@ pub(crate) fn hdr_get(
     if hdr_len > *len {
         return Err(EINVAL);
     }
-    from.advance(sz - VNET_HDR_LEN);
+    // `sz` is at least the header (TUNSETVNETHDRSZ checks); saturating,
+    // so that no write has a panic path.
+    from.advance(sz.saturating_sub(VNET_HDR_LEN));
     Ok((gso, hdr_len))
 }
 
@@ -108,6 +110,7 @@ pub(crate) fn hdr_put(
     let mut hdr = [0; VNET_HDR_LEN];
     skb.vnet_hdr(le, vlan_hlen as u16, &mut hdr)?;
     to.write_all(&hdr)?;
-    to.advance(sz - hdr.len());
+    // As in `hdr_get`: no read has a panic path.
+    to.advance(sz.saturating_sub(hdr.len()));
     Ok(())
 }

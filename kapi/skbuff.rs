@@ -34,7 +34,9 @@ pub(crate) const NET_SKB_PAD: u32 = if bindings::L1_CACHE_BYTES > 32 {
 /// `SKB_DATA_ALIGN`: rounds up to a cache line.
 pub(super) const fn skb_data_align(n: usize) -> usize {
     let a = bindings::SMP_CACHE_BYTES as usize;
-    (n + a - 1) & !(a - 1)
+    // Saturating, so that no path has a panic: a size near `usize::MAX`
+    // stays far above any page.
+    n.saturating_add(a - 1) & !(a - 1)
 }
 
 /// `SKB_MAX_HEAD(headroom)`: the most packet data a one-page head holds

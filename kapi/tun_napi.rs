@@ -323,10 +323,16 @@ impl FragsLock<'_> {
             if (*s).len != 0 {
                 return Err(ENOMEM);
             }
+            // Wrapping, so that a write has no panic path: the tailroom is
+            // not negative and `linear` at most FRAGS_MAX_LEN (checked).
             let room = bindings::skb_tailroom(s);
             if room < linear32 as i32
-                && bindings::pskb_expand_head(s, 0, linear32 as i32 - room, bindings::GFP_ATOMIC)
-                    != 0
+                && bindings::pskb_expand_head(
+                    s,
+                    0,
+                    (linear32 as i32).wrapping_sub(room),
+                    bindings::GFP_ATOMIC,
+                ) != 0
             {
                 return Err(ENOMEM);
             }
@@ -361,7 +367,8 @@ impl FragsLock<'_> {
                     size as u32,
                 )
             };
-            total += size;
+            // Saturating: a sum past `len` fails the check below anyway.
+            total = total.saturating_add(size);
         }
         // tun.c sizes the skb as `len` and its fragments as the segments;
         // for a write's iterator the two agree.

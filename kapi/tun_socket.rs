@@ -446,7 +446,9 @@ impl Socket {
             super::skbuff::skb_reserve(skb, headroom);
             bindings::skb_put(skb, linear32);
             (*skb).data_len = data_len;
-            (*skb).len += data_len;
+            // `linear + data_len` is `len`, checked to fit an `int` above:
+            // wrapping, so that a write has no panic path.
+            (*skb).len = (*skb).len.wrapping_add(data_len);
             SkBuff::from_raw(skb)
         };
         // SAFETY: A valid skb with the counted bytes to fill and a valid

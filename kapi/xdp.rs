@@ -326,7 +326,7 @@ impl<'a> XmitFrames<'a> {
     /// Hands the frames in order to `f`, which keeps each or gives it back
     /// to stop; returns how many it kept. The core frees the rest.
     pub(crate) fn queue_while(self, mut f: impl FnMut(XdpFrame) -> Result<(), XdpFrame>) -> u32 {
-        let mut kept = 0;
+        let mut kept: u32 = 0;
         for &frame in self.0 {
             let Some(frame) = NonNull::new(frame) else {
                 break;
@@ -337,7 +337,8 @@ impl<'a> XmitFrames<'a> {
                 back.into_raw();
                 break;
             }
-            kept += 1;
+            // At most the core's `int` count of frames.
+            kept = kept.saturating_add(1);
         }
         kept
     }
@@ -366,7 +367,7 @@ impl<'r> XdpPacket<'r> {
     pub(crate) fn fits_page(headroom: u32, len: usize) -> bool {
         let shinfo = skb_data_align(core::mem::size_of::<bindings::skb_shared_info>());
         len.checked_add(headroom as usize)
-            .is_some_and(|n| skb_data_align(n) + shinfo <= bindings::PAGE_SIZE)
+            .is_some_and(|n| skb_data_align(n).saturating_add(shinfo) <= bindings::PAGE_SIZE)
     }
 
     /// Copies `len` bytes from `from` into a buffer carved from the task's
@@ -379,8 +380,9 @@ impl<'r> XdpPacket<'r> {
             return Err(EINVAL);
         }
         let shinfo = skb_data_align(core::mem::size_of::<bindings::skb_shared_info>());
-        // CAST: Within a page, checked above.
-        let buflen = shinfo + skb_data_align(len + headroom as usize);
+        // Within a page (checked above): wrapping, so that no write has a
+        // panic path.
+        let buflen = shinfo.wrapping_add(skb_data_align(len.wrapping_add(headroom as usize)));
         // The current task's own page fragment is used only by the task
         // itself, in process context, and nothing else of the task runs
         // while we do: we have it to ourselves for these few lines.
@@ -401,8 +403,10 @@ impl<'r> XdpPacket<'r> {
             let page = (*frag).page;
             let offset = (*frag).offset;
             bindings::get_page(page);
-            // CAST: As above.
-            (*frag).offset += buflen as u32;
+            // CAST: As above. `skb_page_frag_refill` left `buflen` bytes
+            // after `offset` in the page, so the sum cannot wrap; wrapping,
+            // so that no write has a panic path.
+            (*frag).offset = offset.wrapping_add(buflen as u32);
             (page, offset)
         };
         // SAFETY: The page is mapped (lowmem; `skb_page_frag_refill` pages
@@ -424,7 +428,7 @@ impl<'r> XdpPacket<'r> {
         let copied = unsafe {
             bindings::copy_page_from_iter(
                 page,
-                offset as usize + headroom as usize,
+                (offset as usize).wrapping_add(headroom as usize),
                 len,
                 from.as_raw(),
             )
