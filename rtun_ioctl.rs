@@ -300,7 +300,9 @@ impl TunFile {
                     flags & (IFF_NAPI | IFF_NAPI_FRAGS),
                 )?;
                 this.dev.set(rtnl, dev.clone());
-                if tun.flags() & IFF_MULTI_QUEUE != 0 && tun.numqueues() + tun.numdisabled() > 1 {
+                if tun.flags() & IFF_MULTI_QUEUE != 0
+                    && tun.numqueues().saturating_add(tun.numdisabled()) > 1
+                {
                     dev.state_change(rtnl);
                     return Ok(dev);
                 }

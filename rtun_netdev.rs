@@ -283,13 +283,15 @@ impl TunStruct {
     /// (`tun_attach_filter`); `fprog` is kept even when that fails.
     pub(crate) fn attach_filter(&self, rtnl: &Rtnl, fprog: SockFprog) -> Result {
         self.config.update(rtnl, |c| c.fprog = fprog);
-        let mut attached = 0;
+        let mut attached: u32 = 0;
         let mut ret = Ok(());
         self.for_each_queue(rtnl, |q| {
             if ret.is_ok() {
                 ret = q.socket().attach_filter(&fprog);
                 if ret.is_ok() {
-                    attached += 1;
+                    // At most MAX_TAP_QUEUES; saturating, as no ioctl may
+                    // have a panic path.
+                    attached = attached.saturating_add(1);
                 }
             }
         });
@@ -304,12 +306,12 @@ impl TunStruct {
     /// `TUNDETACHFILTER`: detaches the filter from the first `n` queues
     /// (`tun_detach_filter`).
     pub(crate) fn detach_filter(&self, rtnl: &Rtnl, n: u32) {
-        let mut i = 0;
+        let mut i: u32 = 0;
         self.for_each_queue(rtnl, |q| {
             if i < n {
                 q.socket().detach_filter();
             }
-            i += 1;
+            i = i.saturating_add(1);
         });
         self.config.update(rtnl, |c| c.filter_attached = false);
     }

@@ -58,7 +58,8 @@ impl QueueList {
         tfile.set_queue_index(rtnl, n);
         // The slot is empty (type invariant), so nothing is retired.
         drop(slot.replace(rtnl, Some(tfile)));
-        self.len.store(n + 1, Ordering::Relaxed);
+        // Below the slots' count, a `u32`: cannot saturate.
+        self.len.store(n.saturating_add(1), Ordering::Relaxed);
         Ok(())
     }
 
@@ -75,13 +76,21 @@ impl QueueList {
             return None;
         }
         let last = n - 1;
+        // Both within `len`, so within the slots (type invariant); looked up,
+        // not indexed, as no ioctl may have a panic path.
+        let (Some(at), Some(end)) = (
+            self.slots.get(index as usize),
+            self.slots.get(last as usize),
+        ) else {
+            return None;
+        };
         let retired = if index == last {
-            self.slots[index as usize].replace(rtnl, None)
+            at.replace(rtnl, None)
         } else {
-            if let Some(moved) = self.slots[last as usize].get_rtnl(rtnl) {
+            if let Some(moved) = end.get_rtnl(rtnl) {
                 moved.set_queue_index(rtnl, index);
             }
-            self.slots[index as usize].move_from(rtnl, &self.slots[last as usize])
+            at.move_from(rtnl, end)
         };
         self.len.store(last, Ordering::Relaxed);
         retired
@@ -99,7 +108,8 @@ impl QueueList {
 
     /// Calls `f` with a reference to every file.
     fn for_each_arc(&self, rtnl: &Rtnl, mut f: impl FnMut(Arc<TunFile>)) {
-        for slot in &self.slots[..self.len() as usize] {
+        let live = self.slots.get(..self.len() as usize).unwrap_or_default();
+        for slot in live {
             if let Some(q) = slot.get_rtnl(rtnl) {
                 f(q);
             }
@@ -146,7 +156,9 @@ impl TunStruct {
         if self.flags() & IFF_MULTI_QUEUE == 0 && n == 1 {
             return Err(EBUSY);
         }
-        if !detached && n + self.numdisabled() == MAX_TAP_QUEUES {
+        // Both at most MAX_TAP_QUEUES: saturating, so that no ioctl has a
+        // panic path.
+        if !detached && n.saturating_add(self.numdisabled()) == MAX_TAP_QUEUES {
             return Err(E2BIG);
         }
         // A filter that cannot be attached (the program is a user pointer,
@@ -185,7 +197,7 @@ impl TunStruct {
             }
         }
         // Only fails for 0 queues or more than allocated, excluded above.
-        let _ = dev.set_real_num_queues(rtnl, n + 1);
+        let _ = dev.set_real_num_queues(rtnl, n.saturating_add(1));
         self.restart_queue(dev, n);
         match filter_err {
             Some(e) if detached => Err(e),

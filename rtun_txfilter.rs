@@ -75,7 +75,10 @@ impl TxFilter {
             self.count.store(0, Ordering::Release);
             return Ok(0);
         }
-        let bytes = user::read_vec(arg + hdr.len(), ETH_ALEN * count)?;
+        // `arg` is user space's: an address whose header was readable
+        // cannot wrap, but the sum is checked, not trusted.
+        let at = arg.checked_add(hdr.len()).ok_or(EFAULT)?;
+        let bytes = user::read_vec(at, ETH_ALEN * count)?;
         self.count.store(0, Ordering::Release);
         let mut n = 0;
         for a in addrs(&bytes).take(EXACT) {

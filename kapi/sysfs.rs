@@ -122,7 +122,8 @@ impl fmt::Write for ShowBuf {
         unsafe {
             core::ptr::copy_nonoverlapping(s.as_ptr(), self.buf.add(self.len).cast(), n);
         }
-        self.len += n;
+        // At most the page (`n` is at most the room left).
+        self.len = self.len.saturating_add(n);
         if n < s.len() {
             Err(fmt::Error)
         } else {
